@@ -1,0 +1,81 @@
+"""The one access decision (regulation §6: rights by confidentiality, exclusion of the unauthorised).
+
+Pure: no database, no I/O. Every route, DIMSE handler and CLI command reaches it through
+``Context.require``; nothing else decides access.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from kura.access.actions import Action
+from kura.access.roles import ANY, CLINICAL_ROLES, ROLE_GRANTS, Role
+
+__all__ = ["Subject", "Target", "Decision", "check", "CONFIDENTIALITY", "rank", "SYSTEM"]
+
+# HL7 v3 Confidentiality, ordered (R14).
+CONFIDENTIALITY = ("N", "R", "V")
+
+
+def rank(code: str) -> int:
+    return CONFIDENTIALITY.index(code)
+
+
+@dataclasses.dataclass(frozen=True)
+class Subject:
+    """Who acts: a user, or a system principal such as a registered DICOM peer."""
+
+    id: str | None
+    name: str
+    roles: frozenset[Role]
+    clearance: str = "N"
+
+
+# The server itself (migrations, scheduled checkpoints); holds no roles.
+SYSTEM = Subject(id=None, name="system", roles=frozenset())
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """What is acted on: a kind (FHIR type, "User", "Ledger", …) and its labels."""
+
+    kind: str
+    id: str | None = None
+    patient_id: str | None = None
+    confidentiality: str = "N"
+    scope_roles: frozenset[str] | None = None  # the management class's usage scope
+    class_code: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str
+    break_glass: bool = False
+    needs_break_glass: bool = False
+
+
+def check(*, subject: Subject | None, action: Action, target: Target, purpose: str,
+          break_glass_reason: str | None = None) -> Decision:
+    """Decide whether `subject` may do `action` on `target` for `purpose`. Deny by default (R13)."""
+    if subject is None:
+        return Decision(False, "not authenticated")
+    granting = [r for r in sorted(subject.roles) if _grants(r, action, target.kind)]
+    if not granting:
+        return Decision(False, f"no role of {subject.name} grants {action} on {target.kind}")
+    if target.scope_roles is not None and not (set(subject.roles) & set(target.scope_roles)):
+        return Decision(False, f"class {target.class_code} is outside the scope of {subject.name}'s roles")
+    if rank(target.confidentiality) > rank(subject.clearance):
+        gap = f"clearance {subject.clearance} < label {target.confidentiality}"
+        reason = (break_glass_reason or "").strip()
+        if reason and set(subject.roles) & CLINICAL_ROLES:
+            return Decision(True, f"{gap}; break-glass by {subject.name}: {reason}", break_glass=True)
+        if reason:
+            return Decision(False, f"{gap}; break-glass is for clinical roles only")
+        return Decision(False, gap, needs_break_glass=bool(set(subject.roles) & CLINICAL_ROLES))
+    return Decision(True, f"role {granting[0]} grants {action} on {target.kind}")
+
+
+def _grants(role: Role, action: Action, kind: str) -> bool:
+    kinds = ROLE_GRANTS.get(role, {}).get(action)
+    return kinds is not None and (kinds == ANY or kind in kinds)

@@ -1,0 +1,100 @@
+"""Roles and what each grants: data, not code. The UI shows this table to the administrator.
+
+R15: policy administration (admin), technical operation (operations) and audit review
+(auditor) are separate roles, and no role grants any action that alters the ledger.
+R17: neither admin nor operations may read stored records.
+"""
+
+from enum import StrEnum
+
+from kura.access.actions import Action as A
+
+__all__ = ["Role", "ROLE_GRANTS", "ANY", "CLINICAL_ROLES", "RECORD_TYPES", "ROLE_LABELS"]
+
+
+class Role(StrEnum):
+    admin = "admin"
+    auditor = "auditor"
+    clerk = "clerk"
+    nurse = "nurse"
+    operations = "operations"
+    physician = "physician"
+    technologist = "technologist"
+
+
+ROLE_LABELS = {
+    Role.admin: ("システム管理者", "System administrator"),
+    Role.auditor: ("監査責任者", "Audit manager"),
+    Role.clerk: ("医事課職員", "Clerk"),
+    Role.nurse: ("看護師", "Nurse"),
+    Role.operations: ("運用責任者", "Operations manager"),
+    Role.physician: ("医師", "Physician"),
+    Role.technologist: ("診療放射線技師", "Radiologic technologist"),
+}
+
+ANY = "*"
+
+# 医事 record types held in the FHIR store.
+RECORD_TYPES = ("Patient", "Coverage", "Encounter", "ChargeItem", "Invoice", "DocumentReference")
+_CLERK_TYPES = frozenset({"Patient", "Coverage", "Encounter", "ChargeItem", "Invoice"})
+_READ_TYPES = frozenset(RECORD_TYPES) | {"Practitioner", "Provenance", "ImagingStudy"}
+
+# Break-glass (R18) is for those who treat patients.
+CLINICAL_ROLES = frozenset({Role.physician, Role.nurse})
+
+_EVERYONE = {A.SelfPasswordChange: ANY, A.SelfSessionEnd: ANY}
+
+# Role -> action -> target kinds it may act on (ANY: every kind).
+ROLE_GRANTS: dict[Role, dict[A, frozenset[str] | str]] = {
+    Role.admin: {
+        **_EVERYONE,
+        A.AdminClassManage: ANY, A.AdminClassRead: ANY,
+        A.AdminPeerManage: ANY, A.AdminPeerRead: ANY,
+        A.AdminPermissionsRead: ANY,
+        A.AdminUserManage: ANY, A.AdminUserRead: ANY,
+    },
+    Role.operations: {
+        **_EVERYONE,
+        A.AdminPeerManage: ANY, A.AdminPeerRead: ANY, A.AdminClassRead: ANY,
+        A.AuditCheckpointCreate: ANY, A.AuditLedgerVerify: ANY,
+        A.OpsBackupCreate: ANY, A.OpsBackupRestore: ANY, A.OpsBackupVerify: ANY,
+        A.OpsScrubRun: ANY, A.OpsSelfcheckRun: ANY,
+    },
+    Role.auditor: {
+        **_EVERYONE,
+        A.AuditAlertRead: ANY, A.AuditAlertSignoff: ANY,
+        A.AuditCheckpointCreate: ANY, A.AuditLedgerExport: ANY,
+        A.AuditLedgerRead: ANY, A.AuditLedgerVerify: ANY,
+        A.AdminPermissionsRead: ANY,
+    },
+    Role.physician: {
+        **_EVERYONE,
+        A.RecordsRecordRead: _READ_TYPES, A.RecordsRecordSearch: _READ_TYPES,
+        A.RecordsRecordCreate: frozenset({"DocumentReference", "Encounter"}),
+        A.RecordsRecordUpdate: frozenset({"DocumentReference", "Encounter"}),
+        A.RecordsRecordConfirm: frozenset({"DocumentReference", "Encounter"}),
+        A.RecordsRecordPrint: _READ_TYPES, A.RecordsRecordExport: _READ_TYPES,
+        A.ImagingStudyRead: ANY, A.ImagingStudySearch: ANY, A.ImagingStudyPrint: ANY,
+    },
+    Role.nurse: {
+        **_EVERYONE,
+        A.RecordsRecordRead: _READ_TYPES, A.RecordsRecordSearch: _READ_TYPES,
+        A.RecordsRecordPrint: _READ_TYPES,
+        A.ImagingStudyRead: ANY, A.ImagingStudySearch: ANY,
+    },
+    Role.technologist: {
+        **_EVERYONE,
+        A.RecordsRecordRead: frozenset({"Patient", "Practitioner", "ImagingStudy", "Provenance"}),
+        A.RecordsRecordSearch: frozenset({"Patient", "Practitioner", "ImagingStudy"}),
+        A.ImagingInstanceStore: ANY, A.ImagingStudyConfirm: ANY, A.ImagingStudyReturn: ANY,
+        A.ImagingStudyRead: ANY, A.ImagingStudySearch: ANY, A.ImagingStudyPrint: ANY,
+    },
+    Role.clerk: {
+        **_EVERYONE,
+        A.RecordsRecordCreate: _CLERK_TYPES, A.RecordsRecordUpdate: _CLERK_TYPES,
+        A.RecordsRecordConfirm: _CLERK_TYPES,
+        A.RecordsRecordRead: _CLERK_TYPES | {"DocumentReference", "Practitioner", "Provenance"},
+        A.RecordsRecordSearch: _CLERK_TYPES | {"DocumentReference", "Practitioner"},
+        A.RecordsRecordPrint: _CLERK_TYPES, A.RecordsRecordExport: _CLERK_TYPES | {"DocumentReference"},
+    },
+}

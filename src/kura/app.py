@@ -1,0 +1,139 @@
+"""Composition root: build(settings) -> Kura. The only place that chooses implementations."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import stat
+from pathlib import Path
+from typing import Iterator
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from kura.access.policy import Subject
+from kura.blobs.crypto import new_key
+from kura.blobs.store import BlobStore, FilesystemStore
+from kura.clock import Clock, SystemClock
+from kura.config import CONFIG_FILE, Settings
+from kura.db.engine import make_engine, make_sessionmaker
+from kura.errors import Denied, Invalid
+from kura.ledger.signing import Signer
+from kura.operation import Context
+from kura.ledger.tags import LedgerTag
+
+__all__ = ["Kura", "build", "create_home", "MASTER_KEY_FILE", "SIGNING_KEY_FILE"]
+
+MASTER_KEY_FILE = "master.key"
+SIGNING_KEY_FILE = "signing.key"
+
+
+@dataclasses.dataclass
+class Kura:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    blobs: BlobStore
+    master_key: bytes
+    signer: Signer
+    clock: Clock
+
+    @contextlib.contextmanager
+    def unit_of_work(self, actor: Subject | None, purpose: str = "", *, origin: str = "",
+                     request_id: str | None = None, break_glass_reason: str | None = None,
+                     ) -> Iterator[Context]:
+        """One transaction: the change and its ledger entries commit together or not at all.
+
+        When the work is refused (Denied), it is rolled back and the denial is then written
+        to the ledger in a transaction of its own, so every denial leaves a trace (R13, R23).
+        """
+        session = self.sessions()
+        ctx = Context(session=session, actor=actor, purpose=purpose, clock=self.clock,
+                      signer=self.signer, origin=origin, break_glass_reason=break_glass_reason,
+                      checkpoint_interval=self.settings.checkpoint_interval, blobs=self.blobs,
+                      master_key=self.master_key, settings=self.settings)
+        if request_id:
+            ctx.request_id = request_id
+        try:
+            yield ctx
+            if ctx.break_glass_used:
+                ctx.record(LedgerTag.AccessBreakGlassStopped, reason=break_glass_reason or "",
+                           alert=False)
+            session.commit()
+        except Denied:
+            session.rollback()
+            if ctx.denials:
+                self._record_denials(ctx)
+            raise
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def _record_denials(self, failed: Context) -> None:
+        with self.sessions() as session:
+            ctx = dataclasses.replace(failed, session=session, denials=[], break_glass_used=False)
+            for d in failed.denials:
+                ctx.record(LedgerTag.AccessRequestDenied, target=d.target, outcome=4, reason=d.reason,
+                           detail={"action": str(d.action)})
+            session.commit()
+
+    def migrate(self) -> None:
+        from kura.migrations import upgrade
+        upgrade(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _read_secret(path: Path, env: str) -> bytes:
+    if not path.exists():
+        raise Invalid(f"missing key file {path}: run `kura init` first")
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077 and env != "development":
+        raise Invalid(f"key file {path} is readable by others (mode {mode:o}); chmod 600 it")
+    return path.read_bytes()
+
+
+def build(settings: Settings, *, clock: Clock | None = None, blobs: BlobStore | None = None,
+          engine: Engine | None = None, migrate: bool = True) -> Kura:
+    """Wire the app from settings. Migrates the database unless told not to; refuses a newer schema."""
+    master = _read_secret(settings.key_dir / MASTER_KEY_FILE, settings.env)
+    signing = serialization.load_pem_private_key(
+        _read_secret(settings.key_dir / SIGNING_KEY_FILE, settings.env), password=None)
+    if not isinstance(signing, Ed25519PrivateKey) or len(master) != 32:
+        raise Invalid("the home's keys are malformed")
+    engine = engine or make_engine(settings.db_url)
+    kura = Kura(settings=settings, engine=engine, sessions=make_sessionmaker(engine),
+                blobs=blobs or FilesystemStore(settings.blob_dir), master_key=master,
+                signer=Signer(signing), clock=clock or SystemClock())
+    if migrate:
+        kura.migrate()
+    return kura
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def create_home(home: Path, config_text: str = "") -> None:
+    """Create the home's folders, config and keys (mode 0600). Refuses an existing home."""
+    if (home / CONFIG_FILE).exists():
+        raise Invalid(f"{home} is already a kura home")
+    home.mkdir(parents=True, exist_ok=True)
+    home.chmod(0o700)  # the database and blobs hold patient data
+    (home / "keys").mkdir(mode=0o700, exist_ok=True)
+    (home / "blobs").mkdir(exist_ok=True)
+    _write_private(home / "keys" / MASTER_KEY_FILE, new_key())
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    _write_private(home / "keys" / SIGNING_KEY_FILE, pem)
+    (home / CONFIG_FILE).write_text(config_text or "[kura]\n", encoding="utf-8")

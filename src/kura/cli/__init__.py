@@ -1,0 +1,99 @@
+"""The `kura` command: Typer app, one module per area, the app built lazily per command.
+
+Exit codes (CONTRACT.md): 0 success, 1 a failed check, 2 bad usage. Errors print one line
+on stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from kura.errors import Conflict, Denied, IntegrityFailure, Invalid, KuraError, NotFound
+
+__all__ = ["app", "main", "State", "fail"]
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="kura (蔵): the hospital's electronic storage for 医事 records and DICOM images.")
+
+
+class State:
+    home: Path = Path("kura-home")
+
+    _kura = None
+
+    @classmethod
+    def settings(cls, **overrides):
+        from kura.config import load_settings
+        return load_settings(cls.home, **overrides)
+
+    @classmethod
+    def kura(cls, **overrides):
+        """Build the app for this command (migrating the database if needed)."""
+        from kura.app import build
+        if cls._kura is None:
+            if not (cls.home / "config.toml").exists():
+                fail(f"{cls.home} is not a kura home: run `kura init --admin NAME` first", code=2)
+            cls._kura = build(cls.settings(**overrides))
+        return cls._kura
+
+
+def fail(message: str, code: int = 1) -> None:
+    typer.echo(f"kura: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.callback()
+def _root(home: Annotated[Optional[Path], typer.Option("--home", help="The kura home directory "
+          "(default: $KURA_HOME, else ./kura-home).")] = None) -> None:
+    State.home = home or Path(os.environ.get("KURA_HOME", "kura-home"))
+    State._kura = None
+
+
+def _register() -> None:
+    from kura.cli import audit, db, users  # noqa: F401  (each adds its commands to `app`)
+    for name in ("serve", "demo", "peers", "backup", "ops"):
+        try:
+            __import__(f"kura.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"kura.cli.{name}":
+                raise
+
+
+def main() -> None:
+    _register()
+    try:
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("kura: aborted", err=True)
+        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 — the one place errors become one line
+        # Typer carries its own copy of Click; reach its exception classes through a public one.
+        usage_error = typer.BadParameter.__mro__[1]
+        click_exception = typer.BadParameter.__mro__[2]
+        if isinstance(exc, usage_error):
+            typer.echo(f"kura: {exc.format_message()}", err=True)
+            sys.exit(2)
+        if isinstance(exc, click_exception):
+            typer.echo(f"kura: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        if isinstance(exc, (Invalid, Conflict)):
+            typer.echo(f"kura: {exc}", err=True)
+            sys.exit(2)
+        if isinstance(exc, Denied):
+            typer.echo(f"kura: denied: {exc.reason}", err=True)
+            sys.exit(1)
+        if isinstance(exc, (NotFound, IntegrityFailure, KuraError)):
+            typer.echo(f"kura: {exc}", err=True)
+            sys.exit(1)
+        if os.environ.get("KURA_DEBUG"):
+            raise
+        typer.echo(f"kura: unexpected error: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(1)

@@ -1,0 +1,47 @@
+"""Helpers every CLI module shares: reading a password safely, the operator principal."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from pathlib import Path
+
+from kura.access.policy import Subject
+from kura.access.roles import Role
+from kura.cli import fail
+
+__all__ = ["read_password", "operator"]
+
+
+def read_password(path: Path | None, *, confirm: bool = True) -> str:
+    """The password from the first line of `path`, else a terminal prompt, else stdin's first line.
+
+    Never from the command line (CONTRACT.md).
+    """
+    if path is not None:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            fail(f"cannot read password file {path}: {exc.strerror}", code=2)
+        if not lines or not lines[0]:
+            fail(f"password file {path} is empty", code=2)
+        return lines[0]
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if confirm and getpass.getpass("Password (again): ") != first:
+            fail("the passwords differ", code=2)
+        return first
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        fail("no password given: use --password-file F or type it at the prompt", code=2)
+    return line
+
+
+def operator() -> Subject:
+    """The person at the server's console. The CLI runs on the server, as the account that
+    owns the home (its keys are 0600), so it acts as a local operator holding the
+    administrative roles; it never reads 医事 records or images (R17)."""
+    name = os.environ.get("SUDO_USER") or os.environ.get("USER") or "operator"
+    return Subject(id=None, name=f"console:{name}",
+                   roles=frozenset({Role.admin, Role.operations, Role.auditor}), clearance="N")

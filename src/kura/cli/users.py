@@ -1,0 +1,102 @@
+"""`kura init` and `kura user …`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from kura.cli import State, app
+from kura.cli.common import operator, read_password
+
+user_app = typer.Typer(no_args_is_help=True, help="Accounts: add, list, disable, reset password.")
+app.add_typer(user_app, name="user")
+
+PasswordFile = Annotated[Optional[Path], typer.Option("--password-file", help="File whose first line is the password.")]
+
+
+@app.command()
+def init(admin: Annotated[str, typer.Option("--admin", help="User name of the first system administrator.")],
+         password_file: PasswordFile = None) -> None:
+    """Create the home (config, database, keys) and the first system administrator."""
+    from kura.app import build, create_home
+    from kura.classes import service as classes
+    from kura.identity import service as identity
+    from kura.identity.service import normalise_username
+    from kura.ledger.tags import LedgerTag
+
+    name = normalise_username(admin)
+    password = read_password(password_file)
+    create_home(State.home)
+    kura = build(State.settings())
+    with kura.unit_of_work(operator(), "HOPERAT") as ctx:
+        ctx.record(LedgerTag.SystemHomeInitialised, detail={"home": str(State.home.resolve())})
+        classes.seed(ctx)
+        _, uri = identity.register(ctx, username=name, display_name=name, roles=["admin"],
+                                   password=password, bootstrap=True)
+    typer.echo(uri)
+
+
+@user_app.command("add")
+def add(name: str,
+        role: Annotated[str, typer.Option("--role", help="Comma-separated: admin, operations, auditor, "
+                                          "physician, technologist, clerk, nurse.")],
+        clearance: Annotated[str, typer.Option("--clearance", help="N, R or V.")] = "N",
+        display_name: Annotated[Optional[str], typer.Option("--display-name")] = None,
+        password_file: PasswordFile = None) -> None:
+    """Add a user; prints the user's otpauth:// URI. The password must be changed at first login."""
+    from kura.identity import service as identity
+
+    kura = State.kura()
+    password = read_password(password_file)
+    with kura.unit_of_work(operator(), "HOPERAT") as ctx:
+        _, uri = identity.register(ctx, username=name, display_name=display_name or name,
+                                   roles=role.split(","), clearance=clearance, password=password)
+    typer.echo(uri)
+
+
+@user_app.command("list")
+def list_() -> None:
+    """Every account, disabled ones included."""
+    from kura.identity import service as identity
+
+    with State.kura().unit_of_work(operator(), "HOPERAT") as ctx:
+        users = identity.list_users(ctx)
+        rows = [(u.username, u.roles, u.clearance, "disabled" if u.disabled else
+                 "locked" if u.locked_until and u.locked_until > ctx.now() else "active",
+                 "must change password" if u.must_change_password else "") for u in users]
+    for row in rows:
+        typer.echo("\t".join(row).rstrip())
+
+
+@user_app.command("disable")
+def disable(name: str) -> None:
+    """Disable an account at once; its sessions end. Accounts are never deleted."""
+    from kura.identity import service as identity
+
+    with State.kura().unit_of_work(operator(), "HOPERAT") as ctx:
+        identity.disable(ctx, username=name)
+    typer.echo(f"disabled {name}")
+
+
+@user_app.command("unlock")
+def unlock(name: str) -> None:
+    """Lift a lockout after failed logins."""
+    from kura.identity import service as identity
+
+    with State.kura().unit_of_work(operator(), "HOPERAT") as ctx:
+        identity.unlock(ctx, username=name)
+    typer.echo(f"unlocked {name}")
+
+
+@user_app.command("reset-password")
+def reset_password(name: str, password_file: PasswordFile = None) -> None:
+    """Set a new initial password and second factor; prints the new otpauth:// URI."""
+    from kura.identity import service as identity
+
+    kura = State.kura()
+    password = read_password(password_file)
+    with kura.unit_of_work(operator(), "HOPERAT") as ctx:
+        _, uri = identity.reset_password(ctx, username=name, password=password)
+    typer.echo(uri)

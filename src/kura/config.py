@@ -1,0 +1,122 @@
+"""One typed, validated settings object, read from the home's config.toml and the environment.
+
+Every setting is listed in SETTINGS (name, default, meaning); the README's settings table is
+checked against it by a test, so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from pathlib import Path
+
+from kura.errors import Invalid
+
+__all__ = ["Settings", "SETTINGS", "load_settings", "CONFIG_FILE"]
+
+CONFIG_FILE = "config.toml"
+
+# name, default, meaning — the single documentation of every setting.
+SETTINGS: list[tuple[str, object, str]] = [
+    ("database_url", "", "SQLAlchemy URL; empty means SQLite at <home>/kura.db. $KURA_DATABASE_URL overrides."),
+    ("env", "production", "`production` or `development`; $KURA_ENV overrides."),
+    ("http", "127.0.0.1:8080", "HOST:PORT for the web UI, REST, FHIR and DICOMweb."),
+    ("dicom", "127.0.0.1:11112", "HOST:PORT for the DICOM SCP."),
+    ("aet", "KURA", "The DICOM AE title kura answers to."),
+    ("session_idle_minutes", 15, "A session ends after this many idle minutes."),
+    ("session_absolute_hours", 12, "A session ends this many hours after login, busy or not."),
+    ("lockout_failures", 5, "Failed logins within the window that lock an account."),
+    ("lockout_window_minutes", 15, "The window in which failures are counted."),
+    ("lockout_minutes", 15, "How long a lockout lasts (an administrator can unlock sooner)."),
+    ("password_min_length", 8, "Minimum password length (MHLW guideline 6.0: 8 with a second factor)."),
+    ("checkpoint_interval", 1000, "A signed ledger checkpoint is made every this many entries."),
+    ("request_max_bytes", 64 * 1024 * 1024, "Largest HTTP request body accepted."),
+    ("json_max_bytes", 1024 * 1024, "Largest JSON body accepted by the REST and FHIR API."),
+    ("attachment_max_bytes", 50 * 1024 * 1024, "Largest document attachment accepted."),
+    ("cors_origins", [], "Origins allowed to call DICOMweb and FHIR from a browser (e.g. an OHIF viewer)."),
+    ("language", "ja", "Default UI language (`ja` or `en`)."),
+    ("backup_keep", 7, "Backup generations kept by `backup prune`."),
+]
+
+_DEFAULTS = {name: default for name, default, _ in SETTINGS}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Settings:
+    home: Path
+    database_url: str = ""
+    env: str = "production"
+    http: str = "127.0.0.1:8080"
+    dicom: str = "127.0.0.1:11112"
+    aet: str = "KURA"
+    session_idle_minutes: int = 15
+    session_absolute_hours: int = 12
+    lockout_failures: int = 5
+    lockout_window_minutes: int = 15
+    lockout_minutes: int = 15
+    password_min_length: int = 8
+    checkpoint_interval: int = 1000
+    request_max_bytes: int = 64 * 1024 * 1024
+    json_max_bytes: int = 1024 * 1024
+    attachment_max_bytes: int = 50 * 1024 * 1024
+    cors_origins: tuple[str, ...] = ()
+    language: str = "ja"
+    backup_keep: int = 7
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'kura.db'}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.home / "blobs"
+
+    @property
+    def key_dir(self) -> Path:
+        return self.home / "keys"
+
+    def validate(self) -> "Settings":
+        if self.env not in ("production", "development"):
+            raise Invalid(f"env must be production or development, not {self.env!r}")
+        if self.password_min_length < 8:
+            raise Invalid("password_min_length below 8 is not allowed (MHLW guideline 6.0)")
+        for name in ("session_idle_minutes", "session_absolute_hours", "lockout_failures",
+                     "lockout_window_minutes", "lockout_minutes", "checkpoint_interval"):
+            if getattr(self, name) <= 0:
+                raise Invalid(f"{name} must be positive")
+        if self.language not in ("ja", "en"):
+            raise Invalid("language must be ja or en")
+        for name in ("http", "dicom"):
+            host, _, port = getattr(self, name).rpartition(":")
+            if not host or not port.isdigit():
+                raise Invalid(f"{name} must be HOST:PORT, not {getattr(self, name)!r}")
+        return self
+
+
+def load_settings(home: Path, **overrides: object) -> Settings:
+    """Read <home>/config.toml, then the environment, then explicit overrides."""
+    values: dict[str, object] = {}
+    path = home / CONFIG_FILE
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise Invalid(f"{path}: {exc}") from None
+        section = data.get("kura", {})
+        unknown = set(section) - set(_DEFAULTS)
+        if unknown:
+            raise Invalid(f"{path}: unknown setting(s): {', '.join(sorted(unknown))}")
+        values.update(section)
+    if os.environ.get("KURA_DATABASE_URL"):
+        values["database_url"] = os.environ["KURA_DATABASE_URL"]
+    if os.environ.get("KURA_ENV"):
+        values["env"] = os.environ["KURA_ENV"]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    if "cors_origins" in values:
+        values["cors_origins"] = tuple(values["cors_origins"])  # type: ignore[arg-type]
+    for name, value in values.items():
+        default = _DEFAULTS.get(name)
+        if isinstance(default, int) and not isinstance(value, int):
+            raise Invalid(f"setting {name} must be an integer")
+    return Settings(home=home, **values).validate()  # type: ignore[arg-type]

@@ -1,0 +1,195 @@
+"""Append, checkpoint and verify the tamper-evident ledger (真正性; regulation §6 access records).
+
+Each entry is hashed as an RFC 6962 leaf and hash-chained to its predecessor; the Merkle
+frontier is kept in the head row so that signed checkpoints cost O(log n). Appends lock the
+head row, so entries are totally ordered across processes on both engines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from hashlib import sha256
+from typing import Iterable
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from kura.ledger.merkle import Frontier, leaf_hash
+from kura.ledger.models import Checkpoint, LedgerEntry, LedgerHead
+from kura.ledger.signing import Signer, checkpoint_message, verify_signature
+from kura.ledger.tags import ALERT_TAGS, LedgerTag
+
+__all__ = ["append", "make_checkpoint", "latest_checkpoint", "verify", "VerifyResult",
+           "entry_bytes", "ensure_head", "Fields", "FIELDS"]
+
+GENESIS = "0" * 64
+
+# The columns hashed into each leaf, in order. Changing this is a new ledger format.
+FIELDS = ("seq", "at", "tag", "outcome", "actor_id", "actor_name", "roles", "origin", "request_id",
+          "purpose", "target_kind", "target_id", "patient_id", "digest", "reason", "detail", "alert")
+Fields = dict
+
+
+def _iso(at: dt.datetime) -> str:
+    return at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def entry_bytes(row) -> bytes:
+    """Length-prefixed encoding of an entry's fields, so no field can bleed into the next."""
+    parts = []
+    for value in row:
+        if value is None:
+            s = "-"
+        elif value is True:
+            s = "1"
+        elif value is False:
+            s = "0"
+        elif isinstance(value, dt.datetime):
+            s = _iso(value)
+        else:
+            s = str(value)
+        parts.append(f"{len(s)}:{s}")
+    return "|".join(parts).encode("utf-8")
+
+
+def ensure_head(session: Session) -> None:
+    if session.get(LedgerHead, 1) is None:
+        session.add(LedgerHead(id=1, size=0, chain_hash=GENESIS, frontier=""))
+        session.flush()
+
+
+def _lock_head(session: Session) -> LedgerHead:
+    stmt = select(LedgerHead.size, LedgerHead.chain_hash, LedgerHead.frontier).where(LedgerHead.id == 1)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    row = session.execute(stmt).one_or_none()
+    if row is None:
+        raise RuntimeError("ledger head missing: the database was not initialised by kura")
+    return row
+
+
+def append(session: Session, *, at: dt.datetime, tag: LedgerTag, outcome: int = 0,
+           actor_id: str | None, actor_name: str, roles: Iterable[str] = (), origin: str = "",
+           request_id: str = "", purpose: str = "", target_kind: str = "", target_id: str | None = None,
+           patient_id: str | None = None, digest: str | None = None, reason: str = "",
+           detail: dict | None = None, alert: bool | None = None,
+           signer: Signer | None = None, checkpoint_interval: int = 0) -> int:
+    """Append one entry in the caller's transaction and return its sequence number.
+
+    Flushes, never commits. Makes a signed checkpoint when the new size is a multiple of
+    `checkpoint_interval` (and a signer is given).
+    """
+    head = _lock_head(session)
+    seq = head.size + 1
+    values = {
+        "seq": seq, "at": at, "tag": str(tag), "outcome": outcome, "actor_id": actor_id,
+        "actor_name": actor_name, "roles": ",".join(sorted(roles)), "origin": origin[:200],
+        "request_id": request_id, "purpose": purpose, "target_kind": target_kind,
+        "target_id": target_id, "patient_id": patient_id, "digest": digest, "reason": reason,
+        "detail": json.dumps(detail or {}, sort_keys=True, ensure_ascii=False, separators=(",", ":")),
+        "alert": tag in ALERT_TAGS if alert is None else alert,
+    }
+    leaf = leaf_hash(entry_bytes(values[f] for f in FIELDS))
+    chain = sha256(bytes.fromhex(head.chain_hash) + leaf).hexdigest()
+    frontier = Frontier.loads(head.size, head.frontier)
+    frontier.append(leaf)
+    session.execute(insert(LedgerEntry), [{**values, "leaf_hash": leaf.hex(), "chain_hash": chain}])
+    session.execute(update(LedgerHead).where(LedgerHead.id == 1)
+                    .values(size=seq, chain_hash=chain, frontier=frontier.dumps()))
+    if signer is not None and checkpoint_interval and seq % checkpoint_interval == 0:
+        _sign(session, frontier, at, signer)
+    return seq
+
+
+def _sign(session: Session, frontier: Frontier, at: dt.datetime, signer: Signer) -> Checkpoint:
+    root = frontier.root().hex()
+    cp = Checkpoint(tree_size=frontier.size, root_hash=root, at=at, key_id=signer.key_id,
+                    signature=signer.sign(checkpoint_message(frontier.size, root, _iso(at))))
+    session.add(cp)
+    session.flush()
+    return cp
+
+
+def make_checkpoint(session: Session, *, at: dt.datetime, signer: Signer) -> Checkpoint:
+    """Sign the current tree (size, root). Raises nothing; an empty ledger signs size 0."""
+    head = _lock_head(session)
+    return _sign(session, Frontier.loads(head.size, head.frontier), at, signer)
+
+
+def latest_checkpoint(session: Session) -> Checkpoint | None:
+    return session.scalars(select(Checkpoint).order_by(Checkpoint.tree_size.desc(),
+                                                       Checkpoint.id.desc()).limit(1)).first()
+
+
+@dataclasses.dataclass
+class VerifyResult:
+    ok: bool
+    entries: int
+    checkpoints: int
+    first_broken: int | None = None
+    problem: str = ""
+
+    def line(self) -> str:
+        if self.ok:
+            return f"ledger intact: {self.entries} entries, {self.checkpoints} checkpoints verified"
+        return f"ledger broken at entry {self.first_broken}: {self.problem}"
+
+
+def verify(session: Session, *, signer: Signer, progress=None) -> VerifyResult:
+    """Recompute every leaf, the hash chain and each checkpoint's root and signature.
+
+    Detects modification (leaf/chain mismatch), deletion (gap in sequence), insertion and
+    reordering (chain mismatch), and truncation (fewer entries than a signed checkpoint or
+    the head records). Returns the first broken entry; never raises for tampering.
+    """
+    checkpoints = session.execute(
+        select(Checkpoint.tree_size, Checkpoint.root_hash, Checkpoint.at, Checkpoint.signature)
+        .order_by(Checkpoint.tree_size)).all()
+    for cp in checkpoints:
+        if not verify_signature(signer.public_key, checkpoint_message(cp.tree_size, cp.root_hash, _iso(cp.at)),
+                                cp.signature):
+            return VerifyResult(False, 0, 0, cp.tree_size, f"checkpoint at size {cp.tree_size} has a bad signature")
+    head = session.execute(select(LedgerHead.size, LedgerHead.chain_hash)).one_or_none()
+    pending = [cp for cp in checkpoints if cp.tree_size > 0]
+    idx = 0
+    cols = [getattr(LedgerEntry, f) for f in FIELDS] + [LedgerEntry.leaf_hash, LedgerEntry.chain_hash]
+    frontier = Frontier()
+    prev = bytes.fromhex(GENESIS)
+    expected = 1
+    n_fields = len(FIELDS)
+    result = session.execute(select(*cols).order_by(LedgerEntry.seq).execution_options(yield_per=20000))
+    for row in result:
+        seq = row[0]
+        if seq != expected:
+            problem = f"entry {expected} is missing" if seq > expected else f"entry {seq} is out of order"
+            return VerifyResult(False, expected - 1, idx, expected, problem)
+        leaf = leaf_hash(entry_bytes(row[:n_fields]))
+        if leaf.hex() != row[n_fields]:
+            return VerifyResult(False, seq - 1, idx, seq, "entry content does not match its hash (modified)")
+        chain = sha256(prev + leaf).digest()
+        if chain.hex() != row[n_fields + 1]:
+            return VerifyResult(False, seq - 1, idx, seq, "hash chain broken (inserted, reordered or rewritten)")
+        prev = chain
+        frontier.append(leaf)
+        while idx < len(pending) and pending[idx].tree_size == seq:
+            if frontier.root().hex() != pending[idx].root_hash:
+                return VerifyResult(False, seq, idx, seq, f"root differs from signed checkpoint at size {seq}")
+            idx += 1
+        expected += 1
+        if progress is not None and seq % 10000 == 0:
+            progress(seq)
+    total = expected - 1
+    if idx < len(pending):
+        cp = pending[idx]
+        return VerifyResult(False, total, idx, total + 1,
+                            f"ledger truncated: {total} entries, but a checkpoint signed {cp.tree_size}")
+    if head is not None and (head.size != total or (total and head.chain_hash != prev.hex())):
+        return VerifyResult(False, total, idx, min(head.size, total) + 1,
+                            f"ledger truncated or head altered: head says {head.size}, found {total}")
+    return VerifyResult(True, total, idx)
+
+
+def count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(LedgerEntry)) or 0

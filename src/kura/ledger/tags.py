@@ -1,0 +1,77 @@
+"""Every kind of ledger entry, by name.
+
+Naming scheme: ``<source>:<subject>:<action>``. Members are alphabetised; code refers to them
+by member name (STYLE.md §1). ALERT_TAGS are the security alerts the audit manager reviews.
+"""
+
+from enum import StrEnum
+
+__all__ = ["LedgerTag", "ALERT_TAGS"]
+
+
+class LedgerTag(StrEnum):
+    AccessBreakGlassStarted = "access:breakglass:started"
+    AccessBreakGlassStopped = "access:breakglass:stopped"
+    AccessRequestDenied = "access:request:denied"
+    AdminClassChanged = "admin:class:changed"
+    AdminClassDefined = "admin:class:defined"
+    AdminPeerAdded = "admin:peer:added"
+    AdminPeerChanged = "admin:peer:changed"
+    AdminUserCreated = "admin:user:created"
+    AdminUserDisabled = "admin:user:disabled"
+    AdminUserPasswordReset = "admin:user:password-reset"
+    AdminUserUnlocked = "admin:user:unlocked"
+    AdminUserUpdated = "admin:user:updated"
+    AuditAlertSignedOff = "audit:alert:signed-off"
+    AuditCheckpointCreated = "audit:checkpoint:created"
+    AuditLedgerExported = "audit:ledger:exported"
+    AuditLedgerRead = "audit:ledger:read"
+    AuditLedgerVerified = "audit:ledger:verified"
+    AuthAccountLocked = "auth:account:locked"
+    AuthLoginFailed = "auth:login:failed"
+    AuthLoginSucceeded = "auth:login:succeeded"
+    AuthPasswordChanged = "auth:password:changed"
+    AuthSessionEnded = "auth:session:ended"
+    AuthSessionRevoked = "auth:session:revoked"
+    AuthSessionTimedOut = "auth:session:timed-out"
+    AuthTotpEnrolled = "auth:totp:enrolled"
+    DicomAssociationAccepted = "dicom:association:accepted"
+    DicomAssociationRejected = "dicom:association:rejected"
+    DicomAssociationReleased = "dicom:association:released"
+    ImagingInstanceRefused = "imaging:instance:refused"
+    ImagingInstanceStored = "imaging:instance:stored"
+    ImagingStudyConfirmed = "imaging:study:confirmed"
+    ImagingStudyFlagged = "imaging:study:flagged"
+    ImagingStudyPrinted = "imaging:study:printed"
+    ImagingStudyQueried = "imaging:study:queried"
+    ImagingStudyRead = "imaging:study:read"
+    ImagingStudyRetrieved = "imaging:study:retrieved"
+    ImagingStudyReturned = "imaging:study:returned"
+    OpsBackupCreated = "ops:backup:created"
+    OpsBackupRestored = "ops:backup:restored"
+    OpsBackupVerified = "ops:backup:verified"
+    OpsIntegrityFailed = "ops:integrity:failed"
+    OpsScrubCompleted = "ops:scrub:completed"
+    OpsSelfcheckCompleted = "ops:selfcheck:completed"
+    RecordsRecordConfirmed = "records:record:confirmed"
+    RecordsRecordCreated = "records:record:created"
+    RecordsRecordExported = "records:record:exported"
+    RecordsRecordPrinted = "records:record:printed"
+    RecordsRecordRead = "records:record:read"
+    RecordsRecordSearched = "records:record:searched"
+    RecordsRecordUpdated = "records:record:updated"
+    SystemHomeInitialised = "system:home:initialised"
+    SystemServerStarted = "system:server:started"
+    SystemServerStopped = "system:server:stopped"
+
+
+# Security alerts (DICOM 110113) the audit manager reviews and signs off.
+ALERT_TAGS = frozenset({
+    LedgerTag.AccessBreakGlassStarted,
+    LedgerTag.AccessRequestDenied,
+    LedgerTag.AuthAccountLocked,
+    LedgerTag.DicomAssociationRejected,
+    LedgerTag.ImagingInstanceRefused,
+    LedgerTag.ImagingStudyFlagged,
+    LedgerTag.OpsIntegrityFailed,
+})

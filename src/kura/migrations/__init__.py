@@ -1,0 +1,53 @@
+"""Alembic migrations: kura migrates on start and refuses a schema newer than it knows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine
+
+from kura.errors import Invalid
+
+__all__ = ["upgrade", "alembic_config", "pending_diff", "metadata"]
+
+HERE = Path(__file__).parent
+
+
+def metadata():
+    """Every table of every area: import each models module, then hand back the one MetaData."""
+    import kura.models  # noqa: F401  (registers every table)
+    from kura.db.base import Base
+
+    return Base.metadata
+
+
+def alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(HERE))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(engine: Engine) -> None:
+    cfg = alembic_config(engine)
+    script = ScriptDirectory.from_config(cfg)
+    known = {rev.revision for rev in script.walk_revisions()}
+    with engine.connect() as conn:
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    unknown = current - known
+    if unknown:
+        raise Invalid(f"database schema {', '.join(sorted(unknown))} is newer than this kura; upgrade kura")
+    if current != set(script.get_heads()):
+        command.upgrade(cfg, "heads")
+
+
+def pending_diff(engine: Engine) -> list:
+    """What autogenerate would add: empty when models and migrations agree (`kura db check`)."""
+    from alembic.autogenerate import compare_metadata
+
+    with engine.connect() as conn:
+        return compare_metadata(MigrationContext.configure(conn), metadata())

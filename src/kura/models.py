@@ -1,0 +1,5 @@
+"""Imports every area's models so the one MetaData knows every table (for Alembic)."""
+
+from kura.classes.models import *  # noqa: F401,F403
+from kura.identity.models import *  # noqa: F401,F403
+from kura.ledger.models import *  # noqa: F401,F403
