@@ -108,3 +108,6 @@ def kura(settings, clock):
 @pytest.fixture
 def engine_name(kura):
     return kura.engine.dialect.name
+
+
+from tests.web.client import as_role, server  # noqa: E402,F401  (live HTTP server fixtures)

@@ -1,0 +1,145 @@
+"""Ledger benchmark: ledgered writes/s and `audit verify` entries/s, each against plain INSERTs.
+
+    python bench/ledger/run.py [--entries 1000000] [--batch 100] [--engine sqlite|postgresql|both]
+                               [--pg-url postgresql://postgres@127.0.0.1:5432/postgres]
+
+For each engine, in one run and on a fresh migrated database:
+
+- plain:    N single-row INSERTs of the ledger rows into `bench_plain`, a table of the same
+            shape as `ledger_entry` with no ledger logic (no head lock, no hashing).
+- ledgered: N calls of `kura.ledger.service.append` with the same field values (head lock,
+            leaf and chain hash, Merkle frontier, a signed checkpoint every 1000 entries).
+- verify:   `kura.ledger.service.verify` over the N entries.
+
+Both write paths commit every --batch rows, so commit (fsync) cost is shared alike. The CI
+never runs this; see bench/ledger/README.md for the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Column, MetaData, Table, create_engine, insert, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
+
+from kura.db.engine import make_engine, make_sessionmaker  # noqa: E402
+from kura.ledger import service as ledger  # noqa: E402
+from kura.ledger.models import LedgerEntry  # noqa: E402
+from kura.ledger.signing import Signer  # noqa: E402
+from kura.ledger.tags import LedgerTag  # noqa: E402
+from kura.migrations import upgrade  # noqa: E402
+
+TAGS = [LedgerTag.RecordsRecordRead, LedgerTag.RecordsRecordSearched, LedgerTag.AuthLoginSucceeded,
+        LedgerTag.ImagingStudyRead, LedgerTag.RecordsRecordUpdated, LedgerTag.AccessRequestDenied]
+T0 = dt.datetime(2026, 4, 1, tzinfo=dt.timezone.utc)
+
+
+def fields(i: int) -> dict:
+    """The i-th synthetic entry: what a busy ward produces (reads, searches, logins, updates)."""
+    tag = TAGS[i % len(TAGS)]
+    return dict(
+        at=T0 + dt.timedelta(microseconds=i * 7919), tag=tag, outcome=4 if tag == LedgerTag.AccessRequestDenied else 0,
+        actor_id=f"00000000-0000-4000-8000-{i % 500:012d}", actor_name=f"user{i % 500:03d}",
+        roles=("physician",), origin=f"10.1.{i % 200}.{i % 250}", request_id=f"{i:032x}", purpose="TREAT",
+        target_kind="Patient", target_id=f"pat-{i % 20000:06d}", patient_id=f"P{i % 20000:08d}",
+        digest=None if i % 3 else f"{i:064x}", reason="", detail={"n": i % 97},
+    )
+
+
+def plain_row(i: int) -> dict:
+    import json
+    f = fields(i)
+    return {**f, "seq": i + 1, "tag": str(f["tag"]), "roles": ",".join(f["roles"]), "alert": False,
+            "detail": json.dumps(f["detail"], sort_keys=True, separators=(",", ":")),
+            "leaf_hash": "0" * 64, "chain_hash": "0" * 64}
+
+
+def plain_table(metadata: MetaData) -> Table:
+    cols = [Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable, autoincrement=False)
+            for c in LedgerEntry.__table__.columns]
+    return Table("bench_plain", metadata, *cols)
+
+
+def run_engine(url: str, n: int, batch: int) -> dict:
+    engine = make_engine(url)
+    upgrade(engine)
+    md = MetaData()
+    plain = plain_table(md)
+    md.create_all(engine)
+    sessions = make_sessionmaker(engine)
+    signer = Signer(Ed25519PrivateKey.generate())
+    stmt = insert(plain)
+
+    t = time.perf_counter()
+    with sessions() as s:
+        for i in range(n):
+            s.connection().execute(stmt, plain_row(i))
+            if (i + 1) % batch == 0:
+                s.commit()
+        s.commit()
+    plain_s = time.perf_counter() - t
+
+    t = time.perf_counter()
+    with sessions() as s:
+        for i in range(n):
+            ledger.append(s, **fields(i), signer=signer, checkpoint_interval=1000)
+            if (i + 1) % batch == 0:
+                s.commit()
+        s.commit()
+    ledgered_s = time.perf_counter() - t
+
+    t = time.perf_counter()
+    with sessions() as s:
+        result = ledger.verify(s, signer=signer)
+    verify_s = time.perf_counter() - t
+    if not result.ok or result.entries != n:
+        raise SystemExit(f"verify failed: {result.line()}")
+    engine.dispose()
+    return {"plain": n / plain_s, "ledgered": n / ledgered_s, "verify": n / verify_s,
+            "plain_s": plain_s, "ledgered_s": ledgered_s, "verify_s": verify_s}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--entries", type=int, default=1_000_000)
+    p.add_argument("--batch", type=int, default=100, help="rows per transaction, both write paths")
+    p.add_argument("--engine", choices=["sqlite", "postgresql", "both"], default="both")
+    p.add_argument("--pg-url", default=os.environ.get("KURA_BENCH_PG_URL",
+                                                      "postgresql://postgres@127.0.0.1:5432/postgres"))
+    args = p.parse_args()
+    results = {}
+    if args.engine in ("sqlite", "both"):
+        with tempfile.TemporaryDirectory(prefix="kura-bench-") as tmp:
+            results["sqlite"] = run_engine(f"sqlite:///{tmp}/bench.db", args.entries, args.batch)
+    if args.engine in ("postgresql", "both"):
+        admin_url = "postgresql+psycopg://" + args.pg_url.split("://", 1)[1]
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        name = f"kura_bench_{uuid.uuid4().hex[:8]}"
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            results["postgresql"] = run_engine(admin_url.rsplit("/", 1)[0] + "/" + name, args.entries, args.batch)
+        finally:
+            with admin.connect() as c:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+    print(f"\n{args.entries:,} entries, {args.batch} rows per transaction\n")
+    print(f"{'engine':<11} {'plain ins/s':>12} {'ledgered/s':>11} {'ratio':>6} {'verify/s':>10} {'ratio':>6}")
+    for eng, r in results.items():
+        print(f"{eng:<11} {r['plain']:>12,.0f} {r['ledgered']:>11,.0f} {r['ledgered'] / r['plain']:>6.2f} "
+              f"{r['verify']:>10,.0f} {r['verify'] / r['plain']:>6.2f}")
+    print("\naims: ledgered/plain >= 0.5; verify >= 200,000 entries/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""`kura serve`: web UI, REST, FHIR and DICOMweb over HTTP(S), and the DICOM SCP."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from kura.cli import State, app, fail
+
+
+def split_hostport(value: str, option: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        fail(f"{option} must be HOST:PORT, not {value!r}", code=2)
+    return host.strip("[]"), int(port)
+
+
+def run_servers(kura, *, http: str, dicom: str | None, aet: str | None,
+                tls_cert: Path | None = None, tls_key: Path | None = None, banner=None) -> None:
+    """Serve until interrupted; the start and stop are ledger entries (R29, DICOM 110100)."""
+    import uvicorn
+
+    from kura.ledger.tags import LedgerTag
+    from kura.web import create_app
+    from kura.cli.common import operator
+
+    if bool(tls_cert) != bool(tls_key):
+        fail("--tls-cert and --tls-key go together", code=2)
+    for f in (tls_cert, tls_key):
+        if f and not f.is_file():
+            fail(f"no such file: {f}", code=2)
+    host, port = split_hostport(http, "--http")
+    dicom_server = None
+    if dicom:
+        dhost, dport = split_hostport(dicom, "--dicom")
+        try:
+            from kura.dicom.server import start as start_dicom
+        except ModuleNotFoundError:
+            start_dicom = None
+        if start_dicom is not None:
+            dicom_server = start_dicom(kura, dhost, dport, aet=aet or kura.settings.aet, block=False)
+    config = uvicorn.Config(create_app(kura, tls=bool(tls_cert)), host=host, port=port,
+                            log_level="warning", access_log=False, lifespan="off",
+                            ssl_certfile=str(tls_cert) if tls_cert else None,
+                            ssl_keyfile=str(tls_key) if tls_key else None)
+    config.load()
+    if config.ssl is not None:
+        # R21: TLS 1.2 at the least; the default context prefers 1.3 when the client has it.
+        config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
+    server = uvicorn.Server(config)
+    scheme = "https" if tls_cert else "http"
+    with kura.unit_of_work(operator(), "HOPERAT") as ctx:
+        ctx.record(LedgerTag.SystemServerStarted, detail={"http": http, "dicom": dicom or "", "tls": bool(tls_cert)})
+    if banner:
+        banner(f"{scheme}://{host}:{port}")
+    else:
+        typer.echo(f"kura serving {scheme}://{host}:{port}" + (f" and DICOM {aet or kura.settings.aet}@{dicom}" if dicom_server else ""))
+    try:
+        server.run()
+    finally:
+        if dicom_server is not None:
+            dicom_server.shutdown()
+        with kura.unit_of_work(operator(), "HOPERAT") as ctx:
+            ctx.record(LedgerTag.SystemServerStopped)
+
+
+@app.command()
+def serve(http: Annotated[Optional[str], typer.Option("--http", help="HOST:PORT (default 127.0.0.1:8080)")] = None,
+          dicom: Annotated[Optional[str], typer.Option("--dicom", help="HOST:PORT (default 127.0.0.1:11112)")] = None,
+          aet: Annotated[Optional[str], typer.Option("--aet", help="AE title (default KURA)")] = None,
+          tls_cert: Annotated[Optional[Path], typer.Option("--tls-cert", help="PEM certificate")] = None,
+          tls_key: Annotated[Optional[Path], typer.Option("--tls-key", help="PEM private key")] = None) -> None:
+    """Serve the web UI, REST, FHIR and DICOMweb, and the DICOM SCP."""
+    kura = State.kura()
+    run_servers(kura, http=http or kura.settings.http, dicom=dicom or kura.settings.dicom,
+                aet=aet, tls_cert=tls_cert, tls_key=tls_key)

@@ -1,0 +1,282 @@
+"""Search parameters: what each type indexes, and FHIR search requests → SQL conditions.
+
+Extraction is pure (resource → index rows). `parse` checks a request's parameters and
+`conditions` turns them into SQLAlchemy clauses over Record and the index tables. Names and
+identifiers are normalised by kana.normalise on both sides, so ﾔﾏﾀﾞ finds ヤマダ (prefix
+match, FHIR `name` semantics); identifiers match exactly after normalisation (０１ = 01).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select
+
+from kura.errors import Invalid
+from kura.records.kana import normalise
+from kura.records.models import Record, SearchDate, SearchString, SearchToken
+
+__all__ = ["extract", "Index", "parse", "Query", "conditions", "order_by", "date_range",
+           "SEARCH_PARAMS", "COMMON_PARAMS", "DATE_PARAM"]
+
+# Per type: parameter -> kind. `patient` and `_id` use Record's own columns.
+SEARCH_PARAMS: dict[str, dict[str, str]] = {
+    "Patient": {"identifier": "token", "name": "string", "birthdate": "date", "gender": "token"},
+    "Coverage": {"patient": "patient", "identifier": "token", "date": "date"},
+    "Encounter": {"patient": "patient", "identifier": "token", "date": "date"},
+    "ChargeItem": {"patient": "patient", "identifier": "token", "date": "date"},
+    "Invoice": {"patient": "patient", "identifier": "token", "date": "date"},
+    "DocumentReference": {"patient": "patient", "identifier": "token", "date": "date"},
+    "ImagingStudy": {"patient": "patient", "identifier": "token", "date": "date"},
+    "Practitioner": {"identifier": "token", "name": "string"},
+    "Provenance": {"patient": "patient", "target": "token"},
+}
+COMMON_PARAMS = ("_id", "_lastUpdated", "_count", "_offset", "_sort", "_total", "_format")
+# The date each type is sorted and searched by (`date`, or Patient's birthdate).
+DATE_PARAM = {"Patient": "birthdate"}
+_SORTABLE = {"birthdate", "date", "_lastUpdated"}
+
+MAX_COUNT = 500
+DEFAULT_COUNT = 20
+_HIGH = "9999-12-31T23:59:59"
+_LOW = "0001-01-01T00:00:00"
+
+
+# -- dates --------------------------------------------------------------------------------
+_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?"
+                   r"(Z|[+-]\d{2}:\d{2})?)?)?)?$")
+
+
+def date_range(value: str) -> tuple[str, str]:
+    """The inclusive UTC range a FHIR date/dateTime/instant denotes, as ISO second strings."""
+    m = _DATE.match(value or "")
+    if not m:
+        raise Invalid(f"not a FHIR date or dateTime: {value!r}")
+    y, mo, d, hh, mi, ss, tz = m.groups()
+    try:
+        if hh is not None:
+            t = dt.datetime(int(y), int(mo), int(d), int(hh), int(mi), int(ss or 0))
+            if tz:
+                off = dt.timezone.utc if tz == "Z" else dt.timezone(
+                    (1 if tz[0] == "+" else -1) * dt.timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6])))
+                t = t.replace(tzinfo=off).astimezone(dt.timezone.utc).replace(tzinfo=None)
+            start = t
+            end = t if ss is not None else t + dt.timedelta(seconds=59)
+        elif d is not None:
+            start = dt.datetime(int(y), int(mo), int(d))
+            end = start + dt.timedelta(days=1, seconds=-1)
+        elif mo is not None:
+            start = dt.datetime(int(y), int(mo), 1)
+            nxt = dt.datetime(int(y) + (int(mo) == 12), int(mo) % 12 + 1, 1)
+            end = nxt - dt.timedelta(seconds=1)
+        else:
+            start = dt.datetime(int(y), 1, 1)
+            end = dt.datetime(int(y), 12, 31, 23, 59, 59)
+    except ValueError:
+        raise Invalid(f"not a valid date: {value!r}") from None
+    fmt = "%Y-%m-%dT%H:%M:%S"
+    return start.strftime(fmt), end.strftime(fmt)
+
+
+def _period(p: dict) -> tuple[str, str] | None:
+    if not isinstance(p, dict) or not (p.get("start") or p.get("end")):
+        return None
+    start = date_range(p["start"])[0] if p.get("start") else _LOW
+    end = date_range(p["end"])[1] if p.get("end") else _HIGH
+    return start, end
+
+
+# -- extraction ---------------------------------------------------------------------------
+@dataclasses.dataclass
+class Index:
+    tokens: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)  # param, system, value
+    strings: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # param, normalised value
+    dates: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)  # param, start, end
+
+
+def _names(names: list) -> set[str]:
+    keys: set[str] = set()
+    for n in names or []:
+        if not isinstance(n, dict):
+            continue
+        family = n.get("family") or ""
+        given = [g for g in n.get("given") or [] if isinstance(g, str)]
+        parts = [family, *given, n.get("text") or "", family + "".join(given)]
+        keys.update(k for k in (normalise(p)[:200] for p in parts) if k)
+    return keys
+
+
+def _date_of(rtype: str, r: dict) -> tuple[str, str] | None:
+    if rtype == "Patient":
+        return date_range(r["birthDate"]) if r.get("birthDate") else None
+    if rtype in ("Encounter", "Coverage"):
+        return _period(r.get("period"))
+    if rtype == "ChargeItem":
+        if r.get("occurrenceDateTime"):
+            return date_range(r["occurrenceDateTime"])
+        if r.get("occurrencePeriod"):
+            return _period(r["occurrencePeriod"])
+        return date_range(r["enteredDate"]) if r.get("enteredDate") else None
+    if rtype in ("Invoice", "DocumentReference"):
+        return date_range(r["date"]) if r.get("date") else None
+    if rtype == "ImagingStudy":
+        return date_range(r["started"]) if r.get("started") else None
+    return None
+
+
+def extract(rtype: str, r: dict[str, Any]) -> Index:
+    """The index rows of a (validated) resource."""
+    ix = Index()
+    for ident in r.get("identifier") or []:
+        if isinstance(ident, dict) and ident.get("value"):
+            ix.tokens.append(("identifier", ident.get("system") or "", normalise(ident["value"])[:200]))
+    if rtype == "Patient" and r.get("gender"):
+        ix.tokens.append(("gender", "", r["gender"]))
+    if rtype in ("Patient", "Practitioner"):
+        ix.strings.extend(("name", k) for k in sorted(_names(r.get("name"))))
+    if rtype == "Provenance":
+        for t in r.get("target") or []:
+            ref = (t.get("reference") or "").split("/_history/")[0]
+            if ref:
+                ix.tokens.append(("target", "", ref[:200]))
+    when = _date_of(rtype, r)
+    if when:
+        ix.dates.append((DATE_PARAM.get(rtype, "date"), *when))
+    return ix
+
+
+# -- queries ------------------------------------------------------------------------------
+@dataclasses.dataclass
+class Query:
+    rtype: str
+    filters: list[tuple[str, str, list[str]]]  # param, modifier, OR-values (each entry ANDed)
+    count: int = DEFAULT_COUNT
+    offset: int = 0
+    sort: list[tuple[str, bool]] = dataclasses.field(default_factory=list)  # param, descending
+
+    def patient_ids(self) -> list[str]:
+        return [patient_ref(v) for p, _, vs in self.filters if p == "patient" for v in vs]
+
+
+def patient_ref(value: str) -> str:
+    return value.removeprefix("Patient/").strip()
+
+
+def parse(rtype: str, pairs: list[tuple[str, str]]) -> Query:
+    """Check the parameters of a search on `rtype`. Raises Invalid on an unknown parameter."""
+    known = SEARCH_PARAMS.get(rtype)
+    if known is None:
+        raise Invalid(f"search on {rtype} is not supported")
+    q = Query(rtype=rtype, filters=[])
+    for raw, value in pairs:
+        name, _, modifier = raw.partition(":")
+        if name == "_count":
+            if not value.isdigit() or not 0 <= int(value) <= MAX_COUNT:
+                raise Invalid(f"_count must be 0–{MAX_COUNT}")
+            q.count = int(value)
+        elif name == "_offset":
+            if not value.isdigit():
+                raise Invalid("_offset must be a non-negative integer")
+            q.offset = int(value)
+        elif name == "_sort":
+            for key in filter(None, value.split(",")):
+                desc = key.startswith("-")
+                key = key.lstrip("-")
+                if key not in _SORTABLE or (key != "_lastUpdated" and DATE_PARAM.get(rtype, "date") != key):
+                    raise Invalid(f"cannot sort {rtype} by {key!r}")
+                q.sort.append((key, desc))
+        elif name in ("_total", "_format"):
+            continue
+        elif name in ("_id", "_lastUpdated") or name in known:
+            if modifier and not (modifier == "exact" and known.get(name) == "string"):
+                raise Invalid(f"modifier :{modifier} is not supported on {name}")
+            if not value:
+                raise Invalid(f"empty value for search parameter {name}")
+            q.filters.append((name, modifier, value.split(",")))
+        else:
+            raise Invalid(f"unknown search parameter {raw!r} for {rtype}")
+    return q
+
+
+_PREFIX = re.compile(r"^(eq|ne|gt|lt|ge|le|sa|eb|ap)?(.*)$")
+
+
+def _date_clause(start_col, end_col, value: str):
+    prefix, rest = _PREFIX.match(value).groups()
+    lo, hi = date_range(rest)
+    prefix = prefix or "eq"
+    if prefix in ("eq", "ap"):
+        return and_(start_col >= lo, end_col <= hi)
+    if prefix == "ne":
+        return or_(start_col < lo, end_col > hi)
+    if prefix in ("gt", "sa"):
+        return end_col > hi
+    if prefix == "ge":
+        return end_col >= lo
+    if prefix in ("lt", "eb"):
+        return start_col < lo
+    return start_col <= hi  # le
+
+
+def _successor(text: str) -> str:
+    return text[:-1] + chr(ord(text[-1]) + 1)
+
+
+def conditions(q: Query) -> list:
+    """SQL conditions on Record for the query's filters (visibility is added by the caller)."""
+    kinds = SEARCH_PARAMS[q.rtype]
+    out = []
+    for name, modifier, values in q.filters:
+        alts = []
+        for value in values:
+            if name == "_id":
+                alts.append(Record.logical_id == value)
+            elif name == "_lastUpdated":
+                prefix, rest = _PREFIX.match(value).groups()
+                lo, hi = date_range(rest)
+                col = Record.last_updated
+                lo_t = dt.datetime.fromisoformat(lo).replace(tzinfo=dt.timezone.utc)
+                hi_t = dt.datetime.fromisoformat(hi).replace(tzinfo=dt.timezone.utc) + dt.timedelta(seconds=1)
+                alts.append({None: and_(col >= lo_t, col < hi_t), "eq": and_(col >= lo_t, col < hi_t),
+                             "gt": col >= hi_t, "ge": col >= lo_t, "lt": col < lo_t,
+                             "le": col < hi_t}.get(prefix, and_(col >= lo_t, col < hi_t)))
+            elif kinds[name] == "patient":
+                alts.append(Record.patient_id == patient_ref(value))
+            elif kinds[name] == "token":
+                system, bar, code = value.rpartition("|")
+                conds = [SearchToken.record_pk == Record.pk, SearchToken.rtype == q.rtype,
+                         SearchToken.param == name,
+                         SearchToken.value == (code if name == "target" else normalise(code)[:200])]
+                if bar and system:
+                    conds.append(SearchToken.system == system)
+                alts.append(exists().where(*conds))
+            elif kinds[name] == "string":
+                key = normalise(value)[:200]
+                if not key:
+                    raise Invalid(f"{name} has nothing to search for")
+                match = SearchString.value == key if modifier == "exact" else and_(
+                    SearchString.value >= key, SearchString.value < _successor(key))
+                alts.append(Record.pk.in_(select(SearchString.record_pk).where(
+                    SearchString.rtype == q.rtype, SearchString.param == name, match)))
+            elif kinds[name] == "date":
+                alts.append(exists().where(SearchDate.record_pk == Record.pk, SearchDate.rtype == q.rtype,
+                                           SearchDate.param == name,
+                                           _date_clause(SearchDate.start, SearchDate.end, value)))
+        out.append(or_(*alts) if len(alts) > 1 else alts[0])
+    return out
+
+
+def order_by(q: Query) -> list:
+    keys = []
+    for name, desc in q.sort:
+        if name == "_lastUpdated":
+            col = Record.last_updated
+        else:
+            col = (select(func.min(SearchDate.start)).where(SearchDate.record_pk == Record.pk,
+                                                             SearchDate.param == name)
+                   .scalar_subquery())
+        keys.append(col.desc() if desc else col.asc())
+    return keys + [Record.last_updated.desc(), Record.pk]

@@ -1,0 +1,66 @@
+"""Validate an incoming resource against the FHIR R4 (R4B) models and kura's own rules.
+
+Raises Invalid with a message naming the element at fault; the web adapter turns it into an
+OperationOutcome. Nothing is stored for an invalid resource.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from kura.errors import Invalid
+
+__all__ = ["validate", "STORED_TYPES", "WRITABLE_TYPES", "PATIENT_REF", "GENERATED_TYPES"]
+
+# Types a client may create and update (CONTRACT.md; ImagingStudy is written by the archive).
+WRITABLE_TYPES = ("Patient", "Coverage", "Encounter", "ChargeItem", "Invoice", "DocumentReference")
+# Types kura writes itself.
+GENERATED_TYPES = ("Practitioner", "Provenance", "ImagingStudy")
+STORED_TYPES = WRITABLE_TYPES + GENERATED_TYPES
+
+# Where each type names its patient.
+PATIENT_REF = {
+    "Coverage": "beneficiary",
+    "Encounter": "subject",
+    "ChargeItem": "subject",
+    "Invoice": "subject",
+    "DocumentReference": "subject",
+    "ImagingStudy": "subject",
+}
+
+_GENDER = {"male", "female", "other", "unknown"}
+_models: dict[str, Any] = {}
+
+
+def _model(rtype: str):
+    if rtype not in _models:
+        from fhir.resources.R4B import get_fhir_model_class
+        _models[rtype] = get_fhir_model_class(rtype)
+    return _models[rtype]
+
+
+def _where(loc) -> str:
+    return ".".join(str(p) for p in loc) or "(resource)"
+
+
+def validate(rtype: str, resource: Any) -> dict:
+    """Check `resource` is a JSON object of type `rtype` valid under FHIR R4 (R4B models).
+
+    Returns the resource (unchanged). Raises Invalid naming the first problems.
+    """
+    if not isinstance(resource, dict):
+        raise Invalid("the body must be a JSON object (a FHIR resource)")
+    if resource.get("resourceType") != rtype:
+        raise Invalid(f"resourceType must be {rtype}, not {resource.get('resourceType')!r}")
+    try:
+        _model(rtype).model_validate(resource)
+    except ValidationError as exc:
+        problems = [f"{rtype}.{_where(e['loc'])}: {e['msg']}" for e in exc.errors()[:5]]
+        raise Invalid("; ".join(problems)) from None
+    except (TypeError, ValueError) as exc:
+        raise Invalid(f"{rtype}: {exc}") from None
+    if rtype == "Patient" and "gender" in resource and resource["gender"] not in _GENDER:
+        raise Invalid(f"Patient.gender: must be one of {', '.join(sorted(_GENDER))}")
+    return resource

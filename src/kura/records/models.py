@@ -1,0 +1,151 @@
+"""The generic versioned store: records, their immutable versions, search indexes, attachments.
+
+A Record is a chain of RecordVersions (regulation §6: date/time and actor bound to each
+record and update; R36, R42). A version is written once and never updated: the ORM refuses
+an UPDATE of one (see `_refuse_update`), and a confirmation (確定) is itself a new version
+whose predecessor is the draft it confirms. The image archive can keep its objects in the
+same tables (content in a blob, `blob` set instead of `content`).
+
+Search parameters live in index tables of their own (search_token, search_string,
+search_date), rewritten in the same transaction as the version they describe.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, event
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kura.db.base import Base, sha256_hex, uuid_pk
+from kura.errors import IntegrityFailure
+
+__all__ = ["Record", "RecordVersion", "SearchToken", "SearchString", "SearchDate", "PatientKey",
+           "Attachment", "DRAFT", "CONFIRMED"]
+
+DRAFT = "draft"
+CONFIRMED = "confirmed"
+
+# Byte-order comparison, so that a prefix search is a range scan of the index on PostgreSQL
+# whatever the database's collation; SQLite compares bytes already.
+_Key = String(200).with_variant(String(200, collation="C"), "postgresql")
+
+
+class Record(Base):
+    """One logical resource (FHIR type + id), its label and a pointer to its current version."""
+
+    __tablename__ = "record"
+    __table_args__ = (UniqueConstraint("rtype", "logical_id", name="uq_record_rtype_logical_id"),)
+
+    pk: Mapped[uuid_pk]
+    rtype: Mapped[str] = mapped_column(String(64))
+    logical_id: Mapped[str] = mapped_column(String(64))
+    patient_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    class_code: Mapped[str | None] = mapped_column(String(64))  # 管理区分 (R51)
+    confidentiality: Mapped[str] = mapped_column(String(1))  # effective v3 label N/R/V (R14)
+    current_version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # status of the current version
+    created_at: Mapped[dt.datetime]
+    last_updated: Mapped[dt.datetime] = mapped_column(index=True)
+
+
+class RecordVersion(Base):
+    """One immutable version: content, hash, who/when/why, draft or confirmed (R36, R42)."""
+
+    __tablename__ = "record_version"
+
+    record_pk: Mapped[str] = mapped_column(ForeignKey("record.pk"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)  # canonical JSON, or None when in a blob
+    blob: Mapped[str | None] = mapped_column(String(200))  # blob name when the content is a blob
+    sha256: Mapped[sha256_hex]
+    status: Mapped[str] = mapped_column(String(16))
+    activity: Mapped[str] = mapped_column(String(16))  # create | update | confirm
+    at: Mapped[dt.datetime]
+    author_id: Mapped[str | None] = mapped_column(String(36))
+    author_name: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    enterer_id: Mapped[str | None] = mapped_column(String(36))  # 入力者
+    enterer_name: Mapped[str] = mapped_column(String(200))
+    on_behalf_of_id: Mapped[str | None] = mapped_column(String(36))  # 代行入力: the 確定者 (R31)
+    on_behalf_of_name: Mapped[str | None] = mapped_column(String(200))
+    confirmed_by_id: Mapped[str | None] = mapped_column(String(36))
+    confirmed_by_name: Mapped[str | None] = mapped_column(String(200))
+    confirmed_at: Mapped[dt.datetime | None]
+    predecessor: Mapped[int | None] = mapped_column(Integer)
+    origin: Mapped[str] = mapped_column(String(200), default="")  # terminal (R42)
+    provenance_id: Mapped[str | None] = mapped_column(String(64))
+
+
+@event.listens_for(RecordVersion, "before_update")
+def _refuse_update(mapper, connection, target):  # noqa: ARG001
+    # Regulation §6 / R36: a stored version never changes; corrections are new versions.
+    raise IntegrityFailure("record versions are immutable")
+
+
+class SearchToken(Base):
+    """Token parameters: identifier (system|value), gender, Provenance target."""
+
+    __tablename__ = "search_token"
+    __table_args__ = (Index("ix_search_token_lookup", "rtype", "param", "value"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    record_pk: Mapped[str] = mapped_column(ForeignKey("record.pk"), index=True)
+    rtype: Mapped[str] = mapped_column(String(64))
+    param: Mapped[str] = mapped_column(String(64))
+    system: Mapped[str] = mapped_column(String(200), default="")
+    value: Mapped[str] = mapped_column(_Key)
+
+
+class SearchString(Base):
+    """String parameters, normalised by kana.normalise for prefix search (name)."""
+
+    __tablename__ = "search_string"
+    __table_args__ = (Index("ix_search_string_lookup", "rtype", "param", "value"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    record_pk: Mapped[str] = mapped_column(ForeignKey("record.pk"), index=True)
+    rtype: Mapped[str] = mapped_column(String(64))
+    param: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(_Key)
+
+
+class SearchDate(Base):
+    """Date parameters as an inclusive UTC range of ISO strings 'YYYY-MM-DDTHH:MM:SS'."""
+
+    __tablename__ = "search_date"
+    __table_args__ = (Index("ix_search_date_lookup", "rtype", "param", "start"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    record_pk: Mapped[str] = mapped_column(ForeignKey("record.pk"), index=True)
+    rtype: Mapped[str] = mapped_column(String(64))
+    param: Mapped[str] = mapped_column(String(64))
+    start: Mapped[str] = mapped_column(String(19))
+    end: Mapped[str] = mapped_column(String(19))
+
+
+class PatientKey(Base):
+    """A patient's data key (DEK), wrapped by the master key. Destroying it shreds every
+    copy of the patient's attachments, backups included (R79)."""
+
+    __tablename__ = "patient_key"
+
+    patient_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime]
+
+
+class Attachment(Base):
+    """An encrypted attachment (scanned letter, PDF, image) in the blob store."""
+
+    __tablename__ = "record_attachment"
+
+    id: Mapped[uuid_pk]
+    patient_id: Mapped[str] = mapped_column(String(64), index=True)
+    record_pk: Mapped[str | None] = mapped_column(ForeignKey("record.pk"), index=True)
+    blob: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[sha256_hex]  # of the plaintext
+    size: Mapped[int] = mapped_column(Integer)
+    content_type: Mapped[str] = mapped_column(String(200))
+    uploaded_by_id: Mapped[str | None] = mapped_column(String(36))
+    uploaded_at: Mapped[dt.datetime]

@@ -1,0 +1,257 @@
+"""The version mechanism itself: write a version, its indexes and its Provenance. No access
+decisions here — records.service asks the policy first and then calls these.
+
+A version's bytes are the resource with server-managed meta (versionId, lastUpdated, the
+confidentiality label and the `urn:kura:status` tag) in canonical JSON; its SHA-256 is the
+digest the ledger commits (R37, R44). Writes flush, never commit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+
+from sqlalchemy import delete, insert, select
+
+from kura.access.policy import CONFIDENTIALITY, Target
+from kura.classes import service as classes
+from kura.classes.models import ManagementClass
+from kura.identity.models import User
+from kura.ledger.tags import LedgerTag
+from kura.operation import Context
+from kura.records.canonical import canonical, loads, sha256_hex
+from kura.records.fhir import params
+from kura.records.fhir.provenance import agent_ref, practitioner, provenance
+from kura.records.models import CONFIRMED, Record, RecordVersion, SearchDate, SearchString, SearchToken
+
+__all__ = ["Version", "STATUS_SYSTEM", "CONFIDENTIALITY_SYSTEM", "instant", "label_of", "target_of",
+           "class_for", "new_record", "write_version", "reindex", "ensure_practitioner", "version_of",
+           "Actor"]
+
+STATUS_SYSTEM = "urn:kura:status"
+CONFIDENTIALITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+
+
+@dataclasses.dataclass(frozen=True)
+class Version:
+    """A stored version as callers see it: exact bytes plus who/when/why."""
+
+    rtype: str
+    id: str
+    number: int
+    content: bytes
+    sha256: str
+    status: str
+    activity: str
+    at: dt.datetime
+    author_name: str
+    reason: str
+    enterer_name: str
+    on_behalf_of_name: str | None
+    confirmed_by_name: str | None
+    confirmed_at: dt.datetime | None
+    predecessor: int | None
+    provenance_id: str | None
+    patient_id: str | None = None
+    confidentiality: str = "N"
+    class_code: str | None = None
+    created: bool = True  # False when a conditional create found an existing resource
+
+    def resource(self) -> dict:
+        return loads(self.content)
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.number}"'
+
+
+@dataclasses.dataclass(frozen=True)
+class Actor:
+    id: str | None
+    name: str
+
+
+def version_of(rec: Record, v: RecordVersion, content: bytes | None = None) -> Version:
+    return Version(rtype=rec.rtype, id=rec.logical_id, number=v.number,
+                   content=content if content is not None else v.content, sha256=v.sha256,
+                   status=v.status, activity=v.activity, at=v.at, author_name=v.author_name,
+                   reason=v.reason, enterer_name=v.enterer_name, on_behalf_of_name=v.on_behalf_of_name,
+                   confirmed_by_name=v.confirmed_by_name, confirmed_at=v.confirmed_at,
+                   predecessor=v.predecessor, provenance_id=v.provenance_id, patient_id=rec.patient_id,
+                   confidentiality=rec.confidentiality, class_code=rec.class_code)
+
+
+def instant(t: dt.datetime) -> str:
+    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def label_of(resource: dict) -> str | None:
+    """The v3-Confidentiality code the resource asks for in meta.security, if any (N/R/V)."""
+    best = None
+    for c in (resource.get("meta") or {}).get("security") or []:
+        if isinstance(c, dict) and c.get("system") == CONFIDENTIALITY_SYSTEM and c.get("code") in CONFIDENTIALITY:
+            if best is None or CONFIDENTIALITY.index(c["code"]) > CONFIDENTIALITY.index(best):
+                best = c["code"]
+    return best
+
+
+def _classes(ctx: Context) -> dict[str, ManagementClass]:
+    cache = ctx.session.info.setdefault("kura_classes", {})
+    if not cache:
+        for mc in ctx.session.scalars(select(ManagementClass)):
+            cache[mc.code] = mc
+    return cache
+
+
+def class_for(ctx: Context, rtype: str) -> ManagementClass | None:
+    """The default management class of a record type (None for Practitioner)."""
+    key = ("default", rtype)
+    cache = ctx.session.info.setdefault("kura_default_class", {})
+    if key not in cache:
+        try:
+            cache[key] = classes.default_for(ctx, rtype)
+        except Exception:  # noqa: BLE001 — NotFound: a type with no class (Practitioner)
+            cache[key] = None
+    return cache[key]
+
+
+def target_of(ctx: Context, rec: Record) -> Target:
+    mc = _classes(ctx).get(rec.class_code) if rec.class_code else None
+    if mc is None:
+        return Target(kind=rec.rtype, id=rec.logical_id, patient_id=rec.patient_id,
+                      confidentiality=rec.confidentiality)
+    return classes.target_for(mc, kind=rec.rtype, id=rec.logical_id, patient_id=rec.patient_id,
+                              confidentiality=rec.confidentiality)
+
+
+def effective_label(mc: ManagementClass | None, resource: dict) -> str:
+    """The class's label, raised (never lowered) by the resource's meta.security (R14)."""
+    base = mc.confidentiality if mc else "N"
+    asked = label_of(resource)
+    if asked and CONFIDENTIALITY.index(asked) > CONFIDENTIALITY.index(base):
+        return asked
+    return base
+
+
+def _with_meta(resource: dict, *, id: str, number: int, at: dt.datetime, label: str, status: str) -> dict:
+    out = dict(resource)
+    out["id"] = id
+    meta = dict(resource.get("meta") or {})
+    for k in ("versionId", "lastUpdated"):
+        meta.pop(k, None)
+    security = [c for c in meta.get("security") or [] if not (isinstance(c, dict) and c.get("system") == CONFIDENTIALITY_SYSTEM)]
+    meta["security"] = [{"system": CONFIDENTIALITY_SYSTEM, "code": label}, *security]
+    tags = [c for c in meta.get("tag") or [] if not (isinstance(c, dict) and c.get("system") == STATUS_SYSTEM)]
+    meta["tag"] = [{"system": STATUS_SYSTEM, "code": status}, *tags]
+    meta["versionId"] = str(number)
+    meta["lastUpdated"] = instant(at)
+    out["meta"] = meta
+    return out
+
+
+def new_record(ctx: Context, *, rtype: str, logical_id: str | None, patient_id: str | None,
+               mc: ManagementClass | None, label: str) -> Record:
+    now = ctx.now()
+    rec = Record(pk=str(uuid.uuid4()), rtype=rtype, logical_id=logical_id or str(uuid.uuid4()),
+                 patient_id=patient_id, class_code=mc.code if mc else None, confidentiality=label,
+                 current_version=0, status="draft", created_at=now, last_updated=now)
+    ctx.session.add(rec)
+    return rec
+
+
+def reindex(ctx: Context, rec: Record, resource: dict, *, fresh: bool) -> None:
+    """Rewrite the record's search index rows (same transaction as the version)."""
+    s = ctx.session
+    if not fresh:
+        for model in (SearchToken, SearchString, SearchDate):
+            s.execute(delete(model).where(model.record_pk == rec.pk))
+    ix = params.extract(rec.rtype, resource)
+    if ix.tokens:
+        s.execute(insert(SearchToken), [{"record_pk": rec.pk, "rtype": rec.rtype, "param": p, "system": sy,
+                                         "value": v} for p, sy, v in ix.tokens])
+    if ix.strings:
+        s.execute(insert(SearchString), [{"record_pk": rec.pk, "rtype": rec.rtype, "param": p, "value": v}
+                                         for p, v in ix.strings])
+    if ix.dates:
+        s.execute(insert(SearchDate), [{"record_pk": rec.pk, "rtype": rec.rtype, "param": p, "start": a,
+                                        "end": b} for p, a, b in ix.dates])
+
+
+def write_version(ctx: Context, rec: Record, resource: dict, *, activity: str, status: str,
+                  reason: str = "", author: Actor, enterer: Actor, on_behalf_of: Actor | None = None,
+                  confirmed_by: Actor | None = None, with_provenance: bool = True,
+                  index: bool = True) -> tuple[RecordVersion, bytes, tuple[str, str] | None]:
+    """Append version n+1 of `rec`; returns it, its bytes, and (provenance id, digest) if made."""
+    now = ctx.now()
+    number = rec.current_version + 1
+    body = _with_meta(resource, id=rec.logical_id, number=number, at=now, label=rec.confidentiality,
+                      status=status)
+    content = canonical(body)
+    digest = sha256_hex(content)
+    prov = None
+    if with_provenance:
+        prov = _provenance(ctx, rec, number, activity=activity, reason=reason, author=author,
+                           enterer=enterer, on_behalf_of=on_behalf_of, at=now)
+    v = RecordVersion(record_pk=rec.pk, number=number, content=content, blob=None, sha256=digest,
+                      status=status, activity=activity, at=now, author_id=author.id, author_name=author.name,
+                      reason=reason, enterer_id=enterer.id, enterer_name=enterer.name,
+                      on_behalf_of_id=on_behalf_of.id if on_behalf_of else None,
+                      on_behalf_of_name=on_behalf_of.name if on_behalf_of else None,
+                      confirmed_by_id=confirmed_by.id if confirmed_by else None,
+                      confirmed_by_name=confirmed_by.name if confirmed_by else None,
+                      confirmed_at=now if confirmed_by else None,
+                      predecessor=number - 1 if number > 1 else None, origin=ctx.origin[:200],
+                      provenance_id=prov[0] if prov else None)
+    fresh = rec.current_version == 0
+    rec.current_version, rec.status, rec.last_updated = number, status, now
+    ctx.session.add(v)
+    ctx.session.flush()
+    if index and activity != "confirm":
+        reindex(ctx, rec, body, fresh=fresh)
+    return v, content, prov
+
+
+def _provenance(ctx: Context, rec: Record, number: int, *, activity: str, reason: str, author: Actor,
+                enterer: Actor, on_behalf_of: Actor | None, at: dt.datetime) -> tuple[str, str]:
+    for a in {author, enterer, *( [on_behalf_of] if on_behalf_of else [])}:
+        ensure_practitioner(ctx, a.id)
+    prov_id = str(uuid.uuid4())
+    res = provenance(id=prov_id, target=f"{rec.rtype}/{rec.logical_id}/_history/{number}",
+                     predecessor=f"{rec.rtype}/{rec.logical_id}/_history/{number - 1}" if number > 1 else None,
+                     recorded=instant(at), activity=activity, reason=reason,
+                     author=agent_ref(author.id, author.name),
+                     enterer=agent_ref(enterer.id, enterer.name),
+                     on_behalf_of=agent_ref(on_behalf_of.id, on_behalf_of.name) if on_behalf_of else None,
+                     attester=agent_ref(author.id, author.name), origin=ctx.origin)
+    prec = Record(pk=str(uuid.uuid4()), rtype="Provenance", logical_id=prov_id, patient_id=rec.patient_id,
+                  class_code=rec.class_code, confidentiality=rec.confidentiality, current_version=0,
+                  status=CONFIRMED, created_at=at, last_updated=at)
+    ctx.session.add(prec)
+    _, content, _ = write_version(ctx, prec, res, activity="create", status=CONFIRMED, author=author,
+                                  enterer=author, confirmed_by=author, with_provenance=False)
+    return prov_id, sha256_hex(content)
+
+
+def ensure_practitioner(ctx: Context, user_id: str | None) -> None:
+    """Practitioner/{user id}, derived from the user account, written once on first need."""
+    if not user_id:
+        return
+    seen = ctx.session.info.setdefault("kura_practitioners", set())
+    if user_id in seen:
+        return
+    exists = ctx.session.scalar(select(Record.pk).where(Record.rtype == "Practitioner",
+                                                        Record.logical_id == user_id))
+    if exists is None:
+        user = ctx.session.get(User, user_id)
+        if user is None:
+            return
+        rec = new_record(ctx, rtype="Practitioner", logical_id=user_id, patient_id=None, mc=None, label="N")
+        me = Actor(user.id, user.username)
+        _, content, _ = write_version(
+            ctx, rec, practitioner(user_id=user.id, username=user.username, display_name=user.display_name,
+                                   active=not user.disabled),
+            activity="create", status=CONFIRMED, author=me, enterer=me, confirmed_by=me, with_provenance=False)
+        ctx.record(LedgerTag.RecordsRecordCreated, target=Target(kind="Practitioner", id=user_id),
+                   digest=sha256_hex(content), detail={"version": 1, "derived_from": "user account"})
+    seen.add(user_id)

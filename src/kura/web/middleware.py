@@ -1,0 +1,116 @@
+"""Pure ASGI middleware: request ids, security headers, body size limits, CSRF.
+
+CSRF (csrf.py in STYLE.md): an unsafe request that a browser could have sent on its own —
+one carrying the session cookie, or a login form — must come from our own origin
+(Sec-Fetch-Site: same-origin, or a matching Origin header). Bearer-token requests cannot be
+forged by another site and pass. Opt-outs are listed in CSRF_EXEMPT, visible to reviewers.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from kura.web.deps import SESSION_COOKIE
+
+__all__ = ["KuraMiddleware", "CSRF_EXEMPT", "SECURITY_HEADERS"]
+
+CSRF_EXEMPT: frozenset[str] = frozenset()
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+SECURITY_HEADERS = [
+    (b"content-security-policy", b"default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
+                                 b"script-src 'self'; object-src 'none'; frame-ancestors 'none'; "
+                                 b"base-uri 'none'; form-action 'self'"),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+]
+
+
+def _headers(scope) -> dict[str, str]:
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
+async def _reply(send, status: int, message: str) -> None:
+    import json
+    body = json.dumps({"detail": message}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"cache-control", b"no-store"), *SECURITY_HEADERS]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class KuraMiddleware:
+    def __init__(self, app, *, max_body: int, json_max_body: int, tls: bool = False):
+        self.app, self.max_body, self.json_max_body, self.tls = app, max_body, json_max_body, tls
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        scope.setdefault("state", {})["request_id"] = uuid.uuid4().hex
+        headers = _headers(scope)
+        method = scope["method"]
+        path = scope["path"]
+        limit = self.max_body
+        ctype = headers.get("content-type", "")
+        if "json" in ctype:
+            limit = self.json_max_body
+        length = headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                return await _reply(send, 400, "bad Content-Length")
+            if int(length) > limit:
+                return await _reply(send, 413, f"request body larger than {limit} bytes")
+        if method in UNSAFE and path not in CSRF_EXEMPT and not self._same_origin(scope, headers):
+            return await _reply(send, 403, "cross-site request refused (CSRF)")
+
+        received = 0
+
+        async def limited_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _TooLarge()
+            return message
+
+        static = path.startswith("/static/")
+
+        async def secured_send(message):
+            if message["type"] == "http.response.start":
+                extra = list(SECURITY_HEADERS)
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                if not static and b"cache-control" not in names:
+                    extra.append((b"cache-control", b"no-store"))
+                if self.tls:
+                    extra.append((b"strict-transport-security", b"max-age=31536000"))
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, secured_send)
+        except _TooLarge:
+            await _reply(send, 413, f"request body larger than {limit} bytes")
+
+    @staticmethod
+    def _same_origin(scope, headers: dict[str, str]) -> bool:
+        if headers.get("authorization", "")[:7].lower() == "bearer ":
+            return True
+        has_cookie = f"{SESSION_COOKIE}=" in headers.get("cookie", "")
+        site = headers.get("sec-fetch-site")
+        origin = headers.get("origin")
+        if site is not None:
+            return site in ("same-origin", "none")
+        if origin is not None:
+            scheme = scope.get("scheme", "http")
+            return origin == f"{scheme}://{headers.get('host', '')}"
+        # No browser provenance headers at all: not a browser, so not a forgery — unless it
+        # carries the session cookie, which only browsers (and careless scripts) replay.
+        return not has_cookie
+
+
+class _TooLarge(Exception):
+    pass
