@@ -37,6 +37,7 @@ SETTINGS: list[tuple[str, object, str]] = [
     ("cors_origins", [], "Origins allowed to call DICOMweb and FHIR from a browser (e.g. an OHIF viewer)."),
     ("language", "ja", "Default UI language (`ja` or `en`)."),
     ("backup_keep", 7, "Backup generations kept by `backup prune`."),
+    ("demo", False, "Set by `kura demo` only: the login page then shows the demo accounts' current codes. Never in production."),
 ]
 
 _DEFAULTS = {name: default for name, default, _ in SETTINGS}
@@ -63,6 +64,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     language: str = "ja"
     backup_keep: int = 7
+    demo: bool = False
 
     @property
     def db_url(self) -> str:
@@ -85,6 +87,8 @@ class Settings:
                      "lockout_window_minutes", "lockout_minutes", "checkpoint_interval"):
             if getattr(self, name) <= 0:
                 raise Invalid(f"{name} must be positive")
+        if self.demo and self.env == "production" and self.database_url.startswith("postgresql"):
+            raise Invalid("demo = true is for the embedded demo home only")
         if self.language not in ("ja", "en"):
             raise Invalid("language must be ja or en")
         for name in ("http", "dicom"):
@@ -117,6 +121,8 @@ def load_settings(home: Path, **overrides: object) -> Settings:
         values["cors_origins"] = tuple(values["cors_origins"])  # type: ignore[arg-type]
     for name, value in values.items():
         default = _DEFAULTS.get(name)
-        if isinstance(default, int) and not isinstance(value, int):
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise Invalid(f"setting {name} must be true or false")
+        if isinstance(default, int) and not isinstance(default, bool) and not isinstance(value, int):
             raise Invalid(f"setting {name} must be an integer")
     return Settings(home=home, **values).validate()  # type: ignore[arg-type]

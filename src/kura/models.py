@@ -4,3 +4,4 @@ from kura.classes.models import *  # noqa: F401,F403
 from kura.identity.models import *  # noqa: F401,F403
 from kura.ledger.models import *  # noqa: F401,F403
 from kura.records.models import *  # noqa: F401,F403
+from kura.imaging.models import *  # noqa: F401,F403

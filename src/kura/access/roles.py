@@ -16,20 +16,24 @@ class Role(StrEnum):
     admin = "admin"
     auditor = "auditor"
     clerk = "clerk"
+    modality = "modality"  # a DICOM peer with the store right (kura.imaging.peers)
     nurse = "nurse"
     operations = "operations"
     physician = "physician"
     technologist = "technologist"
+    workstation = "workstation"  # a DICOM peer with query/retrieve rights (kura.imaging.peers)
 
 
 ROLE_LABELS = {
     Role.admin: ("システム管理者", "System administrator"),
     Role.auditor: ("監査責任者", "Audit manager"),
     Role.clerk: ("医事課職員", "Clerk"),
+    Role.modality: ("DICOM 装置 (保存)", "DICOM peer: modality (store)"),
     Role.nurse: ("看護師", "Nurse"),
     Role.operations: ("運用責任者", "Operations manager"),
     Role.physician: ("医師", "Physician"),
     Role.technologist: ("診療放射線技師", "Radiologic technologist"),
+    Role.workstation: ("DICOM 端末 (検索・取得)", "DICOM peer: workstation (query, retrieve)"),
 }
 
 ANY = "*"
@@ -89,6 +93,9 @@ ROLE_GRANTS: dict[Role, dict[A, frozenset[str] | str]] = {
         A.ImagingInstanceStore: ANY, A.ImagingStudyConfirm: ANY, A.ImagingStudyReturn: ANY,
         A.ImagingStudyRead: ANY, A.ImagingStudySearch: ANY, A.ImagingStudyPrint: ANY,
     },
+    # DICOM peers are system Subjects, never users (kura.imaging.peers).
+    Role.modality: {A.ImagingInstanceStore: ANY},
+    Role.workstation: {A.ImagingStudyRead: ANY, A.ImagingStudySearch: ANY},
     Role.clerk: {
         **_EVERYONE,
         A.RecordsRecordCreate: _CLERK_TYPES, A.RecordsRecordUpdate: _CLERK_TYPES,

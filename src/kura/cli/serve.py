@@ -41,7 +41,10 @@ def run_servers(kura, *, http: str, dicom: str | None, aet: str | None,
         except ModuleNotFoundError:
             start_dicom = None
         if start_dicom is not None:
-            dicom_server = start_dicom(kura, dhost, dport, aet=aet or kura.settings.aet, block=False)
+            if aet and aet != kura.settings.aet:
+                import dataclasses
+                kura.settings = dataclasses.replace(kura.settings, aet=aet).validate()
+            dicom_server = start_dicom(kura, dhost, dport, block=False)
     config = uvicorn.Config(create_app(kura, tls=bool(tls_cert)), host=host, port=port,
                             log_level="warning", access_log=False, lifespan="off",
                             ssl_certfile=str(tls_cert) if tls_cert else None,

@@ -21,7 +21,7 @@ from kura.access.actions import Action
 from kura.access.policy import CONFIDENTIALITY, Subject, Target
 from kura.access.roles import Role
 from kura.blobs.crypto import open_sealed, seal
-from kura.errors import Conflict, Invalid, NotFound, Unauthenticated
+from kura.errors import Conflict, Denied, Invalid, NotFound, Unauthenticated
 from kura.identity import passwords, totp
 from kura.identity.models import LoginFailure, LoginSession, User
 from kura.ledger.tags import LedgerTag
@@ -369,3 +369,14 @@ def update_user(ctx: Context, *, username: str, roles=None, clearance: str | Non
 def list_users(ctx: Context) -> list[User]:
     ctx.require(Action.AdminUserRead, Target(kind="User"))
     return list(ctx.session.scalars(select(User).order_by(User.username)))
+
+
+def demo_codes(ctx: Context) -> list[tuple[str, str, str]]:
+    """(username, display name, current code) of every account — only in a `kura demo` home.
+
+    A demo convenience so that visitors need no authenticator app; refused anywhere else.
+    """
+    if not ctx.settings.demo:
+        raise Denied("demo codes exist only in a demo home")
+    users = ctx.session.scalars(select(User).where(User.disabled.is_(False)).order_by(User.created_at))
+    return [(u.username, u.display_name, totp.code_at(_open_secret(ctx, u), ctx.now())) for u in users]

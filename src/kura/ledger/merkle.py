@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from hashlib import sha256
 
-__all__ = ["leaf_hash", "node_hash", "Frontier", "root_of"]
+__all__ = ["leaf_hash", "node_hash", "Frontier", "root_of", "EMPTY_ROOT"]
 
 EMPTY_ROOT = sha256(b"").digest()
 
@@ -49,6 +49,15 @@ class Frontier:
         for _, h in reversed(self.nodes[:-1]):
             acc = node_hash(h, acc)
         return acc
+
+    @classmethod
+    def from_roots(cls, size: int, roots: list[bytes]) -> "Frontier":
+        """The frontier of a tree of `size` leaves from its subtree roots, largest first
+        (their heights are the set bits of `size`)."""
+        heights = [b for b in range(size.bit_length() - 1, -1, -1) if size >> b & 1]
+        if len(heights) != len(roots):
+            raise ValueError(f"a tree of {size} leaves has {len(heights)} subtree roots, not {len(roots)}")
+        return cls(size, list(zip(heights, roots)))
 
     def dumps(self) -> str:
         return ",".join(f"{height}:{h.hex()}" for height, h in self.nodes)

@@ -10,19 +10,20 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 from hashlib import sha256
 from typing import Iterable
 
 from sqlalchemy import bindparam, event, func, select
 from sqlalchemy.orm import Session
 
-from kura.ledger.merkle import Frontier, leaf_hash
+from kura.ledger.merkle import EMPTY_ROOT, Frontier, leaf_hash, node_hash
 from kura.ledger.models import Checkpoint, LedgerEntry, LedgerHead
 from kura.ledger.signing import Signer, checkpoint_message, verify_signature
 from kura.ledger.tags import ALERT_TAGS, LedgerTag
 
 __all__ = ["append", "make_checkpoint", "latest_checkpoint", "verify", "VerifyResult",
-           "entry_bytes", "ensure_head", "Fields", "FIELDS"]
+           "entry_bytes", "ensure_head", "sync_head", "Anchor", "Fields", "FIELDS"]
 
 GENESIS = "0" * 64
 
@@ -36,22 +37,69 @@ def _iso(at: dt.datetime) -> str:
     return at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _text(value) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, dt.datetime):
+        return _iso(value)
+    return str(value)
+
+
+SEP = "\x1f"  # ASCII unit separator, between fields
+NULL = "\x1e"  # ASCII record separator, standing for SQL NULL
+_UNSAFE = re.compile("[\x00\x1e\x1f]")
+
+
+def clean(text: str) -> str:
+    """Text as the ledger stores it: NUL and the two separators become U+FFFD.
+
+    PostgreSQL cannot store NUL, and a separator inside a field could shift its boundary;
+    no honest audit field contains them.
+    """
+    return _UNSAFE.sub("\ufffd", text) if _UNSAFE.search(text) else text
+
+
 def entry_bytes(row) -> bytes:
-    """Length-prefixed encoding of an entry's fields, so no field can bleed into the next."""
+    """The bytes hashed into an entry's leaf (ledger format v2): the FIELDS' texts joined by
+    U+001F, NULL written as U+001E.
+
+    Integers are decimal, booleans ``1``/``0``, times ISO 8601 UTC with microseconds and
+    ``Z``. Fields never contain U+0000, U+001E or U+001F (`clean`), so the encoding is
+    unambiguous; `verify` refuses an entry whose fields do. `verify` has the database build
+    the same string (`_encoded_sql`), so each row crosses into Python as one value.
+    """
+    return SEP.join([NULL if v is None else _text(v) for v in row]).encode("utf-8")
+
+
+def _field_text_sql(name: str, dialect: str) -> str:
+    """SQL giving a column's text exactly as `_text` renders the value kura wrote."""
+    if dialect == "postgresql":
+        if name == "at":
+            return """to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+        if name == "alert":
+            return "(CASE WHEN alert THEN '1' ELSE '0' END)"
+        if name in ("seq", "outcome"):
+            return f"CAST({name} AS TEXT)"
+        return name
+    if name == "at":  # stored by SQLAlchemy as 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC)
+        return "(substr(at, 1, 10) || 'T' || substr(at, 12) || 'Z')"
+    if name in ("seq", "outcome", "alert"):  # the stored text: 0/1, not anything truthy
+        return f"CAST({name} AS TEXT)"
+    return name
+
+
+_NULLABLE = frozenset(c.name for c in LedgerEntry.__table__.columns if c.nullable)
+
+
+def _encoded_sql(dialect: str) -> str:
+    char = "chr" if dialect == "postgresql" else "char"
     parts = []
-    for value in row:
-        if value is None:
-            s = "-"
-        elif value is True:
-            s = "1"
-        elif value is False:
-            s = "0"
-        elif isinstance(value, dt.datetime):
-            s = _iso(value)
-        else:
-            s = str(value)
-        parts.append(f"{len(s)}:{s}")
-    return "|".join(parts).encode("utf-8")
+    for name in FIELDS:
+        t = _field_text_sql(name, dialect)
+        parts.append(f"COALESCE({t}, {char}(30))" if name in _NULLABLE else t)
+    return f" || {char}(31) || ".join(parts)
 
 
 # Statements built once: building SQLAlchemy expressions per append cost more than the
@@ -124,7 +172,7 @@ def _before_commit(session: Session) -> None:
 def _savepoint_begun(session: Session, transaction) -> None:
     p = session.info.get(_PENDING)
     if transaction.nested and p is not None and p.txn is session.get_transaction():
-        p.savepoints[transaction] = (p.size, p.chain, list(p.frontier.nodes))
+        p.savepoints[transaction] = (p.base_size, p.base_chain, p.size, p.chain, list(p.frontier.nodes))
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -136,9 +184,13 @@ def _savepoint_rolled_back(session: Session, previous_transaction) -> None:
         session.info.pop(_PENDING, None)
         return
     snap = p.savepoints.pop(previous_transaction, None)
-    if snap is not None:
-        p.size, p.chain = snap[0], snap[1]
-        p.frontier = Frontier(snap[0], snap[2])
+    if snap is None:
+        # The head was first read inside this savepoint: its lock and every append since are
+        # gone, so the next append reads the head again.
+        session.info.pop(_PENDING, None)
+        return
+    p.base_size, p.base_chain, p.size, p.chain = snap[:4]
+    p.frontier = Frontier(p.size, snap[4])
 
 
 def ensure_head(session: Session) -> None:
@@ -156,6 +208,10 @@ def _lock_head(session: Session):
     return row
 
 
+def _opt(text: str | None) -> str | None:
+    return None if text is None else clean(text)
+
+
 def append(session: Session, *, at: dt.datetime, tag: LedgerTag, outcome: int = 0,
            actor_id: str | None, actor_name: str, roles: Iterable[str] = (), origin: str = "",
            request_id: str = "", purpose: str = "", target_kind: str = "", target_id: str | None = None,
@@ -165,14 +221,15 @@ def append(session: Session, *, at: dt.datetime, tag: LedgerTag, outcome: int = 
     """Append one entry in the caller's transaction and return its sequence number.
 
     Flushes, never commits. Makes a signed checkpoint when the new size is a multiple of
-    `checkpoint_interval` (and a signer is given). Two statements per entry once the session
-    has seen the head (advance the head, insert the entry); three for its first.
+    `checkpoint_interval` (and a signer is given). One INSERT per entry; the head is read by
+    the transaction's first append and written once before commit (`sync_head`).
     """
     values = {
-        "seq": 0, "at": at, "tag": str(tag), "outcome": outcome, "actor_id": actor_id,
-        "actor_name": actor_name, "roles": ",".join(sorted(roles)), "origin": origin[:200],
-        "request_id": request_id, "purpose": purpose, "target_kind": target_kind,
-        "target_id": target_id, "patient_id": patient_id, "digest": digest, "reason": reason,
+        "seq": 0, "at": at, "tag": str(tag), "outcome": outcome, "actor_id": _opt(actor_id),
+        "actor_name": clean(actor_name), "roles": clean(",".join(sorted(roles))), "origin": clean(origin[:200]),
+        "request_id": clean(request_id), "purpose": clean(purpose), "target_kind": clean(target_kind),
+        "target_id": _opt(target_id), "patient_id": _opt(patient_id), "digest": _opt(digest),
+        "reason": clean(reason),
         "detail": json.dumps(detail or {}, sort_keys=True, ensure_ascii=False, separators=(",", ":")),
         "alert": tag in ALERT_TAGS if alert is None else alert,
     }
@@ -230,58 +287,140 @@ class VerifyResult:
         return f"ledger broken at entry {self.first_broken}: {self.problem}"
 
 
-def verify(session: Session, *, signer: Signer, progress=None) -> VerifyResult:
-    """Recompute every leaf, the hash chain and each checkpoint's root and signature.
+@dataclasses.dataclass(frozen=True)
+class Anchor:
+    """A checkpoint kept off the machine: the line `kura audit checkpoint` printed."""
 
-    Detects modification (leaf/chain mismatch), deletion (gap in sequence), insertion and
-    reordering (chain mismatch), and truncation (fewer entries than a signed checkpoint or
-    the head records). Returns the first broken entry; never raises for tampering.
+    tree_size: int
+    root_hash: str
+    at: str
+    key_id: str
+    signature: str
+
+    PREFIX = "kura-checkpoint v1 "
+
+    @classmethod
+    def parse(cls, line: str) -> "Anchor":
+        """Parse ``kura-checkpoint v1 size=N root=HEX at=ISO key=ID sig=HEX``; ValueError if malformed."""
+        line = line.strip()
+        if not line.startswith(cls.PREFIX):
+            raise ValueError("not a kura checkpoint line (it starts with 'kura-checkpoint v1')")
+        fields = dict(part.split("=", 1) for part in line[len(cls.PREFIX):].split() if "=" in part)
+        try:
+            return cls(int(fields["size"]), fields["root"], fields["at"], fields["key"], fields["sig"])
+        except (KeyError, ValueError):
+            raise ValueError("checkpoint line lacks size=, root=, at=, key= or sig=") from None
+
+    def line(self) -> str:
+        return (f"{self.PREFIX}size={self.tree_size} root={self.root_hash} at={self.at} "
+                f"key={self.key_id} sig={self.signature}")
+
+    @classmethod
+    def of(cls, cp: Checkpoint) -> "Anchor":
+        return cls(cp.tree_size, cp.root_hash, _iso(cp.at), cp.key_id, cp.signature)
+
+
+def _stream(session: Session, sql: str, batch: int = 20000):
+    """Rows of `sql` straight from the driver, in batches (a server-side cursor on PostgreSQL)."""
+    conn = session.connection()
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        cur = raw.cursor(name="kura_ledger_verify")
+        cur.itersize = batch
+    else:
+        cur = raw.cursor()
+    try:
+        cur.execute(sql)
+        while rows := cur.fetchmany(batch):
+            yield rows
+    finally:
+        cur.close()
+
+
+def verify(session: Session, *, signer: Signer, progress=None, anchor: Anchor | None = None) -> VerifyResult:
+    """Recompute every leaf, the hash chain, the head, and each checkpoint's root and signature.
+
+    Detects modification (leaf mismatch), deletion (gap in sequence), insertion and
+    reordering (leaf or chain mismatch), truncation (fewer entries than a signed checkpoint
+    or the head records) and an altered head or checkpoint. `anchor`, a checkpoint kept off
+    the machine, also catches truncation past the last checkpoint left in the database.
+    Returns the first broken entry; never raises for tampering.
     """
-    checkpoints = session.execute(
+    sync_head(session)
+    checkpoints = [(cp.tree_size, cp.root_hash, _iso(cp.at), cp.signature) for cp in session.execute(
         select(Checkpoint.tree_size, Checkpoint.root_hash, Checkpoint.at, Checkpoint.signature)
-        .order_by(Checkpoint.tree_size)).all()
-    for cp in checkpoints:
-        if not verify_signature(signer.public_key, checkpoint_message(cp.tree_size, cp.root_hash, _iso(cp.at)),
-                                cp.signature):
-            return VerifyResult(False, 0, 0, cp.tree_size, f"checkpoint at size {cp.tree_size} has a bad signature")
-    head = session.execute(select(LedgerHead.size, LedgerHead.chain_hash)).one_or_none()
-    pending = [cp for cp in checkpoints if cp.tree_size > 0]
+        .order_by(Checkpoint.tree_size, Checkpoint.id))]
+    if anchor is not None:
+        if anchor.key_id != signer.key_id:
+            return VerifyResult(False, 0, 0, None, f"the kept checkpoint was signed by key {anchor.key_id}, "
+                                f"not this home's key {signer.key_id}")
+        checkpoints.append((anchor.tree_size, anchor.root_hash, anchor.at, anchor.signature))
+        checkpoints.sort(key=lambda c: c[0])
+    for size, root, at, sig in checkpoints:
+        if not verify_signature(signer.public_key, checkpoint_message(size, root, at), sig):
+            return VerifyResult(False, 0, 0, size or None, f"checkpoint at size {size} has a bad signature (forged)")
+    head = session.execute(select(LedgerHead.size, LedgerHead.chain_hash, LedgerHead.frontier)).one_or_none()
+    pending = [(size, root) for size, root, _, _ in checkpoints if size > 0]
+    n_pending = len(pending)
+    next_cp = pending[0][0] if pending else -1
     idx = 0
-    cols = [getattr(LedgerEntry, f) for f in FIELDS] + [LedgerEntry.leaf_hash, LedgerEntry.chain_hash]
-    frontier = Frontier()
+    stack: list[bytes] = []  # the Merkle frontier: roots of perfect subtrees, largest first
     prev = bytes.fromhex(GENESIS)
     expected = 1
-    n_fields = len(FIELDS)
-    result = session.execute(select(*cols).order_by(LedgerEntry.seq).execution_options(yield_per=20000))
-    for row in result:
-        seq = row[0]
-        if seq != expected:
-            problem = f"entry {expected} is missing" if seq > expected else f"entry {seq} is out of order"
-            return VerifyResult(False, expected - 1, idx, expected, problem)
-        leaf = leaf_hash(entry_bytes(row[:n_fields]))
-        if leaf.hex() != row[n_fields]:
-            return VerifyResult(False, seq - 1, idx, seq, "entry content does not match its hash (modified)")
-        chain = sha256(prev + leaf).digest()
-        if chain.hex() != row[n_fields + 1]:
-            return VerifyResult(False, seq - 1, idx, seq, "hash chain broken (inserted, reordered or rewritten)")
-        prev = chain
-        frontier.append(leaf)
-        while idx < len(pending) and pending[idx].tree_size == seq:
-            if frontier.root().hex() != pending[idx].root_hash:
-                return VerifyResult(False, seq, idx, seq, f"root differs from signed checkpoint at size {seq}")
-            idx += 1
-        expected += 1
-        if progress is not None and seq % 10000 == 0:
-            progress(seq)
+    n_sep = len(FIELDS) - 1
+    dialect = session.connection().dialect.name
+    sql = f"SELECT seq, {_encoded_sql(dialect)}, leaf_hash, chain_hash FROM ledger_entry ORDER BY seq"
+    h256, sep = sha256, SEP  # locals: this loop runs a million times
+    for rows in _stream(session, sql):
+        for seq, enc, leaf_hex, chain_hex in rows:
+            if seq != expected:
+                problem = f"entry {expected} is missing (deleted)" if seq > expected else f"entry {seq} is out of order"
+                return VerifyResult(False, expected - 1, idx, expected, problem)
+            leaf = h256(b"\x00" + enc.encode()).digest()
+            if leaf.hex() != leaf_hex or enc.count(sep) != n_sep:
+                return VerifyResult(False, seq - 1, idx, seq, "entry content does not match its hash "
+                                    "(modified, inserted or reordered)")
+            prev = h256(prev + leaf).digest()
+            if prev.hex() != chain_hex:
+                return VerifyResult(False, seq - 1, idx, seq, "hash chain broken (inserted, reordered or rewritten)")
+            # RFC 6962 frontier append: leaf number seq-1 merges once per trailing 1 bit.
+            k = seq - 1
+            h = leaf
+            while k & 1:
+                h = h256(b"\x01" + stack.pop() + h).digest()
+                k >>= 1
+            stack.append(h)
+            while seq == next_cp:
+                if _fold(stack).hex() != pending[idx][1]:
+                    return VerifyResult(False, seq, idx, seq, f"root differs from the signed checkpoint at "
+                                        f"size {seq} (entries before it rewritten)")
+                idx += 1
+                next_cp = pending[idx][0] if idx < n_pending else -1
+            expected = seq + 1
+        if progress is not None:
+            progress(expected - 1)
     total = expected - 1
-    if idx < len(pending):
-        cp = pending[idx]
+    if idx < n_pending:
+        size = pending[idx][0]
         return VerifyResult(False, total, idx, total + 1,
-                            f"ledger truncated: {total} entries, but a checkpoint signed {cp.tree_size}")
-    if head is not None and (head.size != total or (total and head.chain_hash != prev.hex())):
+                            f"ledger truncated: {total} entries, but a checkpoint signed {size}")
+    if head is None:
+        return VerifyResult(False, total, idx, None, "ledger head missing")
+    frontier = Frontier.from_roots(total, stack).dumps()
+    if head.size != total or head.chain_hash != prev.hex() or head.frontier != frontier:
         return VerifyResult(False, total, idx, min(head.size, total) + 1,
-                            f"ledger truncated or head altered: head says {head.size}, found {total}")
+                            f"ledger head altered or entries truncated: head says {head.size} entries "
+                            f"ending {head.chain_hash[:12]}…, found {total} ending {prev.hex()[:12]}…")
     return VerifyResult(True, total, idx)
+
+
+def _fold(stack: list[bytes]) -> bytes:
+    if not stack:
+        return EMPTY_ROOT
+    acc = stack[-1]
+    for h in reversed(stack[:-1]):
+        acc = node_hash(h, acc)
+    return acc
 
 
 def count(session: Session) -> int:

@@ -1,15 +1,22 @@
-"""KuraError → HTTP. Under /fhir the body is an OperationOutcome (FHIR R4 §3.1.0.5)."""
+"""KuraError → HTTP. Under /fhir the body is an OperationOutcome (FHIR R4 §3.1.0.5).
+
+A browser asking for a page (a path outside the APIs, Accept: text/html) gets HTML instead:
+Unauthenticated becomes 303 to /login?next=…, a pending password change (R6) 303 to the
+change form, and any other error a page in the user's language.
+"""
 
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kura.errors import Conflict, Denied, IntegrityFailure, Invalid, KuraError, Locked, NotFound, Unauthenticated
 
-__all__ = ["install", "error_response"]
+__all__ = ["install", "error_response", "wants_html"]
+
+API_PREFIXES = ("/api", "/fhir", "/dicom-web", "/healthz", "/static")
 
 _STATUS = [(Unauthenticated, 401), (Locked, 423), (Denied, 403), (NotFound, 404), (Conflict, 409),
            (Invalid, 400), (IntegrityFailure, 500)]
@@ -29,10 +36,65 @@ def error_response(request: Request, status: int, message: str, extra: dict | No
     return JSONResponse({"detail": message, **(extra or {})}, status_code=status, headers=headers)
 
 
+def wants_html(request: Request) -> bool:
+    path = request.url.path
+    if any(path == p or path.startswith(p + "/") for p in API_PREFIXES):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _html_error(request: Request, status: int, title: str, message: str = "", **extra):
+    from kura.web.ui.render import render  # the UI package imports this module's siblings
+    response = render(request, "error.html", {"status": status, "title": title, "message": message, **extra},
+                      status=status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _to_login(request: Request) -> RedirectResponse:
+    from urllib.parse import urlencode
+
+    from kura.web.deps import SESSION_COOKIE
+    params = {}
+    if request.method == "GET" and request.url.path != "/":
+        params["next"] = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.cookies.get(SESSION_COOKIE):
+        params["expired"] = "1"  # the cookie is there but its session has ended
+    response = RedirectResponse("/login" + (f"?{urlencode(params)}" if params else ""), status_code=303)
+    if request.cookies.get(SESSION_COOKIE):
+        response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+_TITLES = {400: "The request could not be processed", 403: "You are not allowed to do this",
+           404: "Not found", 405: "Not allowed", 409: "Conflict", 413: "Too large",
+           422: "The request could not be processed", 423: "Account locked",
+           500: "Internal error"}
+
+
+def _kura_html(request: Request, exc: KuraError, status: int):
+    if status == 401:
+        return _to_login(request)
+    if isinstance(exc, Denied) and exc.reason.startswith("password change required"):
+        return RedirectResponse("/account/password", status_code=303)
+    if status == 500:
+        return _html_error(request, 500, _TITLES[500], f"request {request.state.request_id}")
+    return _html_error(request, status, _TITLES.get(status, "Error"), str(exc),
+                       break_glass=isinstance(exc, Denied) and exc.needs_break_glass)
+
+
 def install(app: FastAPI) -> None:
+    from kura.web.ui.render import PasswordChangeRequired
+
+    @app.exception_handler(PasswordChangeRequired)
+    async def _change_first(request: Request, exc: PasswordChangeRequired):
+        return RedirectResponse("/account/password", status_code=303)
+
     @app.exception_handler(KuraError)
     async def _kura_error(request: Request, exc: KuraError):
         status = next((code for cls, code in _STATUS if isinstance(exc, cls)), 500)
+        if wants_html(request):
+            return _kura_html(request, exc, status)
         if status == 401:
             return error_response(request, 401, "not signed in")
         extra = {}
@@ -45,13 +107,19 @@ def install(app: FastAPI) -> None:
     async def _invalid(request: Request, exc: RequestValidationError):
         problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}"
                              for e in exc.errors()[:5])
+        if wants_html(request):
+            return _html_error(request, 400, _TITLES[400], problems)
         return error_response(request, 422, f"invalid request: {problems}")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
+        if wants_html(request):
+            return _html_error(request, exc.status_code, _TITLES.get(exc.status_code, "Error"))
         return error_response(request, exc.status_code, str(exc.detail))
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception):
         # Never leak internals; the request id ties the reply to the server log.
+        if wants_html(request):
+            return _html_error(request, 500, _TITLES[500], f"request {request.state.request_id}")
         return error_response(request, 500, f"internal error (request {request.state.request_id})")

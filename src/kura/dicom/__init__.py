@@ -1,0 +1,1 @@
+"""The DICOM DIMSE adapter (pynetdicom): translates associations and messages to kura.imaging."""

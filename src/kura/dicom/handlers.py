@@ -1,0 +1,193 @@
+"""One function per pynetdicom event: unpack it, call kura.imaging in a unit of work, answer a status.
+
+Shaped like pynetdicom apps/qrscp/handlers.py. No SQL and no rules here: the peer table,
+the rights, the access policy and the archive's rules are all in kura.imaging; errors map to
+statuses (PS3.4 B.2.3, C.4; PS3.7 C): Invalid → 0xA900, Denied → 0x0124 "Refused: Not
+Authorised", any other KuraError → 0xC000-range "Unable to process".
+"""
+
+from __future__ import annotations
+
+import socket
+
+from pydicom import uid
+from pydicom.dataset import Dataset
+from pynetdicom import build_context, evt
+
+from kura.errors import Denied, Invalid, KuraError
+from kura.imaging import peers
+from kura.imaging import service as imaging
+from kura.imaging.instance import read_dataset
+from kura.imaging.query import Query
+
+__all__ = ["on_conn_open", "on_requested", "on_accepted", "on_released", "on_echo", "on_store",
+           "on_find", "on_get", "on_move", "status_for", "PURPOSE"]
+
+PURPOSE = "TREAT"  # DIMSE traffic serves treatment (v3 PurposeOfUse)
+SUCCESS, PENDING = 0x0000, 0xFF00
+INVALID, DENIED, UNABLE = 0xA900, 0x0124, 0xC000
+REFUSED_CONFIRMED = 0xC001  # different bytes under a SOP Instance of a confirmed study
+_QR_KEYWORDS_IGNORED = {"QueryRetrieveLevel", "SpecificCharacterSet"}
+
+
+def status_for(exc: KuraError) -> int:
+    if isinstance(exc, Invalid):
+        return INVALID
+    if isinstance(exc, Denied):
+        return DENIED
+    return UNABLE
+
+
+def on_conn_open(event) -> None:
+    """Nagle's algorithm costs tens of ms per small PDU on loopback: send at once."""
+    sock = getattr(event.assoc.dul.socket, "socket", None)
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _origin(event) -> str:
+    return f"{event.assoc.requestor.ae_title}@{event.assoc.requestor.address}"
+
+
+def on_requested(event, kura) -> None:
+    """Reject unknown calling AE titles (A-ASSOCIATE-RJ 'calling AE title not recognised')."""
+    aet = (event.assoc.requestor.primitive.calling_ae_title or "").strip()
+    with kura.unit_of_work(None, PURPOSE, origin=f"{aet}@{event.assoc.requestor.address}") as ctx:
+        peer = peers.lookup(ctx, aet)
+        if peer is None:
+            peers.record_association(ctx, ae_title=aet, address=event.assoc.requestor.address,
+                                     accepted=False, reason="calling AE title not registered")
+    event.assoc.kura_peer = peer
+    if peer is None:
+        event.assoc.acse.send_reject(0x01, 0x01, 0x03)
+        event.assoc.kill()  # as pynetdicom's own rejection does: lets the DUL send the RJ first
+
+
+def _record(event, kura, accepted: bool | None) -> None:
+    peer = getattr(event.assoc, "kura_peer", None)
+    if peer is not None:
+        with kura.unit_of_work(peers.subject_for(peer), PURPOSE, origin=_origin(event)) as ctx:
+            peers.record_association(ctx, ae_title=peer.ae_title, address=event.assoc.requestor.address,
+                                     accepted=accepted)
+
+
+def on_accepted(event, kura) -> None:
+    _record(event, kura, True)
+
+
+def on_released(event, kura) -> None:
+    _record(event, kura, None)
+
+
+def on_echo(event) -> int:
+    return SUCCESS
+
+
+def _work(event, kura):
+    peer = event.assoc.kura_peer
+    return peer, kura.unit_of_work(peers.subject_for(peer), PURPOSE, origin=_origin(event))
+
+
+def on_store(event, kura) -> int:
+    req = event.request
+    peer, work = _work(event, kura)
+    try:
+        with work as ctx:
+            peers.require_right(ctx, peer, "store")
+            result = imaging.store_instance(
+                ctx, req.DataSet.getvalue(), transfer_syntax=str(event.context.transfer_syntax),
+                sop_class_uid=str(req.AffectedSOPClassUID), sop_instance_uid=str(req.AffectedSOPInstanceUID))
+    except KuraError as exc:
+        return status_for(exc)
+    # The unit of work has committed (blob fsynced before): only now is success sent.
+    return SUCCESS if result.stored else REFUSED_CONFIRMED
+
+
+def _query(identifier: Dataset) -> Query:
+    keys = {}
+    for elem in identifier:
+        if elem.keyword and elem.keyword not in _QR_KEYWORDS_IGNORED and elem.VR != "SQ":
+            value = elem.value
+            if value is None:
+                value = ""
+            elif elem.VM > 1:
+                value = "\\".join(str(v) for v in value)
+            keys[elem.keyword] = str(value)
+    return Query(level=str(identifier.get("QueryRetrieveLevel", "")), keys=keys)
+
+
+def on_find(event, kura):
+    peer, work = _work(event, kura)
+    try:
+        query = _query(event.identifier)
+        with work as ctx:
+            peers.require_right(ctx, peer, "query")
+            results = imaging.find_datasets(ctx, query, query.keys, retrieve_aet=kura.settings.aet)
+    except KuraError as exc:
+        yield status_for(exc), None
+        return
+    for ds in results:
+        if event.is_cancelled:
+            yield 0xFE00, None
+            return
+        yield PENDING, ds
+
+
+def _retrieve(event, kura):
+    peer, work = _work(event, kura)
+    query = _query(event.identifier)
+    with work as ctx:
+        peers.require_right(ctx, peer, "retrieve")
+        return imaging.retrieve(ctx, query)
+
+
+def _send(event, kura, items):
+    for item in items:
+        if event.is_cancelled:
+            yield 0xFE00, None
+            return
+        try:
+            yield PENDING, read_dataset(item.read(kura.blobs))
+        except KuraError:
+            yield UNABLE, None
+
+
+def on_get(event, kura):
+    try:
+        items = _retrieve(event, kura)
+    except KuraError as exc:
+        yield status_for(exc), None
+        return
+    yield len(items)
+    yield from _send(event, kura, items)
+
+
+def _contexts(items) -> list:
+    """The sub-association proposes each stored (SOP class, transfer syntax) as received."""
+    wanted: dict[str, set[str]] = {}
+    for item in items:
+        wanted.setdefault(item.sop_class_uid, set()).add(item.transfer_syntax)
+    return [build_context(sop, sorted(ts | {uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian}))
+            for sop, ts in list(wanted.items())[:128]]
+
+
+def on_move(event, kura):
+    with kura.unit_of_work(None, PURPOSE, origin=_origin(event)) as ctx:
+        destination = peers.lookup(ctx, str(event.move_destination or "").strip())
+    if destination is None:
+        yield None, None  # pynetdicom answers 0xA801 Move Destination unknown
+        return
+    items, failure = [], None
+    try:
+        items = _retrieve(event, kura)
+    except KuraError as exc:
+        failure = status_for(exc)
+    yield destination.host, destination.port, {
+        "contexts": _contexts(items) or [build_context(uid.CTImageStorage)],
+        "evt_handlers": [(evt.EVT_CONN_OPEN, on_conn_open)]}
+    if failure is not None:
+        yield failure, None
+        return
+    yield len(items)
+    yield from _send(event, kura, items)
+

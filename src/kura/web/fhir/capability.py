@@ -1,0 +1,38 @@
+"""The CapabilityStatement served at /fhir/metadata. Pure data."""
+
+from __future__ import annotations
+
+from kura import __version__
+from kura.records.fhir.params import SEARCH_PARAMS
+from kura.records.fhir.validate import STORED_TYPES, WRITABLE_TYPES
+
+__all__ = ["capability_statement"]
+
+_KIND = {"token": "token", "string": "string", "date": "date", "patient": "reference"}
+
+
+def capability_statement(base: str) -> dict:
+    resources = []
+    for rtype in STORED_TYPES:
+        interactions = ["read", "vread", "search-type", "history-instance", "history-type"]
+        if rtype in WRITABLE_TYPES:
+            interactions += ["create", "update"]
+        res = {"type": rtype, "versioning": "versioned", "readHistory": True,
+               "updateCreate": False, "conditionalCreate": rtype in WRITABLE_TYPES,
+               "interaction": [{"code": c} for c in interactions],
+               "searchParam": [{"name": n, "type": _KIND[k]} for n, k in SEARCH_PARAMS.get(rtype, {}).items()]
+               + [{"name": "_lastUpdated", "type": "date"}, {"name": "_id", "type": "token"}]}
+        if rtype in WRITABLE_TYPES:
+            res["operation"] = [{"name": "confirm", "definition": f"{base}/OperationDefinition/confirm"}]
+        if rtype == "Patient":
+            res["operation"].append({"name": "everything",
+                                     "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"})
+        resources.append(res)
+    return {"resourceType": "CapabilityStatement", "status": "active", "date": "2026-04-01",
+            "kind": "instance", "fhirVersion": "4.0.1", "format": ["application/fhir+json"],
+            "software": {"name": "kura", "version": __version__},
+            "implementation": {"description": "kura 医事 records store", "url": base},
+            "rest": [{"mode": "server", "security": {"description":
+                      "Bearer token from POST /api/session (password + TOTP). X-Kura-Break-Glass: <reason> "
+                      "for emergency access; X-Kura-Reason: <why> to correct a confirmed resource."},
+                      "resource": resources}]}

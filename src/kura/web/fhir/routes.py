@@ -1,0 +1,236 @@
+"""The /fhir routes. Each: parse → `work(...)` → one records.service call → stored bytes."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated
+from urllib.parse import unquote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from kura.errors import Invalid, NotFound
+from kura.records import service as records
+from kura.records.fhir import bundle
+from kura.records.fhir.validate import STORED_TYPES
+from kura.records.store import Version, instant
+from kura.web.deps import AuthDep, work
+from kura.web.fhir.capability import capability_statement
+
+__all__ = ["router", "FHIR_JSON"]
+
+FHIR_JSON = "application/fhir+json"
+REASON_HEADER = "x-kura-reason"
+ON_BEHALF_HEADER = "x-kura-on-behalf-of"
+
+router = APIRouter(prefix="/fhir", tags=["fhir"])
+
+
+async def _body(request: Request) -> bytes:
+    return await request.body()
+
+
+BodyDep = Annotated[bytes, Depends(_body)]
+
+
+def _json(request: Request, raw: bytes):
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in (FHIR_JSON, "application/json"):
+        raise Invalid(f"Content-Type must be {FHIR_JSON}, not {ctype or 'missing'}")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Invalid(f"the body is not JSON: {exc}") from None
+
+
+def _type(rtype: str) -> str:
+    if rtype not in STORED_TYPES:
+        raise NotFound(f"kura stores no {rtype} resources")
+    return rtype
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/fhir"
+
+
+def _resource(v: Version, status: int = 200, request: Request | None = None) -> Response:
+    headers = {"ETag": v.etag, "Last-Modified": v.at.strftime("%a, %d %b %Y %H:%M:%S GMT")}
+    if status == 201 and request is not None:
+        headers["Location"] = f"{_base(request)}/{v.rtype}/{v.id}/_history/{v.number}"
+    return Response(content=v.content, status_code=status, media_type=FHIR_JSON, headers=headers)
+
+
+def _entry(v: Version) -> bundle.Entry:
+    return bundle.Entry(v.rtype, v.id, v.number, v.content, instant(v.at), v.activity)
+
+
+def _bundle(body: bytes) -> Response:
+    return Response(content=body, media_type=FHIR_JSON)
+
+
+def _purpose(auth) -> str:
+    return "HPAYMT" if "clerk" in auth.subject.roles and len(auth.subject.roles) == 1 else "TREAT"
+
+
+def _header_text(request: Request, name: str) -> str | None:
+    """A free-text header (X-Kura-Reason): percent-encoded UTF-8, or raw UTF-8 bytes."""
+    value = request.headers.get(name)
+    if value is None:
+        return None
+    try:
+        value = value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        pass
+    return unquote(value)
+
+
+def _int(value: str | None, name: str, default: int) -> int:
+    if value is None:
+        return default
+    if not value.isdigit():
+        raise Invalid(f"{name} must be a non-negative integer")
+    return int(value)
+
+
+# -- whole system -------------------------------------------------------------------------
+@router.get("/metadata")
+def metadata(request: Request, auth: AuthDep):
+    return Response(content=json.dumps(capability_statement(_base(request)), ensure_ascii=False),
+                    media_type=FHIR_JSON)
+
+
+# -- attachments --------------------------------------------------------------------------
+@router.post("/Binary")
+def upload(request: Request, auth: AuthDep, raw: BodyDep):
+    """A separate attachment upload: raw bytes, ?patient=<id>; name it in a DocumentReference
+    as `Binary/{id}`."""
+    patient = request.query_params.get("patient", "").removeprefix("Patient/")
+    if not patient:
+        raise Invalid("name the patient: POST /fhir/Binary?patient=<id>")
+    with work(request, auth, _purpose(auth)) as ctx:
+        att = records.upload_attachment(ctx, patient_id=patient, data=raw,
+                                        content_type=request.headers.get("content-type", ""))
+        body = {"resourceType": "Binary", "id": att.id, "contentType": att.content_type}
+    return Response(content=json.dumps(body), status_code=201, media_type=FHIR_JSON,
+                    headers={"Location": f"{_base(request)}/Binary/{att.id}"})
+
+
+@router.get("/Binary/{id}")
+def download(id: str, request: Request, auth: AuthDep):
+    with work(request, auth, _purpose(auth)) as ctx:
+        data, ctype = records.read_attachment(ctx, id)
+    return Response(content=data, media_type=ctype,
+                    headers={"Content-Disposition": "attachment", "Cache-Control": "no-store"})
+
+
+# -- Patient/$everything -------------------------------------------------------------------
+@router.get("/Patient/{id}/$everything")
+def everything(id: str, request: Request, auth: AuthDep):
+    with work(request, auth, _purpose(auth)) as ctx:
+        found = records.everything(ctx, id)
+        now = instant(ctx.now())
+    return _bundle(bundle.searchset(base=_base(request), path=f"Patient/{id}/$everything", params=[],
+                                    entries=[_entry(v) for v in found], total=len(found), offset=0,
+                                    count=len(found), bundle_id=str(uuid.uuid4()), at=now))
+
+
+# -- type level ---------------------------------------------------------------------------
+@router.get("/{rtype}/_history")
+def type_history(rtype: str, request: Request, auth: AuthDep):
+    rtype = _type(rtype)
+    qp = request.query_params
+    count, offset = _int(qp.get("_count"), "_count", 20), _int(qp.get("_offset"), "_offset", 0)
+    since = None
+    if qp.get("_since"):
+        from kura.records.fhir.params import date_range
+        import datetime as dt
+        since = dt.datetime.fromisoformat(date_range(qp["_since"])[0]).replace(tzinfo=dt.timezone.utc)
+    with work(request, auth, _purpose(auth)) as ctx:
+        page = records.type_history(ctx, rtype, count=min(count, 500), offset=offset, since=since)
+        now = instant(ctx.now())
+    return _bundle(bundle.history(base=_base(request), path=f"{rtype}/_history", params=list(qp.multi_items()),
+                                  entries=[_entry(v) for v in page.versions], total=page.total,
+                                  offset=offset, count=page.count, bundle_id=str(uuid.uuid4()), at=now))
+
+
+@router.get("/{rtype}")
+def search(rtype: str, request: Request, auth: AuthDep):
+    rtype = _type(rtype)
+    pairs = list(request.query_params.multi_items())
+    with work(request, auth, _purpose(auth)) as ctx:
+        page = records.search(ctx, rtype, pairs)
+        now = instant(ctx.now())
+    return _bundle(bundle.searchset(base=_base(request), path=rtype, params=pairs,
+                                    entries=[_entry(v) for v in page.versions], total=page.total,
+                                    offset=page.offset, count=page.count, bundle_id=str(uuid.uuid4()), at=now))
+
+
+@router.post("/{rtype}")
+def create(rtype: str, request: Request, auth: AuthDep, raw: BodyDep):
+    rtype = _type(rtype)
+    resource = _json(request, raw)
+    if isinstance(resource, dict) and resource.get("resourceType") != rtype:
+        raise Invalid(f"resourceType must be {rtype} for POST /fhir/{rtype}")
+    with work(request, auth, _purpose(auth)) as ctx:
+        v = records.create(ctx, resource, on_behalf_of=request.headers.get(ON_BEHALF_HEADER),
+                           if_none_exist=request.headers.get("if-none-exist"))
+    return _resource(v, 201 if v.created else 200, request)
+
+
+# -- instance level -----------------------------------------------------------------------
+@router.get("/{rtype}/{id}")
+def read(rtype: str, id: str, request: Request, auth: AuthDep):
+    rtype = _type(rtype)
+    with work(request, auth, _purpose(auth)) as ctx:
+        v = records.read(ctx, rtype, id)
+    return _resource(v)
+
+
+@router.put("/{rtype}/{id}")
+def update(rtype: str, id: str, request: Request, auth: AuthDep, raw: BodyDep):
+    rtype = _type(rtype)
+    resource = _json(request, raw)
+    if_match = request.headers.get("if-match")
+    version = None
+    if if_match:
+        digits = if_match.strip().removeprefix("W/").strip('"')
+        if not digits.isdigit():
+            raise Invalid('If-Match must be W/"<version>"')
+        version = int(digits)
+    with work(request, auth, _purpose(auth)) as ctx:
+        v = records.update(ctx, rtype, id, resource, reason=_header_text(request, REASON_HEADER),
+                           if_match=version, on_behalf_of=request.headers.get(ON_BEHALF_HEADER))
+    return _resource(v)
+
+
+@router.post("/{rtype}/{id}/$confirm")
+def confirm(rtype: str, id: str, request: Request, auth: AuthDep):
+    rtype = _type(rtype)
+    with work(request, auth, _purpose(auth)) as ctx:
+        v = records.confirm(ctx, rtype, id)
+    return _resource(v)
+
+
+@router.get("/{rtype}/{id}/_history")
+def instance_history(rtype: str, id: str, request: Request, auth: AuthDep):
+    rtype = _type(rtype)
+    qp = request.query_params
+    count, offset = _int(qp.get("_count"), "_count", 100), _int(qp.get("_offset"), "_offset", 0)
+    with work(request, auth, _purpose(auth)) as ctx:
+        page = records.history(ctx, rtype, id, count=min(count, 500), offset=offset)
+        now = instant(ctx.now())
+    return _bundle(bundle.history(base=_base(request), path=f"{rtype}/{id}/_history",
+                                  params=list(qp.multi_items()), entries=[_entry(v) for v in page.versions],
+                                  total=page.total, offset=offset, count=page.count,
+                                  bundle_id=str(uuid.uuid4()), at=now))
+
+
+@router.get("/{rtype}/{id}/_history/{vid}")
+def vread(rtype: str, id: str, vid: str, request: Request, auth: AuthDep):
+    rtype = _type(rtype)
+    if not vid.isdigit():
+        raise NotFound(f"{rtype}/{id}/_history/{vid} not found")
+    with work(request, auth, _purpose(auth)) as ctx:
+        v = records.vread(ctx, rtype, id, int(vid))
+    return _resource(v)

@@ -1,0 +1,37 @@
+"""The server-rendered UI (Jinja2, Japanese first): one router per area.
+
+Every route here is a page for a person at a ward PC. State changes are POST forms and
+answer 303 (post/redirect/get); every page reaches the core through its services, so the
+access check and the ledger entry happen there, not here.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from fastapi import APIRouter
+
+__all__ = ["router", "AREAS"]
+
+# Area modules, each exposing `router`. Screens of later areas (patients, records, images)
+# add their module name here; a module not yet present is skipped.
+AREAS = [
+    "kura.web.ui.login",
+    "kura.web.ui.home",
+    "kura.web.ui.account",
+    "kura.web.ui.admin",
+    "kura.web.ui.audit",
+    "kura.web.ui.patients",
+    "kura.web.ui.records",
+    "kura.web.ui.images",
+]
+
+router = APIRouter(include_in_schema=False)
+for _name in AREAS:
+    try:
+        _module = importlib.import_module(_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == _name:
+            continue
+        raise
+    router.include_router(_module.router, include_in_schema=False)

@@ -1,0 +1,164 @@
+"""Templates, the page guard and the navigation shared by every screen.
+
+Screens of other areas (patients, records, images) render through `render()` and extend
+templates/base.html (blocks: title, nav, content, scripts). They add their menu entries with
+`NAV.append(NavItem(...))`; an entry shows only when the signed-in user's roles allow its
+action (the access policy decides, never `if role == …`) and its route exists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import zoneinfo
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote
+
+import jinja2
+import segno
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from kura.access.actions import Action
+from kura.access.policy import Target, check
+from kura.access.roles import ROLE_GRANTS, ROLE_LABELS, Role
+from kura.web.deps import Auth, AuthPendingDep, kura_of
+from kura.web.i18n import gettext_for, language_of
+
+__all__ = ["render", "redirect", "PageDep", "NAV", "NavItem", "can", "safe_next", "qr_data_uri",
+           "role_label", "fmt_time", "PERSON_ROLES", "LOCAL_TZ", "PasswordChangeRequired"]
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+# Hospital time for display and for the time-range filter; stored times stay UTC and the
+# display always carries its offset (R26).
+LOCAL_TZ = zoneinfo.ZoneInfo("Asia/Tokyo")
+
+# Roles a person can hold: those that may change their own password. The others
+# (modality, workstation) belong to DICOM peers, never to user accounts.
+PERSON_ROLES = tuple(r for r in Role if Action.SelfPasswordChange in ROLE_GRANTS.get(r, {}))
+
+env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+                         autoescape=jinja2.select_autoescape(["html"]),
+                         trim_blocks=True, lstrip_blocks=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class NavItem:
+    url: str
+    label: str  # English message id, translated at render time
+    action: Action | None = None  # shown when the policy allows this action …
+    kind: str = "*"  # … on this kind of target
+    hint: str = ""  # one line on the home page
+
+
+NAV: list[NavItem] = [
+    NavItem("/patients", "Patients", Action.RecordsRecordSearch, "Patient",
+            "Find a patient and read or write their records."),
+    NavItem("/images", "Images", Action.ImagingStudySearch, "ImagingStudy",
+            "Find imaging studies; check and confirm new ones."),
+    NavItem("/admin/users", "Users", Action.AdminUserRead, "User",
+            "Add users, change roles and clearance, disable, reset passwords, unlock."),
+    NavItem("/admin/classes", "Management classes", Action.AdminClassRead, "ManagementClass",
+            "Confidentiality, usage scope and retention of each class of record."),
+    NavItem("/admin/permissions", "Permissions", Action.AdminPermissionsRead, "Permissions",
+            "What each role may do (read-only)."),
+    NavItem("/audit", "Audit log", Action.AuditLedgerRead, "Ledger",
+            "Browse the ledger by user, action, patient and time."),
+    NavItem("/audit/alerts", "Alerts", Action.AuditAlertRead, "Ledger",
+            "Review break-glass, lockouts and denials, and sign them off."),
+    NavItem("/audit/integrity", "Integrity", Action.AuditLedgerRead, "Ledger",
+            "Verify the ledger and see its signed checkpoints."),
+    NavItem("/account", "My account", Action.SelfPasswordChange, "User",
+            "Change your password or re-enrol your second factor."),
+]
+
+
+def can(auth: Auth | None, action: Action, kind: str = "*") -> bool:
+    """Whether to offer a link: the same policy function that decides the request itself."""
+    if auth is None:
+        return False
+    return check(subject=auth.subject, action=action, target=Target(kind=kind), purpose="HOPERAT").allowed
+
+
+def _routes(request: Request) -> set[str]:
+    app = request.app
+    cached = getattr(app.state, "ui_get_paths", None)
+    if cached is None:
+        from kura.web import iter_routes
+        cached = {path for path, route, _ in iter_routes(app.routes) if "GET" in route.methods}
+        app.state.ui_get_paths = cached
+    return cached
+
+
+def nav_for(request: Request, auth: Auth | None) -> list[NavItem]:
+    paths = _routes(request)
+    return [item for item in NAV if item.url in paths and (item.action is None or can(auth, item.action, item.kind))]
+
+
+def role_label(role: str, lang: str) -> str:
+    try:
+        ja, en = ROLE_LABELS[Role(role)]
+    except (ValueError, KeyError):
+        return role
+    return ja if lang == "ja" else en
+
+
+def fmt_time(value: dt.datetime | None) -> str:
+    if value is None:
+        return ""
+    if value.tzinfo is None:  # SQLite hands back naive UTC
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S %z").replace("+0900", "+09:00")
+
+
+def qr_data_uri(uri: str) -> str:
+    """The otpauth:// URI as a PNG data: URI (the CSP allows data: images, not inline scripts)."""
+    return segno.make(uri, error="m").png_data_uri(scale=6, border=4)
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path on this site: never another host (open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def here(request: Request) -> str:
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
+def render(request: Request, name: str, context: dict | None = None, status: int = 200) -> HTMLResponse:
+    kura = kura_of(request)
+    lang = language_of(request, kura.settings.language)
+    auth = getattr(request.state, "auth", None)
+    values = {
+        "request": request, "lang": lang, "_": gettext_for(lang), "auth": auth,
+        "nav": nav_for(request, auth) if auth and not auth.must_change_password else [],
+        "here": here(request), "quote": lambda s: quote(s, safe=""),
+        "idle_seconds": kura.settings.session_idle_minutes * 60 if auth else 0,
+        "role_label": lambda r: role_label(r, lang), "fmt_time": fmt_time,
+    }
+    values.update(context or {})
+    html = env.get_template(name).render(values)
+    return HTMLResponse(html, status_code=status)
+
+
+def redirect(url: str) -> RedirectResponse:
+    """After a POST: 303 See Other, so a reload does not repeat the change (PRG)."""
+    return RedirectResponse(url, status_code=303)
+
+
+class PasswordChangeRequired(Exception):
+    """Raised by PageDep; kura.web.errors turns it into a redirect to the change form (R6)."""
+
+
+def page_auth(auth: AuthPendingDep) -> Auth:
+    if auth.must_change_password:
+        raise PasswordChangeRequired()
+    return auth
+
+
+# The guard of every screen: signed in, and no password change pending.
+PageDep = Annotated[Auth, Depends(page_auth)]

@@ -1,0 +1,161 @@
+"""kura's DICOM SCP over the real wire, with pynetdicom as the SCU."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from pydicom.dataset import Dataset
+from pynetdicom import AE, build_role, evt
+from pynetdicom.sop_class import (CTImageStorage, PatientRootQueryRetrieveInformationModelFind,
+                                  StudyRootQueryRetrieveInformationModelFind,
+                                  StudyRootQueryRetrieveInformationModelGet, Verification)
+from sqlalchemy import select
+
+from kura.imaging import service as imaging
+from kura.imaging.query import Query
+from kura.ledger.models import LedgerEntry
+from kura.ledger.tags import LedgerTag
+
+from tests.dicom.conftest import add_peer
+from tests.unit.imaging.data import KANJI_NAME, PHYSICIAN, TECH, dataset_bytes, make_dataset, part10
+
+
+def associate(port, aet, contexts=(CTImageStorage, Verification), roles=()):
+    ae = AE(ae_title=aet)
+    for cx in contexts:
+        ae.add_requested_context(cx)
+    return ae.associate("127.0.0.1", port, ae_title="KURA", ext_neg=list(roles))
+
+
+def store(port, datasets, aet="MODALITY"):
+    assoc = associate(port, aet)
+    assert assoc.is_established
+    try:
+        return [assoc.send_c_store(ds).Status for ds in datasets]
+    finally:
+        assoc.release()
+
+
+def find(port, identifier, aet="VIEWER", model=StudyRootQueryRetrieveInformationModelFind):
+    assoc = associate(port, aet, contexts=(model,))
+    assert assoc.is_established
+    try:
+        return [(s.Status, i) for s, i in assoc.send_c_find(identifier, model)]
+    finally:
+        assoc.release()
+
+
+def count(kura, tag):
+    with kura.sessions() as s:
+        return len(list(s.scalars(select(LedgerEntry).where(LedgerEntry.tag == str(tag)))))
+
+
+def test_echo_and_unknown_ae_rejected(scp):
+    kura, port = scp
+    assoc = associate(port, "MODALITY")
+    assert assoc.is_established
+    assert assoc.send_c_echo().Status == 0
+    assoc.release()
+    stranger = associate(port, "STRANGER")
+    assert stranger.is_rejected
+    assert count(kura, LedgerTag.DicomAssociationRejected) == 1
+    assert count(kura, LedgerTag.DicomAssociationAccepted) == 1
+
+
+def test_store_then_find_japanese_names_and_get_byte_identical(scp):
+    kura, port = scp
+    ds_utf8 = make_dataset(patient_id="U1")
+    ds_jis = make_dataset(patient_id="J1", charset=["", "ISO 2022 IR 87"])
+    assert store(port, [ds_utf8, ds_jis]) == [0, 0]
+    # both decode to the same three groups, intact, in C-FIND
+    for pid in ("U1", "J1"):
+        ident = Dataset()
+        ident.QueryRetrieveLevel = "STUDY"
+        ident.PatientID = pid
+        ident.PatientName = ""
+        ident.StudyInstanceUID = ""
+        results = find(port, ident)
+        assert [s for s, _ in results] == [0xFF00, 0x0000]
+        name = results[0][1].PatientName
+        assert (name.alphabetic, name.ideographic, name.phonetic) == ("Yamada^Tarou", "山田^太郎", "やまだ^たろう")
+    # C-GET returns exactly the bytes that were sent
+    received = []
+
+    def on_store(event):
+        received.append(event.request.DataSet.getvalue())
+        return 0
+
+    ae = AE(ae_title="VIEWER")
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
+    ae.add_requested_context(CTImageStorage)
+    assoc = ae.associate("127.0.0.1", port, ae_title="KURA", ext_neg=[build_role(CTImageStorage, scp_role=True)],
+                         evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    ident = Dataset()
+    ident.QueryRetrieveLevel = "STUDY"
+    ident.StudyInstanceUID = ds_utf8.StudyInstanceUID
+    statuses = [s.Status for s, _ in assoc.send_c_get(ident, StudyRootQueryRetrieveInformationModelGet)]
+    assoc.release()
+    assert statuses[-1] == 0
+    assert received == [dataset_bytes(part10(ds_utf8))]
+
+
+def test_store_only_peer_cannot_query(scp):
+    kura, port = scp
+    ident = Dataset()
+    ident.QueryRetrieveLevel = "STUDY"
+    ident.StudyInstanceUID = ""
+    assert [s for s, _ in find(port, ident, aet="MODALITY")] == [0x0124]
+    assert count(kura, LedgerTag.AccessRequestDenied) == 1
+    # and a query-only peer cannot store
+    assoc = associate(port, "VIEWER")
+    assert assoc.send_c_store(make_dataset()).Status == 0x0124
+    assoc.release()
+
+
+def test_after_confirmation_different_bytes_refused(scp):
+    kura, port = scp
+    ds = make_dataset()
+    assert store(port, [ds]) == [0]
+    assert store(port, [ds]) == [0]  # identical again: success, stored once
+    with kura.unit_of_work(TECH, "TREAT") as ctx:
+        imaging.confirm(ctx, ds.StudyInstanceUID)
+    ds.PixelData = bytes(len(ds.PixelData))
+    assert store(port, [ds]) == [0xC001]
+    assert count(kura, LedgerTag.ImagingInstanceRefused) == 1
+    with kura.unit_of_work(PHYSICIAN, "TREAT") as ctx:
+        assert len(imaging.retrieve(ctx, Query(level="STUDY", keys={"StudyInstanceUID": ds.StudyInstanceUID}))) == 1
+
+
+def test_four_associations_at_once(scp):
+    kura, port = scp
+    batches = [[make_dataset(patient_id=f"P{t}", seed=i, instance_number=i) for i in range(5)] for t in range(4)]
+    results = {}
+
+    def run(t):
+        results[t] = store(port, batches[t], aet="ALL")
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    assert all(results[t] == [0] * 5 for t in range(4)), results
+    with kura.unit_of_work(PHYSICIAN, "TREAT") as ctx:
+        assert imaging.count_instances(ctx) == 20
+
+
+def test_patient_root_find_and_peer_change_without_restart(scp):
+    kura, port = scp
+    store(port, [make_dataset(patient_id="PR1")])
+    ident = Dataset()
+    ident.QueryRetrieveLevel = "PATIENT"
+    ident.PatientID = "PR1"
+    ident.PatientName = ""
+    results = find(port, ident, model=PatientRootQueryRetrieveInformationModelFind)
+    assert results[0][1].PatientName == KANJI_NAME and results[-1][0] == 0
+    assert associate(port, "LATECOMER").is_rejected
+    add_peer(kura, "LATECOMER", ("query",))
+    assoc = associate(port, "LATECOMER")
+    assert assoc.is_established
+    assoc.release()
