@@ -16,6 +16,7 @@ PUBLIC = {
     "GET /login",
     "POST /login",
     "GET /lang/{code}",
+    "OPTIONS /dicom-web/{path:path}",  # CORS preflight: browsers send it without credentials
 }
 
 

@@ -54,7 +54,7 @@ def test_create_read_vread_update_confirm_history(clerk):
     assert th["total"] == 3
 
 
-def test_r36_vread_of_confirmed_is_byte_identical_after_corrections(clerk):
+def test_r36_vread_of_confirmed_is_byte_identical_after_corrections(clerk, as_role):
     pid = post(clerk, "Patient", patient()).json()["id"]
     confirmed = clerk.post(f"/fhir/Patient/{pid}/$confirm")
     assert confirmed.status_code == 200
@@ -67,16 +67,16 @@ def test_r36_vread_of_confirmed_is_byte_identical_after_corrections(clerk):
     assert fixed.status_code == 200 and _tag(fixed.json()) == ["draft"]
     again = clerk.get(f"/fhir/Patient/{pid}/_history/2")
     assert again.content == confirmed.content
-    prov = clerk.get("/fhir/Provenance", params={"target": f"Patient/{pid}"}).json()
+    prov = as_role("physician").get("/fhir/Provenance", params={"target": f"Patient/{pid}"}).json()
     reasons = [e["resource"].get("reason") for e in prov["entry"]]
     assert [{"text": "姓の誤記訂正"}] in reasons
 
 
-def test_provenance_for_every_create_update_confirm(clerk):
+def test_r42_provenance_for_every_create_update_confirm(clerk, as_role):
     pid = post(clerk, "Patient", patient()).json()["id"]
     put(clerk, "Patient", pid, {**patient(), "id": pid})
     clerk.post(f"/fhir/Patient/{pid}/$confirm")
-    bundle = clerk.get("/fhir/Provenance", params={"target": f"Patient/{pid}", "_count": "50"}).json()
+    bundle = as_role("physician").get("/fhir/Provenance", params={"target": f"Patient/{pid}", "_count": "50"}).json()
     targets = sorted(e["resource"]["target"][0]["reference"] for e in bundle["entry"])
     assert targets == [f"Patient/{pid}/_history/{n}" for n in (1, 2, 3)]
     me = clerk.user.id
@@ -164,3 +164,21 @@ def test_r23_every_interaction_is_a_ledger_entry_naming_the_patient(server, cler
     tags = {r.tag for r in rows}
     assert {LedgerTag.RecordsRecordCreated, LedgerTag.RecordsRecordRead, LedgerTag.RecordsRecordConfirmed,
             LedgerTag.RecordsRecordSearched} <= tags
+
+
+def test_auditevent_is_read_only_for_the_audit_manager(clerk, as_role):
+    pid = post(clerk, "Patient", patient()).json()["id"]
+    auditor = as_role("auditor")
+    b = auditor.get("/fhir/AuditEvent", params={"patient": pid})
+    assert b.status_code == 200 and b.json()["total"] >= 1
+    event = b.json()["entry"][0]["resource"]
+    assert event["resourceType"] == "AuditEvent"
+    assert {"reference": f"Patient/{pid}"} in [e["what"] for e in event["entity"]]
+    one = auditor.get(f"/fhir/AuditEvent/{event['id']}")
+    assert one.status_code == 200 and one.json()["id"] == event["id"]
+    from fhir.resources.R4B.auditevent import AuditEvent
+    AuditEvent.model_validate(one.json())
+    assert clerk.get("/fhir/AuditEvent").status_code == 403
+    assert as_role("physician").get(f"/fhir/AuditEvent/{event['id']}").status_code == 403
+    assert auditor.post("/fhir/AuditEvent", json={}, headers={"Content-Type": FHIR}).status_code in (404, 405)
+    assert auditor.get(f"/fhir/Patient/{pid}").status_code == 403

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -15,20 +16,44 @@ app.add_typer(audit_app, name="audit")
 
 
 @audit_app.command()
-def verify(deep: Annotated[bool, typer.Option("--deep", help="Also re-hash every stored version and object.")] = False) -> None:
-    """Exit 0 when the ledger is intact; exit 1 naming the first broken entry."""
+def verify(deep: Annotated[bool, typer.Option("--deep", help="Also re-hash every stored version and object.")] = False,
+           checkpoint: Annotated[Optional[Path], typer.Option(
+               "--checkpoint", metavar="FILE",
+               help="A line printed earlier by `kura audit checkpoint` and kept off this machine "
+                    "(the last such line in FILE is used). The ledger must still hold that tree: "
+                    "this also catches entries cut off after the last checkpoint in the database, "
+                    "and checkpoints deleted from it.")] = None) -> None:
+    """Exit 0 when the ledger is intact; exit 1 naming the first broken entry.
+
+    Checks every entry's hash, the hash chain, the head, and every signed checkpoint's root and signature. Keep `kura audit checkpoint` output somewhere else (paper, another machine, mail) and pass it with --checkpoint, so that cutting off the newest entries together with their checkpoints is caught too.
+    """
     from rich.progress import Progress
 
     from kura.audit import service as audit
+    from kura.ledger.service import Anchor
 
+    anchor = None
+    if checkpoint is not None:
+        try:
+            lines = [ln for ln in checkpoint.read_text(encoding="utf-8").splitlines() if ln.strip()]
+            anchor = Anchor.parse(lines[-1] if lines else "")
+        except OSError as exc:
+            fail(f"cannot read {checkpoint}: {exc.strerror}", code=2)
+        except ValueError as exc:
+            fail(f"{checkpoint}: {exc}", code=2)
     kura = State.kura()
-    with Progress(transient=True) as bar, kura.unit_of_work(operator(), "HOPERAT") as ctx:
-        task = bar.add_task("verifying", total=None)
-        result = audit.verify(ctx, progress=lambda n: bar.update(task, completed=n))
-        problems = []
-        if deep and result.ok:
-            from kura.preservation.deep import deep_check  # registered by each store
-            problems = deep_check(ctx)
+    result, problems = None, []
+    try:
+        with Progress(transient=True) as bar, kura.unit_of_work(operator(), "HOPERAT") as ctx:
+            task = bar.add_task("verifying", total=None)
+            result = audit.verify(ctx, progress=lambda n: bar.update(task, completed=n), anchor=anchor)
+            if deep and result.ok:
+                from kura.preservation.deep import deep_check  # registered by each store
+                problems = deep_check(ctx)
+    except Exception:
+        if result is None or result.ok:
+            raise
+        # the broken ledger would not take the entry recording this verdict; the verdict stands
     if not result.ok:
         fail(result.line())
     if problems:
@@ -38,14 +63,16 @@ def verify(deep: Annotated[bool, typer.Option("--deep", help="Also re-hash every
 
 @audit_app.command()
 def checkpoint() -> None:
-    """Sign and print the latest checkpoint (tree size, root hash, signature)."""
+    """Sign and print the latest checkpoint (tree size, root hash, signature).
+
+    Keep the line off this machine; `kura audit verify --checkpoint FILE` checks against it.
+    """
     from kura.audit import service as audit
+    from kura.ledger.service import Anchor
 
     kura = State.kura()
     with kura.unit_of_work(operator(), "HOPERAT") as ctx:
-        cp = audit.checkpoint(ctx)
-        line = (f"kura-checkpoint v1 size={cp.tree_size} root={cp.root_hash} "
-                f"at={cp.at.strftime('%Y-%m-%dT%H:%M:%S.%fZ')} key={cp.key_id} sig={cp.signature}")
+        line = Anchor.of(audit.checkpoint(ctx)).line()
     typer.echo(line)
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 
 from kura.access.actions import Action
 from kura.access.policy import CONFIDENTIALITY, Subject, Target
-from kura.access.roles import Role
+from kura.access.roles import ROLE_GRANTS, Role
 from kura.blobs.crypto import open_sealed, seal
 from kura.errors import Conflict, Denied, Invalid, NotFound, Unauthenticated
 from kura.identity import passwords, totp
@@ -56,9 +56,13 @@ def _roles(roles) -> str:
     try:
         parsed = sorted({Role(str(r).strip()) for r in roles if str(r).strip()})
     except ValueError as exc:
-        raise Invalid(f"unknown role: {exc}; roles are {', '.join(r.value for r in Role)}") from None
+        people = ", ".join(r.value for r in Role if Action.SelfPasswordChange in ROLE_GRANTS.get(r, {}))
+        raise Invalid(f"unknown role: {exc}; roles are {people}") from None
     if not parsed:
         raise Invalid("a user needs at least one role")
+    for role in parsed:
+        if Action.SelfPasswordChange not in ROLE_GRANTS.get(role, {}):
+            raise Invalid(f"role {role} belongs to DICOM peers, not to people")
     return ",".join(parsed)
 
 

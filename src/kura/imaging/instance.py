@@ -23,7 +23,7 @@ from pydicom.uid import UID
 from kura.errors import Invalid
 from kura.imaging.names import PersonName, split_person_name
 
-__all__ = ["InstanceInfo", "wrap_part10", "parse", "read_dataset", "IMPLEMENTATION_UID",
+__all__ = ["InstanceInfo", "wrap_part10", "add_preamble", "parse", "read_dataset", "IMPLEMENTATION_UID",
            "valid_uid"]
 
 # kura's Implementation Class UID (PS3.7 D.3.3.2), under the UUID-derived 2.25 root.
@@ -88,6 +88,15 @@ def wrap_part10(dataset: bytes, *, transfer_syntax: str, sop_class_uid: str,
     return out.getvalue()
 
 
+def add_preamble(data: bytes) -> bytes:
+    """A file whose File Meta Information starts at byte 0 (no preamble, as pydicom's
+    dcmwrite writes an in-memory data set, and so dicomweb-client sends it) gets the
+    128-byte zero preamble and 'DICM' prefix; every other input is returned unchanged."""
+    if data[128:132] != b"DICM" and data[:2] == b"\x02\x00":
+        return b"\x00" * 128 + b"DICM" + data
+    return data
+
+
 def read_dataset(data: bytes, *, stop_before_pixels: bool = False) -> Dataset:
     """Parse stored Part 10 bytes (trusted: already validated on the way in)."""
     with warnings.catch_warnings():
@@ -130,17 +139,21 @@ def parse(data: bytes) -> InstanceInfo:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(io.BytesIO(data))
-            for elem in ds._dict.values():  # noqa: SLF001 — the raw elements before conversion
-                if (isinstance(elem, RawDataElement) and elem.length != _UNDEFINED
-                        and len(elem.value or b"") != elem.length):
-                    raise Invalid(f"element {elem.tag} is truncated or its length is wrong")
-            for _ in ds.iterall():  # converts every element: unknown VRs, bad lengths raise
-                pass
-            ds.file_meta  # noqa: B018
+            for group in (ds.file_meta, ds):
+                for elem in group._dict.values():  # noqa: SLF001 — raw elements before conversion
+                    if (isinstance(elem, RawDataElement) and elem.length != _UNDEFINED
+                            and len(elem.value or b"") != elem.length):
+                        raise Invalid(f"element {elem.tag} is truncated or its length is wrong")
+                for _ in group.iterall():  # converts every element: unknown VRs, bad lengths raise
+                    pass
+            return _info(ds)
     except Invalid:
         raise
     except Exception as exc:  # noqa: BLE001 — pydicom raises many kinds on malformed input
         raise Invalid(f"not a readable DICOM instance: {type(exc).__name__}: {str(exc)[:200]}") from None
+
+
+def _info(ds: Dataset) -> InstanceInfo:
     meta = ds.file_meta
     ts = str(meta.get("TransferSyntaxUID", ""))
     sop_class = str(ds.get("SOPClassUID", "") or meta.get("MediaStorageSOPClassUID", ""))
@@ -156,29 +169,30 @@ def parse(data: bytes) -> InstanceInfo:
             raise Invalid(f"{name} missing or not a valid UID: {uid[:80]!r}")
     if str(meta.get("MediaStorageSOPInstanceUID", info["sop_uid"])) != info["sop_uid"]:
         raise Invalid("file meta SOP Instance UID differs from the data set's")
-    try:
-        return InstanceInfo(
-            **info,
-            patient_id=_text(ds, "PatientID", 64),
-            patient_name=split_person_name(ds.get("PatientName")),
-            birth_date=_text(ds, "PatientBirthDate", 8),
-            sex=_text(ds, "PatientSex", 16),
-            study_date=_text(ds, "StudyDate", 8),
-            study_time=_text(ds, "StudyTime", 16),
-            accession_number=_text(ds, "AccessionNumber", 16),
-            study_id=_text(ds, "StudyID", 16),
-            study_description=_text(ds, "StudyDescription", 200),
-            referring_physician=str(split_person_name(ds.get("ReferringPhysicianName")).full)[:200],
-            modality=_text(ds, "Modality", 16),
-            series_number=_int(ds, "SeriesNumber"),
-            series_description=_text(ds, "SeriesDescription", 200),
-            body_part=_text(ds, "BodyPartExamined", 64),
-            instance_number=_int(ds, "InstanceNumber"),
-            rows=_int(ds, "Rows"),
-            columns=_int(ds, "Columns"),
-            frames=_int(ds, "NumberOfFrames"),
-        )
-    except Invalid:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise Invalid(f"unreadable attribute: {type(exc).__name__}: {str(exc)[:200]}") from None
+    result = InstanceInfo(
+        **info,
+        patient_id=_text(ds, "PatientID", 64),
+        patient_name=split_person_name(ds.get("PatientName")),
+        birth_date=_text(ds, "PatientBirthDate", 8),
+        sex=_text(ds, "PatientSex", 16),
+        study_date=_text(ds, "StudyDate", 8),
+        study_time=_text(ds, "StudyTime", 16),
+        accession_number=_text(ds, "AccessionNumber", 16),
+        study_id=_text(ds, "StudyID", 16),
+        study_description=_text(ds, "StudyDescription", 200),
+        referring_physician=str(split_person_name(ds.get("ReferringPhysicianName")).full)[:200],
+        modality=_text(ds, "Modality", 16),
+        series_number=_int(ds, "SeriesNumber"),
+        series_description=_text(ds, "SeriesDescription", 200),
+        body_part=_text(ds, "BodyPartExamined", 64),
+        instance_number=_int(ds, "InstanceNumber"),
+        rows=_int(ds, "Rows"),
+        columns=_int(ds, "Columns"),
+        frames=_int(ds, "NumberOfFrames"),
+    )
+    for field in dataclasses.fields(result):
+        value = getattr(result, field.name)
+        text = value.full if isinstance(value, PersonName) else value
+        if isinstance(text, str) and "\x00" in text:  # PostgreSQL text cannot hold NUL
+            raise Invalid(f"{field.name} contains a NUL character")
+    return result

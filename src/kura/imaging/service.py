@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from typing import Iterable
+from typing import Iterable, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -28,16 +28,40 @@ from kura.errors import Conflict, IntegrityFailure, Invalid, NotFound
 from kura.imaging import instance as parsing
 from kura.imaging.instance import InstanceInfo
 from kura.imaging.models import ImagingInstance, ImagingPatient, ImagingSeries, ImagingStudy
-from kura.imaging.names import search_key
+from kura.imaging.fhir import imaging_study_resource
+from kura.imaging.names import normalise, search_key
 from kura.imaging.query import Query, result_dataset, statement
 from kura.ledger.tags import LedgerTag
 from kura.operation import Context
 
-__all__ = ["StoreResult", "Retrievable", "store_instance", "find", "find_datasets", "retrieve",
+__all__ = ["StoreResult", "Retrievable", "RegisteredPatient", "RecordsPort", "RECORDS", "store_instance", "find", "find_datasets", "retrieve",
            "get_study", "studies_for_patient", "worklist", "confirm", "return_study",
            "study_target", "allowed_labels", "series_of", "instances_of"]
 
 RECORD_TYPE = "ImagingStudy"
+
+
+@dataclasses.dataclass(frozen=True)
+class RegisteredPatient:
+    """A patient registered in the records store, as the archive compares demographics."""
+
+    fhir_id: str
+    names: frozenset[str]  # normalised names (kanji, kana, alphabetic), family+given joined
+    birth_date: str = ""  # YYYYMMDD
+    sex: str = ""  # DICOM M / F / O
+
+
+class RecordsPort(Protocol):
+    """What the archive needs of the records store. records and imaging are independent
+    layers, so the composition root (kura.app) supplies the implementation as RECORDS."""
+
+    def registered_patient(self, ctx: Context, patient_id: str) -> RegisteredPatient | None: ...
+
+    def study_changed(self, ctx: Context, resource: dict, *, confirmed: bool) -> None: ...
+
+
+# Wired by kura.app; None: DICOM demographics are kept as received and no FHIR mirror is kept.
+RECORDS: RecordsPort | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,7 +201,8 @@ def store_instance(ctx: Context, data: bytes, *, transfer_syntax: str | None = N
     """Store one instance exactly as received.
 
     `data` is a Part 10 file, or — with `transfer_syntax`, `sop_class_uid` and
-    `sop_instance_uid` from the DIMSE request — a bare data set, framed deterministically.
+    `sop_instance_uid` from the DIMSE request — a bare data set, framed deterministically
+    (a Part 10 file lacking only the preamble gets the zero preamble and 'DICM').
     Raises Invalid (malformed), Denied. Returns a refused result (not an error, so the alert
     commits) for different bytes under a SOP Instance of a confirmed study.
     Ledger: ImagingInstanceStored (digest = SHA-256 of the stored bytes),
@@ -186,6 +211,8 @@ def store_instance(ctx: Context, data: bytes, *, transfer_syntax: str | None = N
     if transfer_syntax is not None:
         data = parsing.wrap_part10(data, transfer_syntax=transfer_syntax,
                                    sop_class_uid=sop_class_uid or "", sop_instance_uid=sop_instance_uid or "")
+    else:
+        data = parsing.add_preamble(data)
     info = parsing.parse(data)
     if sop_instance_uid and info.sop_uid != sop_instance_uid:
         raise Invalid("the data set's SOP Instance UID differs from the request's")
@@ -241,16 +268,15 @@ def store_instance(ctx: Context, data: bytes, *, transfer_syntax: str | None = N
         ctx.record(LedgerTag.ImagingInstanceRefused, target=target, outcome=8, digest=sha,
                    reason=reason, detail=detail, alert=True)
         return dataclasses.replace(result, refused=reason)
-    flag = ""
     if study.patient_id != info.patient_id:
         flag = f"instance {info.sop_uid} names patient {info.patient_id!r}, the study {study.patient_id!r}"
-    else:
+    elif new_study:
         known = {"name": patient.name, "birth_date": patient.birth_date, "sex": patient.sex}
-        if new_study:
-            flag = _disagreement(known, demographics)
-        else:
-            flag = _disagreement({"name": study.patient_name, "birth_date": study.birth_date,
-                                  "sex": study.sex}, demographics)
+        flag = ((_match_registered(ctx, patient, info) if RECORDS is not None else "")
+                or _disagreement(known, demographics))
+    else:
+        flag = _disagreement({"name": study.patient_name, "birth_date": study.birth_date,
+                              "sex": study.sex}, demographics)
     series, new_series = _get_or_create(
         ctx, ImagingSeries, ImagingSeries.series_uid == info.series_uid,
         lambda: ImagingSeries(series_uid=info.series_uid, study_ref=study.id, modality=info.modality,
@@ -287,9 +313,44 @@ def store_instance(ctx: Context, data: bytes, *, transfer_syntax: str | None = N
         ctx.record(LedgerTag.ImagingStudyFlagged, target=target, reason=flag,
                    detail={"study_uid": study.study_uid}, alert=True)
     ctx.session.flush()
+    if new_study or new_series:
+        _sync(ctx, study)
     ctx.record(LedgerTag.ImagingInstanceStored, target=target, digest=sha,
                detail={**detail, "version": version})
     return dataclasses.replace(result, version=version)
+
+
+def _match_registered(ctx: Context, patient: ImagingPatient, info: InstanceInfo) -> str:
+    """Link the DICOM Patient ID to the registered FHIR Patient with that identifier; the
+    reason to flag the study when the demographics disagree (never merged silently)."""
+    registered = RECORDS.registered_patient(ctx, info.patient_id)
+    if registered is None:
+        return ""
+    if patient.fhir_patient_id is None:
+        patient.fhir_patient_id = registered.fhir_id
+    diffs = []
+    names = {normalise(g.replace("^", "")) for g in (info.patient_name.alphabetic, info.patient_name.ideographic,
+                                                     info.patient_name.phonetic) if g}
+    if names and registered.names and not (names & registered.names):
+        diffs.append(f"name {info.patient_name.full!r} is not a registered name of Patient/{registered.fhir_id}")
+    if info.birth_date and registered.birth_date and info.birth_date != registered.birth_date:
+        diffs.append(f"birth date {info.birth_date} ≠ registered {registered.birth_date}")
+    if info.sex and registered.sex and info.sex != registered.sex:
+        diffs.append(f"sex {info.sex} ≠ registered {registered.sex}")
+    return "; ".join(diffs)
+
+
+def _sync(ctx: Context, study: ImagingStudy, *, confirmed: bool = False) -> None:
+    """Keep the FHIR ImagingStudy in step (when the records store is wired and the patient
+    is registered there)."""
+    if RECORDS is None:
+        return
+    patient = ctx.session.get(ImagingPatient, study.patient_ref)
+    if patient is None or not patient.fhir_patient_id or study.flagged:
+        return
+    RECORDS.study_changed(ctx, imaging_study_resource(study, series_of(ctx, study),
+                                                      patient_fhir_id=patient.fhir_patient_id),
+                          confirmed=confirmed)
 
 
 def _new_patient(ctx: Context, info: InstanceInfo) -> ImagingPatient:
@@ -426,6 +487,7 @@ def _set_status(ctx: Context, study_uid: str, action: Action, *, status: str, re
     study.status_by = ctx.actor.name if ctx.actor else ""
     study.status_at = study.updated_at = ctx.now()
     ctx.session.flush()
+    _sync(ctx, study, confirmed=status == "confirmed")
     digest = _instance_set_digest(ctx, study)
     ctx.record(tag, target=study_target(ctx, study), digest=digest, reason=reason,
                detail={"instances": study.num_instances, "series": study.num_series})

@@ -1,105 +1,35 @@
-"""Append, checkpoint and verify the tamper-evident ledger (真正性; regulation §6 access records).
+"""Append and checkpoint the tamper-evident ledger (真正性; regulation §6 access records).
 
-Each entry is hashed as an RFC 6962 leaf and hash-chained to its predecessor; the Merkle
-frontier is kept in the head row so that signed checkpoints cost O(log n). Appends lock the
-head row, so entries are totally ordered across processes on both engines.
+Each entry is hashed as an RFC 6962 leaf (kura.ledger.encoding) and hash-chained to its
+predecessor; the Merkle frontier is kept in the head row so that signed checkpoints cost
+O(log n). A transaction's first append locks the head (BEGIN IMMEDIATE on SQLite, a row lock
+on PostgreSQL), so entries are totally ordered across processes on both engines.
+Verification lives in kura.ledger.verify.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
-import re
 from hashlib import sha256
 from typing import Iterable
 
 from sqlalchemy import bindparam, event, func, select
 from sqlalchemy.orm import Session
 
-from kura.ledger.merkle import EMPTY_ROOT, Frontier, leaf_hash, node_hash
+from kura.ledger.encoding import FIELDS, clean, entry_bytes, field_text, iso_utc
+from kura.ledger.merkle import Frontier, leaf_hash
 from kura.ledger.models import Checkpoint, LedgerEntry, LedgerHead
-from kura.ledger.signing import Signer, checkpoint_message, verify_signature
+from kura.ledger.signing import Signer, checkpoint_message
 from kura.ledger.tags import ALERT_TAGS, LedgerTag
 
-__all__ = ["append", "make_checkpoint", "latest_checkpoint", "verify", "VerifyResult",
-           "entry_bytes", "ensure_head", "sync_head", "Anchor", "Fields", "FIELDS"]
+__all__ = ["append", "make_checkpoint", "latest_checkpoint", "verify", "VerifyResult", "Anchor",
+           "entry_bytes", "ensure_head", "sync_head", "count", "Fields", "FIELDS", "GENESIS"]
 
 GENESIS = "0" * 64
-
-# The columns hashed into each leaf, in order. Changing this is a new ledger format.
-FIELDS = ("seq", "at", "tag", "outcome", "actor_id", "actor_name", "roles", "origin", "request_id",
-          "purpose", "target_kind", "target_id", "patient_id", "digest", "reason", "detail", "alert")
 Fields = dict
-
-
-def _iso(at: dt.datetime) -> str:
-    return at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _text(value) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, dt.datetime):
-        return _iso(value)
-    return str(value)
-
-
-SEP = "\x1f"  # ASCII unit separator, between fields
-NULL = "\x1e"  # ASCII record separator, standing for SQL NULL
-_UNSAFE = re.compile("[\x00\x1e\x1f]")
-
-
-def clean(text: str) -> str:
-    """Text as the ledger stores it: NUL and the two separators become U+FFFD.
-
-    PostgreSQL cannot store NUL, and a separator inside a field could shift its boundary;
-    no honest audit field contains them.
-    """
-    return _UNSAFE.sub("\ufffd", text) if _UNSAFE.search(text) else text
-
-
-def entry_bytes(row) -> bytes:
-    """The bytes hashed into an entry's leaf (ledger format v2): the FIELDS' texts joined by
-    U+001F, NULL written as U+001E.
-
-    Integers are decimal, booleans ``1``/``0``, times ISO 8601 UTC with microseconds and
-    ``Z``. Fields never contain U+0000, U+001E or U+001F (`clean`), so the encoding is
-    unambiguous; `verify` refuses an entry whose fields do. `verify` has the database build
-    the same string (`_encoded_sql`), so each row crosses into Python as one value.
-    """
-    return SEP.join([NULL if v is None else _text(v) for v in row]).encode("utf-8")
-
-
-def _field_text_sql(name: str, dialect: str) -> str:
-    """SQL giving a column's text exactly as `_text` renders the value kura wrote."""
-    if dialect == "postgresql":
-        if name == "at":
-            return """to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
-        if name == "alert":
-            return "(CASE WHEN alert THEN '1' ELSE '0' END)"
-        if name in ("seq", "outcome"):
-            return f"CAST({name} AS TEXT)"
-        return name
-    if name == "at":  # stored by SQLAlchemy as 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC)
-        return "(substr(at, 1, 10) || 'T' || substr(at, 12) || 'Z')"
-    if name in ("seq", "outcome", "alert"):  # the stored text: 0/1, not anything truthy
-        return f"CAST({name} AS TEXT)"
-    return name
-
-
-_NULLABLE = frozenset(c.name for c in LedgerEntry.__table__.columns if c.nullable)
-
-
-def _encoded_sql(dialect: str) -> str:
-    char = "chr" if dialect == "postgresql" else "char"
-    parts = []
-    for name in FIELDS:
-        t = _field_text_sql(name, dialect)
-        parts.append(f"COALESCE({t}, {char}(30))" if name in _NULLABLE else t)
-    return f" || {char}(31) || ".join(parts)
+_iso = iso_utc  # kept for callers of the first version
+_text = field_text
 
 
 # Statements built once: building SQLAlchemy expressions per append cost more than the
@@ -273,155 +203,9 @@ def latest_checkpoint(session: Session) -> Checkpoint | None:
                                                        Checkpoint.id.desc()).limit(1)).first()
 
 
-@dataclasses.dataclass
-class VerifyResult:
-    ok: bool
-    entries: int
-    checkpoints: int
-    first_broken: int | None = None
-    problem: str = ""
-
-    def line(self) -> str:
-        if self.ok:
-            return f"ledger intact: {self.entries} entries, {self.checkpoints} checkpoints verified"
-        return f"ledger broken at entry {self.first_broken}: {self.problem}"
-
-
-@dataclasses.dataclass(frozen=True)
-class Anchor:
-    """A checkpoint kept off the machine: the line `kura audit checkpoint` printed."""
-
-    tree_size: int
-    root_hash: str
-    at: str
-    key_id: str
-    signature: str
-
-    PREFIX = "kura-checkpoint v1 "
-
-    @classmethod
-    def parse(cls, line: str) -> "Anchor":
-        """Parse ``kura-checkpoint v1 size=N root=HEX at=ISO key=ID sig=HEX``; ValueError if malformed."""
-        line = line.strip()
-        if not line.startswith(cls.PREFIX):
-            raise ValueError("not a kura checkpoint line (it starts with 'kura-checkpoint v1')")
-        fields = dict(part.split("=", 1) for part in line[len(cls.PREFIX):].split() if "=" in part)
-        try:
-            return cls(int(fields["size"]), fields["root"], fields["at"], fields["key"], fields["sig"])
-        except (KeyError, ValueError):
-            raise ValueError("checkpoint line lacks size=, root=, at=, key= or sig=") from None
-
-    def line(self) -> str:
-        return (f"{self.PREFIX}size={self.tree_size} root={self.root_hash} at={self.at} "
-                f"key={self.key_id} sig={self.signature}")
-
-    @classmethod
-    def of(cls, cp: Checkpoint) -> "Anchor":
-        return cls(cp.tree_size, cp.root_hash, _iso(cp.at), cp.key_id, cp.signature)
-
-
-def _stream(session: Session, sql: str, batch: int = 20000):
-    """Rows of `sql` straight from the driver, in batches (a server-side cursor on PostgreSQL)."""
-    conn = session.connection()
-    raw = conn.connection.driver_connection
-    if conn.dialect.name == "postgresql":
-        cur = raw.cursor(name="kura_ledger_verify")
-        cur.itersize = batch
-    else:
-        cur = raw.cursor()
-    try:
-        cur.execute(sql)
-        while rows := cur.fetchmany(batch):
-            yield rows
-    finally:
-        cur.close()
-
-
-def verify(session: Session, *, signer: Signer, progress=None, anchor: Anchor | None = None) -> VerifyResult:
-    """Recompute every leaf, the hash chain, the head, and each checkpoint's root and signature.
-
-    Detects modification (leaf mismatch), deletion (gap in sequence), insertion and
-    reordering (leaf or chain mismatch), truncation (fewer entries than a signed checkpoint
-    or the head records) and an altered head or checkpoint. `anchor`, a checkpoint kept off
-    the machine, also catches truncation past the last checkpoint left in the database.
-    Returns the first broken entry; never raises for tampering.
-    """
-    sync_head(session)
-    checkpoints = [(cp.tree_size, cp.root_hash, _iso(cp.at), cp.signature) for cp in session.execute(
-        select(Checkpoint.tree_size, Checkpoint.root_hash, Checkpoint.at, Checkpoint.signature)
-        .order_by(Checkpoint.tree_size, Checkpoint.id))]
-    if anchor is not None:
-        if anchor.key_id != signer.key_id:
-            return VerifyResult(False, 0, 0, None, f"the kept checkpoint was signed by key {anchor.key_id}, "
-                                f"not this home's key {signer.key_id}")
-        checkpoints.append((anchor.tree_size, anchor.root_hash, anchor.at, anchor.signature))
-        checkpoints.sort(key=lambda c: c[0])
-    for size, root, at, sig in checkpoints:
-        if not verify_signature(signer.public_key, checkpoint_message(size, root, at), sig):
-            return VerifyResult(False, 0, 0, size or None, f"checkpoint at size {size} has a bad signature (forged)")
-    head = session.execute(select(LedgerHead.size, LedgerHead.chain_hash, LedgerHead.frontier)).one_or_none()
-    pending = [(size, root) for size, root, _, _ in checkpoints if size > 0]
-    n_pending = len(pending)
-    next_cp = pending[0][0] if pending else -1
-    idx = 0
-    stack: list[bytes] = []  # the Merkle frontier: roots of perfect subtrees, largest first
-    prev = bytes.fromhex(GENESIS)
-    expected = 1
-    n_sep = len(FIELDS) - 1
-    dialect = session.connection().dialect.name
-    sql = f"SELECT seq, {_encoded_sql(dialect)}, leaf_hash, chain_hash FROM ledger_entry ORDER BY seq"
-    h256, sep = sha256, SEP  # locals: this loop runs a million times
-    for rows in _stream(session, sql):
-        for seq, enc, leaf_hex, chain_hex in rows:
-            if seq != expected:
-                problem = f"entry {expected} is missing (deleted)" if seq > expected else f"entry {seq} is out of order"
-                return VerifyResult(False, expected - 1, idx, expected, problem)
-            leaf = h256(b"\x00" + enc.encode()).digest()
-            if leaf.hex() != leaf_hex or enc.count(sep) != n_sep:
-                return VerifyResult(False, seq - 1, idx, seq, "entry content does not match its hash "
-                                    "(modified, inserted or reordered)")
-            prev = h256(prev + leaf).digest()
-            if prev.hex() != chain_hex:
-                return VerifyResult(False, seq - 1, idx, seq, "hash chain broken (inserted, reordered or rewritten)")
-            # RFC 6962 frontier append: leaf number seq-1 merges once per trailing 1 bit.
-            k = seq - 1
-            h = leaf
-            while k & 1:
-                h = h256(b"\x01" + stack.pop() + h).digest()
-                k >>= 1
-            stack.append(h)
-            while seq == next_cp:
-                if _fold(stack).hex() != pending[idx][1]:
-                    return VerifyResult(False, seq, idx, seq, f"root differs from the signed checkpoint at "
-                                        f"size {seq} (entries before it rewritten)")
-                idx += 1
-                next_cp = pending[idx][0] if idx < n_pending else -1
-            expected = seq + 1
-        if progress is not None:
-            progress(expected - 1)
-    total = expected - 1
-    if idx < n_pending:
-        size = pending[idx][0]
-        return VerifyResult(False, total, idx, total + 1,
-                            f"ledger truncated: {total} entries, but a checkpoint signed {size}")
-    if head is None:
-        return VerifyResult(False, total, idx, None, "ledger head missing")
-    frontier = Frontier.from_roots(total, stack).dumps()
-    if head.size != total or head.chain_hash != prev.hex() or head.frontier != frontier:
-        return VerifyResult(False, total, idx, min(head.size, total) + 1,
-                            f"ledger head altered or entries truncated: head says {head.size} entries "
-                            f"ending {head.chain_hash[:12]}…, found {total} ending {prev.hex()[:12]}…")
-    return VerifyResult(True, total, idx)
-
-
-def _fold(stack: list[bytes]) -> bytes:
-    if not stack:
-        return EMPTY_ROOT
-    acc = stack[-1]
-    for h in reversed(stack[:-1]):
-        acc = node_hash(h, acc)
-    return acc
-
-
 def count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(LedgerEntry)) or 0
+
+
+# Verification reads what append wrote; re-exported here so callers keep one import.
+from kura.ledger.verify import Anchor, VerifyResult, verify  # noqa: E402

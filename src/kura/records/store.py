@@ -19,6 +19,7 @@ from kura.classes import service as classes
 from kura.classes.models import ManagementClass
 from kura.identity.models import User
 from kura.ledger.tags import LedgerTag
+from kura.errors import NotFound
 from kura.operation import Context
 from kura.records.canonical import canonical, loads, sha256_hex
 from kura.records.fhir import params
@@ -27,7 +28,7 @@ from kura.records.models import CONFIRMED, Record, RecordVersion, SearchDate, Se
 
 __all__ = ["Version", "STATUS_SYSTEM", "CONFIDENTIALITY_SYSTEM", "instant", "label_of", "target_of",
            "class_for", "new_record", "write_version", "reindex", "ensure_practitioner", "version_of",
-           "Actor"]
+           "Actor", "actor_of", "get_record", "get_version", "all_classes", "effective_label"]
 
 STATUS_SYSTEM = "urn:kura:status"
 CONFIDENTIALITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
@@ -82,6 +83,29 @@ def version_of(rec: Record, v: RecordVersion, content: bytes | None = None) -> V
                    confidentiality=rec.confidentiality, class_code=rec.class_code)
 
 
+def actor_of(ctx: Context) -> Actor:
+    a = ctx.actor
+    return Actor(a.id if a else None, a.name if a else "system")
+
+
+def get_record(ctx: Context, rtype: str, id: str) -> Record:
+    """The record `rtype/id`; raises NotFound (no access check: callers ask the policy next)."""
+    from kura.records.fhir.validate import STORED_TYPES
+    if rtype not in STORED_TYPES:
+        raise NotFound(f"kura stores no {rtype}")
+    rec = ctx.session.scalar(select(Record).where(Record.rtype == rtype, Record.logical_id == id))
+    if rec is None:
+        raise NotFound(f"{rtype}/{id} not found")
+    return rec
+
+
+def get_version(ctx: Context, rec: Record, number: int | None = None) -> RecordVersion:
+    v = ctx.session.get(RecordVersion, (rec.pk, number or rec.current_version))
+    if v is None:
+        raise NotFound(f"{rec.rtype}/{rec.logical_id}/_history/{number} not found")
+    return v
+
+
 def instant(t: dt.datetime) -> str:
     return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
@@ -96,7 +120,7 @@ def label_of(resource: dict) -> str | None:
     return best
 
 
-def _classes(ctx: Context) -> dict[str, ManagementClass]:
+def all_classes(ctx: Context) -> dict[str, ManagementClass]:
     cache = ctx.session.info.setdefault("kura_classes", {})
     if not cache:
         for mc in ctx.session.scalars(select(ManagementClass)):
@@ -109,15 +133,15 @@ def class_for(ctx: Context, rtype: str) -> ManagementClass | None:
     key = ("default", rtype)
     cache = ctx.session.info.setdefault("kura_default_class", {})
     if key not in cache:
-        try:
-            cache[key] = classes.default_for(ctx, rtype)
-        except Exception:  # noqa: BLE001 — NotFound: a type with no class (Practitioner)
-            cache[key] = None
+        # the same rule as classes.default_for (first class by code naming the type), from
+        # the per-transaction cache of classes
+        cache[key] = next((mc for code, mc in sorted(all_classes(ctx).items())
+                           if rtype in mc.default_for.split(",")), None)
     return cache[key]
 
 
 def target_of(ctx: Context, rec: Record) -> Target:
-    mc = _classes(ctx).get(rec.class_code) if rec.class_code else None
+    mc = all_classes(ctx).get(rec.class_code) if rec.class_code else None
     if mc is None:
         return Target(kind=rec.rtype, id=rec.logical_id, patient_id=rec.patient_id,
                       confidentiality=rec.confidentiality)
@@ -152,29 +176,37 @@ def _with_meta(resource: dict, *, id: str, number: int, at: dt.datetime, label: 
 
 def new_record(ctx: Context, *, rtype: str, logical_id: str | None, patient_id: str | None,
                mc: ManagementClass | None, label: str) -> Record:
+    """A record not yet in the database: write_version inserts it with its first version."""
     now = ctx.now()
-    rec = Record(pk=str(uuid.uuid4()), rtype=rtype, logical_id=logical_id or str(uuid.uuid4()),
-                 patient_id=patient_id, class_code=mc.code if mc else None, confidentiality=label,
-                 current_version=0, status="draft", created_at=now, last_updated=now)
-    ctx.session.add(rec)
-    return rec
+    return Record(pk=str(uuid.uuid4()), rtype=rtype, logical_id=logical_id or str(uuid.uuid4()),
+                  patient_id=patient_id, class_code=mc.code if mc else None, confidentiality=label,
+                  current_version=0, status="draft", created_at=now, last_updated=now)
+
+
+_COLUMNS = {model: [c.name for c in model.__table__.columns] for model in (Record, RecordVersion)}
+
+
+def _insert(ctx: Context, model, rows: list[dict]) -> None:
+    # Core inserts: a version is written once and never loaded back in the same unit of
+    # work, so the ORM's change tracking would only cost time on the hot write path.
+    ctx.session.connection().execute(model.__table__.insert(), rows)
 
 
 def reindex(ctx: Context, rec: Record, resource: dict, *, fresh: bool) -> None:
     """Rewrite the record's search index rows (same transaction as the version)."""
-    s = ctx.session
+    s = ctx.session.connection()
     if not fresh:
         for model in (SearchToken, SearchString, SearchDate):
-            s.execute(delete(model).where(model.record_pk == rec.pk))
+            s.execute(delete(model.__table__).where(model.__table__.c.record_pk == rec.pk))
     ix = params.extract(rec.rtype, resource)
     if ix.tokens:
-        s.execute(insert(SearchToken), [{"record_pk": rec.pk, "rtype": rec.rtype, "param": p, "system": sy,
+        s.execute(insert(SearchToken.__table__), [{"record_pk": rec.pk, "rtype": rec.rtype, "param": p, "system": sy,
                                          "value": v} for p, sy, v in ix.tokens])
     if ix.strings:
-        s.execute(insert(SearchString), [{"record_pk": rec.pk, "rtype": rec.rtype, "param": p, "value": v}
+        s.execute(insert(SearchString.__table__), [{"record_pk": rec.pk, "rtype": rec.rtype, "param": p, "value": v}
                                          for p, v in ix.strings])
     if ix.dates:
-        s.execute(insert(SearchDate), [{"record_pk": rec.pk, "rtype": rec.rtype, "param": p, "start": a,
+        s.execute(insert(SearchDate.__table__), [{"record_pk": rec.pk, "rtype": rec.rtype, "param": p, "start": a,
                                         "end": b} for p, a, b in ix.dates])
 
 
@@ -193,23 +225,26 @@ def write_version(ctx: Context, rec: Record, resource: dict, *, activity: str, s
     if with_provenance:
         prov = _provenance(ctx, rec, number, activity=activity, reason=reason, author=author,
                            enterer=enterer, on_behalf_of=on_behalf_of, at=now)
-    v = RecordVersion(record_pk=rec.pk, number=number, content=content, blob=None, sha256=digest,
-                      status=status, activity=activity, at=now, author_id=author.id, author_name=author.name,
-                      reason=reason, enterer_id=enterer.id, enterer_name=enterer.name,
-                      on_behalf_of_id=on_behalf_of.id if on_behalf_of else None,
-                      on_behalf_of_name=on_behalf_of.name if on_behalf_of else None,
-                      confirmed_by_id=confirmed_by.id if confirmed_by else None,
-                      confirmed_by_name=confirmed_by.name if confirmed_by else None,
-                      confirmed_at=now if confirmed_by else None,
-                      predecessor=number - 1 if number > 1 else None, origin=ctx.origin[:200],
-                      provenance_id=prov[0] if prov else None)
+    values = dict(record_pk=rec.pk, number=number, content=content, blob=None, sha256=digest,
+                  status=status, activity=activity, at=now, author_id=author.id, author_name=author.name,
+                  reason=reason, enterer_id=enterer.id, enterer_name=enterer.name,
+                  on_behalf_of_id=on_behalf_of.id if on_behalf_of else None,
+                  on_behalf_of_name=on_behalf_of.name if on_behalf_of else None,
+                  confirmed_by_id=confirmed_by.id if confirmed_by else None,
+                  confirmed_by_name=confirmed_by.name if confirmed_by else None,
+                  confirmed_at=now if confirmed_by else None,
+                  predecessor=number - 1 if number > 1 else None, origin=ctx.origin[:200],
+                  provenance_id=prov[0] if prov else None)
     fresh = rec.current_version == 0
     rec.current_version, rec.status, rec.last_updated = number, status, now
-    ctx.session.add(v)
-    ctx.session.flush()
+    if fresh:
+        _insert(ctx, Record, [{c: getattr(rec, c) for c in _COLUMNS[Record]}])
+    else:
+        ctx.session.flush()  # the record row's new current version, before its version row
+    _insert(ctx, RecordVersion, [values])
     if index and activity != "confirm":
         reindex(ctx, rec, body, fresh=fresh)
-    return v, content, prov
+    return RecordVersion(**values), content, prov
 
 
 def _provenance(ctx: Context, rec: Record, number: int, *, activity: str, reason: str, author: Actor,
@@ -227,7 +262,6 @@ def _provenance(ctx: Context, rec: Record, number: int, *, activity: str, reason
     prec = Record(pk=str(uuid.uuid4()), rtype="Provenance", logical_id=prov_id, patient_id=rec.patient_id,
                   class_code=rec.class_code, confidentiality=rec.confidentiality, current_version=0,
                   status=CONFIRMED, created_at=at, last_updated=at)
-    ctx.session.add(prec)
     _, content, _ = write_version(ctx, prec, res, activity="create", status=CONFIRMED, author=author,
                                   enterer=author, confirmed_by=author, with_provenance=False)
     return prov_id, sha256_hex(content)

@@ -106,9 +106,13 @@ GUARDS = (authenticate, authenticate_pending, public)
 
 
 @contextlib.contextmanager
-def work(request: Request, auth: Auth | None, purpose: str = "TREAT") -> Iterator[Context]:
-    """The request's unit of work: the change and its ledger entries commit together."""
-    reason = (request.headers.get(BREAK_GLASS_HEADER) or "").strip()[:500] or None
+def work(request: Request, auth: Auth | None, purpose: str = "TREAT", *,
+         break_glass: str | None = None) -> Iterator[Context]:
+    """The request's unit of work: the change and its ledger entries commit together.
+
+    The break-glass reason comes from the X-Kura-Break-Glass header, or from `break_glass`
+    (the reason typed into a screen's break-glass dialog)."""
+    reason = (break_glass or request.headers.get(BREAK_GLASS_HEADER) or "").strip()[:500] or None
     with kura_of(request).unit_of_work(auth.subject if auth else None, purpose,
                                        origin=origin_of(request), request_id=request.state.request_id,
                                        break_glass_reason=reason) as ctx:

@@ -163,3 +163,39 @@ def test_not_found(kura, staff):
     with pytest.raises(NotFound):
         with kura.unit_of_work(clerk, "HPAYMT") as ctx:
             records.read(ctx, "Patient", "missing")
+
+
+def test_upsert_imaging_study_versions_only_on_change(kura, staff):
+    clerk, doc = staff
+    with kura.unit_of_work(clerk, "HPAYMT") as ctx:
+        pid = records.create(ctx, patient()).id
+    study = {"resourceType": "ImagingStudy", "id": "1.2.392.200036.9116.2.1", "status": "available",
+             "subject": {"reference": f"Patient/{pid}"}, "started": "2026-04-01T10:00:00+09:00",
+             "numberOfSeries": 1, "numberOfInstances": 3}
+    tech = user_subject(make_user(kura, "tech1", ("technologist",)))
+    with kura.unit_of_work(tech, "TREAT") as ctx:
+        v1 = records.upsert_imaging_study(ctx, study)
+        same = records.upsert_imaging_study(ctx, study)
+        v2 = records.upsert_imaging_study(ctx, {**study, "numberOfInstances": 4})
+        v3 = records.upsert_imaging_study(ctx, {**study, "numberOfInstances": 4}, confirmed=True)
+    assert (v1.number, same.number, v2.number, v3.number) == (1, 1, 2, 3) and v3.status == "confirmed"
+    with kura.unit_of_work(doc, "TREAT") as ctx:
+        found = records.search(ctx, "ImagingStudy", [("patient", pid), ("date", "2026-04-01")])
+        summary = records.patient_summary(ctx, pid)
+    assert found.total == 1 and [v.id for v in summary["studies"]] == [study["id"]]
+    with kura.unit_of_work(ADMIN, "HOPERAT") as ctx:
+        assert deep_check(ctx) == []
+
+
+def test_patient_summary_groups_what_the_caller_may_see(kura, staff):
+    clerk, doc = staff
+    from tests.unit.records.helpers import coverage, invoice
+    with kura.unit_of_work(clerk, "HPAYMT") as ctx:
+        pid = records.create(ctx, patient()).id
+        for body in (coverage(pid), encounter(pid), charge(pid), invoice(pid)):
+            records.create(ctx, body)
+    with kura.unit_of_work(doc, "TREAT") as ctx:
+        records.create(ctx, document(pid))
+        s = records.patient_summary(ctx, pid)
+    assert {k: len(v) for k, v in s.items()} == {"patient": 1, "coverage": 1, "encounters": 1, "charges": 1,
+                                                   "invoices": 1, "documents": 1, "studies": 0}

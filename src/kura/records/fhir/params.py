@@ -41,7 +41,6 @@ _SORTABLE = {"birthdate", "date", "_lastUpdated"}
 
 MAX_COUNT = 500
 DEFAULT_COUNT = 20
-_HIGH = "9999-12-31T23:59:59"
 _LOW = "0001-01-01T00:00:00"
 
 
@@ -84,9 +83,11 @@ def date_range(value: str) -> tuple[str, str]:
 def _period(p: dict) -> tuple[str, str] | None:
     if not isinstance(p, dict) or not (p.get("start") or p.get("end")):
         return None
-    start = date_range(p["start"])[0] if p.get("start") else _LOW
-    end = date_range(p["end"])[1] if p.get("end") else _HIGH
-    return start, end
+    # An open end is indexed as the start's own range: an outpatient visit recorded with its
+    # start only is found by its day (FHIR would treat it as ongoing and match no `eq`).
+    start = date_range(p["start"]) if p.get("start") else (_LOW, _LOW)
+    end = date_range(p["end"]) if p.get("end") else start
+    return start[0], end[1]
 
 
 # -- extraction ---------------------------------------------------------------------------

@@ -28,6 +28,9 @@ def capability_statement(base: str) -> dict:
             res["operation"].append({"name": "everything",
                                      "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"})
         resources.append(res)
+    resources.append({"type": "AuditEvent", "interaction": [{"code": "read"}, {"code": "search-type"}],
+                      "searchParam": [{"name": "patient", "type": "reference"}, {"name": "date", "type": "date"},
+                                      {"name": "agent", "type": "string"}]})
     return {"resourceType": "CapabilityStatement", "status": "active", "date": "2026-04-01",
             "kind": "instance", "fhirVersion": "4.0.1", "format": ["application/fhir+json"],
             "software": {"name": "kura", "version": __version__},

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from kura.errors import Invalid, NotFound
+from kura.records import auditevents
 from kura.records import service as records
 from kura.records.fhir import bundle
 from kura.records.fhir.validate import STORED_TYPES
@@ -122,6 +123,40 @@ def download(id: str, request: Request, auth: AuthDep):
         data, ctype = records.read_attachment(ctx, id)
     return Response(content=data, media_type=ctype,
                     headers={"Content-Disposition": "attachment", "Cache-Control": "no-store"})
+
+
+# -- AuditEvent (read-only, audit manager) ---------------------------------------------------
+@router.get("/AuditEvent")
+def audit_search(request: Request, auth: AuthDep):
+    qp = request.query_params
+    allowed = {"patient", "date", "agent", "_count", "_offset", "_format"}
+    unknown = set(qp) - allowed
+    if unknown:
+        raise Invalid(f"unknown search parameter(s) for AuditEvent: {', '.join(sorted(unknown))}")
+    ge = lt = ""
+    for value in qp.getlist("date"):
+        if value.startswith("ge"):
+            ge = value[2:]
+        elif value.startswith("lt"):
+            lt = value[2:]
+        else:
+            raise Invalid("AuditEvent date takes ge<date> and lt<date>")
+    count, offset = _int(qp.get("_count"), "_count", 50), _int(qp.get("_offset"), "_offset", 0)
+    with work(request, auth, "HOPERAT") as ctx:
+        events, total = auditevents.search(ctx, patient=qp.get("patient", ""), agent=qp.get("agent", ""),
+                                           date_ge=ge, date_lt=lt, offset=offset, count=count)
+        now = instant(ctx.now())
+    entries = [bundle.Entry("AuditEvent", e["id"], 1, json.dumps(e, ensure_ascii=False).encode()) for e in events]
+    return _bundle(bundle.searchset(base=_base(request), path="AuditEvent", params=list(qp.multi_items()),
+                                    entries=entries, total=total, offset=offset, count=count,
+                                    bundle_id=str(uuid.uuid4()), at=now))
+
+
+@router.get("/AuditEvent/{id}")
+def audit_read(id: str, request: Request, auth: AuthDep):
+    with work(request, auth, "HOPERAT") as ctx:
+        event = auditevents.read(ctx, id)
+    return Response(content=json.dumps(event, ensure_ascii=False), media_type=FHIR_JSON)
 
 
 # -- Patient/$everything -------------------------------------------------------------------

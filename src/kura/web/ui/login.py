@@ -57,7 +57,8 @@ def login(request: Request, _: PublicDep,
     try:
         result = sign_in(request, username, password, otp.replace(" ", ""))
     except Locked:
-        return render(request, "login.html", {"next": safe_next(target), "username": username, "locked": True},
+        return render(request, "login.html", {"next": safe_next(target), "username": username, "locked": True,
+                                              "lockout_minutes": kura_of(request).settings.lockout_minutes},
                       status=423)
     except Unauthenticated:
         # One message whichever part was wrong (R7).

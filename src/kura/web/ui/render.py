@@ -133,9 +133,12 @@ def render(request: Request, name: str, context: dict | None = None, status: int
     kura = kura_of(request)
     lang = language_of(request, kura.settings.language)
     auth = getattr(request.state, "auth", None)
+    nav = nav_for(request, auth) if auth and not auth.must_change_password else []
+    path = request.url.path
+    matching = [item.url for item in nav if path == item.url or path.startswith(item.url.rstrip("/") + "/")]
     values = {
         "request": request, "lang": lang, "_": gettext_for(lang), "auth": auth,
-        "nav": nav_for(request, auth) if auth and not auth.must_change_password else [],
+        "nav": nav, "current_url": max(matching, key=len) if matching else None,
         "here": here(request), "quote": lambda s: quote(s, safe=""),
         "idle_seconds": kura.settings.session_idle_minutes * 60 if auth else 0,
         "role_label": lambda r: role_label(r, lang), "fmt_time": fmt_time,

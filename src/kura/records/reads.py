@@ -1,0 +1,249 @@
+"""Reading the 医事 records store: read, vread, history, search, $everything, summaries.
+
+Each function asks the one access decision for the record's management class and label and
+writes its ledger entry (who read which patient's what) in the caller's transaction (R23).
+Search and $everything leave out silently what the caller may not see; a direct read
+beyond clearance is Denied with needs_break_glass (CONTRACT.md: 403, break-glass exists).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any, Iterable
+
+from sqlalchemy import and_, false, func, or_, select
+
+from kura.access.actions import Action
+from kura.access.policy import CONFIDENTIALITY, Target
+from kura.classes import service as classes
+from kura.errors import NotFound
+from kura.ledger.tags import LedgerTag
+from kura.operation import Context
+from kura.records import attachments
+from kura.records.fhir import params
+from kura.records.fhir.validate import STORED_TYPES
+from kura.records.models import Attachment, Record, RecordVersion
+from kura.records.store import Version, all_classes, get_record, get_version, target_of, version_of
+
+__all__ = ["read", "vread", "history", "type_history", "search", "everything", "patient_summary",
+           "version_history", "diff", "read_attachment", "Page", "VersionInfo"]
+
+
+@dataclasses.dataclass
+class Page:
+    versions: list[Version]
+    total: int
+    offset: int
+    count: int
+
+
+@dataclasses.dataclass(frozen=True)
+class VersionInfo:
+    """One line of a record's update history (R43): who, when, why, what status."""
+
+    number: int
+    status: str
+    activity: str
+    at: dt.datetime
+    author: str
+    enterer: str
+    on_behalf_of: str | None
+    confirmed_by: str | None
+    confirmed_at: dt.datetime | None
+    reason: str
+    sha256: str
+    provenance_id: str | None
+
+
+
+# -- read ---------------------------------------------------------------------------------
+def read(ctx: Context, rtype: str, id: str) -> Version:
+    """The current version. Raises NotFound, Denied (beyond clearance: needs_break_glass).
+    Ledger: RecordsRecordRead (digest = the version read)."""
+    rec = get_record(ctx, rtype, id)
+    target = target_of(ctx, rec)
+    ctx.require(Action.RecordsRecordRead, target)
+    v = get_version(ctx, rec)
+    ctx.record(LedgerTag.RecordsRecordRead, target=target, digest=v.sha256, detail={"version": v.number})
+    return version_of(rec, v)
+
+
+def vread(ctx: Context, rtype: str, id: str, number: int) -> Version:
+    """Version `number`, exactly as stored (R36). Ledger: RecordsRecordRead."""
+    rec = get_record(ctx, rtype, id)
+    target = target_of(ctx, rec)
+    ctx.require(Action.RecordsRecordRead, target)
+    if not 1 <= number <= rec.current_version:
+        raise NotFound(f"{rtype}/{id}/_history/{number} not found")
+    v = get_version(ctx, rec, number)
+    ctx.record(LedgerTag.RecordsRecordRead, target=target, digest=v.sha256, detail={"version": v.number})
+    return version_of(rec, v)
+
+
+def history(ctx: Context, rtype: str, id: str, *, count: int = 100, offset: int = 0) -> Page:
+    """Every version of one record, newest first (instance _history). Ledger: RecordsRecordRead."""
+    rec = get_record(ctx, rtype, id)
+    target = target_of(ctx, rec)
+    ctx.require(Action.RecordsRecordRead, target)
+    rows = list(ctx.session.scalars(select(RecordVersion).where(RecordVersion.record_pk == rec.pk)
+                                    .order_by(RecordVersion.number.desc()).offset(offset).limit(count)))
+    ctx.record(LedgerTag.RecordsRecordRead, target=target, detail={"history": True, "versions": len(rows)})
+    return Page([version_of(rec, v) for v in rows], rec.current_version, offset, count)
+
+
+def version_history(ctx: Context, rtype: str, id: str) -> list[VersionInfo]:
+    """Who changed what, when and why, oldest first (R43), for the history screen."""
+    page = history(ctx, rtype, id, count=10_000)
+    return [VersionInfo(number=v.number, status=v.status, activity=v.activity, at=v.at, author=v.author_name,
+                        enterer=v.enterer_name, on_behalf_of=v.on_behalf_of_name,
+                        confirmed_by=v.confirmed_by_name, confirmed_at=v.confirmed_at, reason=v.reason,
+                        sha256=v.sha256, provenance_id=v.provenance_id) for v in reversed(page.versions)]
+
+
+def diff(ctx: Context, rtype: str, id: str, a: int, b: int) -> tuple[dict, dict, list[tuple[str, Any, Any]]]:
+    """Versions `a` and `b` and their differences as (path, before, after), meta left out (R43)."""
+    va, vb = vread(ctx, rtype, id, a).resource(), vread(ctx, rtype, id, b).resource()
+    changes: list[tuple[str, Any, Any]] = []
+
+    def walk(path: str, x: Any, y: Any) -> None:
+        if isinstance(x, dict) and isinstance(y, dict):
+            for k in sorted(set(x) | set(y)):
+                if not path and k == "meta":
+                    continue
+                walk(f"{path}.{k}" if path else k, x.get(k), y.get(k))
+        elif isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
+            for i, (p, q) in enumerate(zip(x, y)):
+                walk(f"{path}[{i}]", p, q)
+        elif x != y:
+            changes.append((path, x, y))
+
+    walk("", va, vb)
+    return va, vb, changes
+
+
+def _visible(ctx: Context, rtype: str, action: Action):
+    """SQL condition: the records of `rtype` the caller may see without break-glass.
+
+    The policy decides per (management class, label); asking it once per pair here keeps
+    search results, totals and paging exact without loading what the caller may not see.
+    """
+    alts = []
+    for code, mc in all_classes(ctx).items():
+        labels = [lab for lab in CONFIDENTIALITY if CONFIDENTIALITY.index(lab) >= CONFIDENTIALITY.index(mc.confidentiality)
+                  and _plain(ctx.allows(action, classes.target_for(mc, kind=rtype, id=None, patient_id=None,
+                                                                    confidentiality=lab)))]
+        if labels:
+            alts.append(and_(Record.class_code == code, Record.confidentiality.in_(labels)))
+    labels = [lab for lab in CONFIDENTIALITY if _plain(ctx.allows(action, Target(kind=rtype, confidentiality=lab)))]
+    if labels:
+        alts.append(and_(Record.class_code.is_(None), Record.confidentiality.in_(labels)))
+    return or_(*alts) if alts else false()
+
+
+def _plain(decision) -> bool:
+    return decision.allowed and not decision.break_glass
+
+
+def search(ctx: Context, rtype: str, pairs: Iterable[tuple[str, str]]) -> Page:
+    """FHIR search (GET) on `rtype`. Records the caller may not see are left out silently.
+    Raises Invalid (unknown parameter), Denied (no search right on the type).
+    Ledger: RecordsRecordSearched (the query, the total, the patients in the page)."""
+    pairs = list(pairs)
+    q = params.parse(rtype, pairs)
+    scope_patients = q.patient_ids()
+    ctx.require(Action.RecordsRecordSearch, Target(kind=rtype, patient_id=scope_patients[0] if len(scope_patients) == 1 else None))
+    where = [Record.rtype == rtype, _visible(ctx, rtype, Action.RecordsRecordSearch), *params.conditions(q)]
+    total = ctx.session.scalar(select(func.count()).select_from(Record).where(*where)) or 0
+    rows: list[tuple[Record, RecordVersion]] = []
+    if q.count:
+        stmt = (select(Record, RecordVersion).join(RecordVersion, and_(RecordVersion.record_pk == Record.pk,
+                                                                       RecordVersion.number == Record.current_version))
+                .where(*where).order_by(*params.order_by(q)).offset(q.offset).limit(q.count))
+        rows = [(r, v) for r, v in ctx.session.execute(stmt)
+                if ctx.allows(Action.RecordsRecordSearch, target_of(ctx, r)).allowed]
+    patients = sorted({r.patient_id for r, _ in rows if r.patient_id})
+    ctx.record(LedgerTag.RecordsRecordSearched,
+               target=Target(kind=rtype, patient_id=patients[0] if len(patients) == 1 else None),
+               detail={"query": [[k, v] for k, v in pairs][:20], "total": total, "patients": patients[:50]})
+    return Page([version_of(r, v) for r, v in rows], total, q.offset, q.count)
+
+
+def type_history(ctx: Context, rtype: str, *, count: int = 20, offset: int = 0,
+                 since: dt.datetime | None = None) -> Page:
+    """Every version of every visible record of `rtype`, newest first. Ledger: RecordsRecordSearched."""
+    if rtype not in STORED_TYPES:
+        raise NotFound(f"kura stores no {rtype}")
+    ctx.require(Action.RecordsRecordSearch, Target(kind=rtype))
+    where = [Record.rtype == rtype, _visible(ctx, rtype, Action.RecordsRecordSearch)]
+    if since:
+        where.append(RecordVersion.at >= since)
+    base = select(Record, RecordVersion).join(RecordVersion, RecordVersion.record_pk == Record.pk).where(*where)
+    total = ctx.session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    rows = list(ctx.session.execute(base.order_by(RecordVersion.at.desc(), RecordVersion.number.desc())
+                                    .offset(offset).limit(count)))
+    ctx.record(LedgerTag.RecordsRecordSearched, target=Target(kind=rtype),
+               detail={"history": True, "total": total})
+    return Page([version_of(r, v) for r, v in rows], total, offset, count)
+
+
+# -- extraction ---------------------------------------------------------------------------
+_EVERYTHING_ORDER = ("Patient", "Coverage", "Encounter", "ChargeItem", "Invoice", "DocumentReference",
+                     "ImagingStudy")
+
+
+def everything(ctx: Context, patient_id: str) -> list[Version]:
+    """Patient/$everything (regulation §6: extract promptly): the patient and every record
+    naming them that the caller may read; beyond clearance they are left out unless
+    break-glass was asked for (then each is allowed and alerted per record).
+    Raises NotFound, Denied (the patient itself). Ledger: RecordsRecordRead for the patient."""
+    patient = get_record(ctx, "Patient", patient_id)
+    target = target_of(ctx, patient)
+    ctx.require(Action.RecordsRecordRead, target)
+    stmt = (select(Record, RecordVersion).join(RecordVersion, and_(RecordVersion.record_pk == Record.pk,
+                                                                   RecordVersion.number == Record.current_version))
+            .where(Record.patient_id == patient_id, Record.rtype.in_(_EVERYTHING_ORDER))
+            .order_by(Record.rtype, Record.created_at, Record.pk))
+    out: list[Version] = []
+    for rec, v in ctx.session.execute(stmt):
+        t = target_of(ctx, rec)
+        d = ctx.allows(Action.RecordsRecordRead, t)
+        if not d.allowed:
+            continue
+        if d.break_glass and rec.pk != patient.pk:
+            ctx.require(Action.RecordsRecordRead, t)
+        out.append(version_of(rec, v))
+    out.sort(key=lambda x: (_EVERYTHING_ORDER.index(x.rtype), x.at))
+    ctx.record(LedgerTag.RecordsRecordRead, target=target, detail={"everything": True, "resources": len(out)})
+    return out
+
+
+def patient_summary(ctx: Context, patient_id: str) -> dict[str, list[Version]]:
+    """The patient page: demographics, coverage, encounters, charges, invoices, documents,
+    studies — each a list of current versions the caller may see (via everything)."""
+    keys = {"Patient": "patient", "Coverage": "coverage", "Encounter": "encounters", "ChargeItem": "charges",
+            "Invoice": "invoices", "DocumentReference": "documents", "ImagingStudy": "studies"}
+    out: dict[str, list[Version]] = {k: [] for k in keys.values()}
+    for v in everything(ctx, patient_id):
+        out[keys[v.rtype]].append(v)
+    return out
+
+
+def read_attachment(ctx: Context, att_id: str) -> tuple[bytes, str]:
+    """The plaintext of Binary/{id} for callers who may read its DocumentReference.
+    Raises NotFound, Denied, IntegrityFailure. Ledger: RecordsRecordRead (kind Binary)."""
+    att = ctx.session.get(Attachment, att_id)
+    if att is None:
+        raise NotFound(f"Binary/{att_id} not found")
+    if att.record_pk is None:
+        if not ctx.actor or att.uploaded_by_id != ctx.actor.id:
+            raise NotFound(f"Binary/{att_id} not found")
+        target = Target(kind="DocumentReference", patient_id=att.patient_id)
+    else:
+        target = target_of(ctx, ctx.session.get(Record, att.record_pk))
+        ctx.require(Action.RecordsRecordRead, target)
+    data = attachments.read(ctx, att)
+    ctx.record(LedgerTag.RecordsRecordRead, target=Target(kind="Binary", id=att.id, patient_id=att.patient_id),
+               digest=att.sha256, detail={"document": target.id})
+    return data, att.content_type
+

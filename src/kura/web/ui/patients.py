@@ -1,0 +1,240 @@
+"""The patient screens: search as you type (ID, kanji, kana, birth date), registration, the
+patient page (demographics, insurance, visits, charges, invoices, documents, studies), the
+entry forms of each record type, the summary print view and PDF, and the disclosure export
+(カルテ開示). Searches and reads go through records.service, which decides and records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from kura.access.actions import Action
+from kura.access.policy import Target
+from kura.errors import Invalid, NotFound
+from kura.records import disclosure, printout, resources
+from kura.records import service as records
+from kura.records.kana import normalise
+from kura.web.deps import work
+from kura.web.ui import forms
+from kura.web.ui.records import (DONE, BreakGlass, _form, attachment_of, guarded, purpose_of, uploaded,
+                                 version_row)
+from kura.web.ui.render import PageDep, can, redirect, render
+
+__all__ = ["router", "interpret"]
+
+router = APIRouter(prefix="/patients", include_in_schema=False)
+
+Q = Annotated[str, Query(max_length=100)]
+RESULTS = 30
+_DATE = re.compile(r"^(\d{4})[-/.]?(\d{1,2})[-/.]?(\d{1,2})$")
+
+
+def interpret(q: str) -> list[list[tuple[str, str]]]:
+    """The FHIR searches a free-text query stands for: 患者ID (digits), birth date
+    (1970-01-02, 1970/1/2, 19700102), else a kanji or kana name prefix."""
+    text = normalise(q)
+    if not text:
+        return []
+    searches: list[list[tuple[str, str]]] = []
+    m = _DATE.match(text)
+    if m:
+        try:
+            day = dt.date(int(m[1]), int(m[2]), int(m[3]))
+            searches.append([("birthdate", day.isoformat())])
+        except ValueError:
+            pass
+    if text.isdigit():
+        searches.append([("identifier", text)])
+    elif not m:
+        searches.append([("name", q.strip())])
+    return searches
+
+
+def _search(ctx, q: str) -> tuple[list[dict], int]:
+    seen: dict[str, dict] = {}
+    total = 0
+    for pairs in interpret(q):
+        page = records.search(ctx, "Patient", [*pairs, ("_count", str(RESULTS))])
+        total += page.total
+        for v in page.versions:
+            res = v.resource()
+            kanji, kana = resources.names_of(res)
+            seen.setdefault(v.id, {**version_row(v), "kanji": kanji, "kana": kana,
+                                   "mrn": forms.values_of(res).get("mrn", ""), "birth": res.get("birthDate", ""),
+                                   "gender": res.get("gender", "")})
+    return list(seen.values()), total
+
+
+@router.get("")
+def search_page(request: Request, auth: PageDep, q: Q = ""):
+    rows, total = [], 0
+    with work(request, auth, purpose_of(auth)) as ctx:
+        # The empty page too needs the search right; the search itself asks again and records.
+        ctx.require(Action.RecordsRecordSearch, Target(kind="Patient"))
+        if q.strip():
+            rows, total = _search(ctx, q)
+    return render(request, "patients/search.html", {"q": q, "rows": rows, "total": total, "searched": bool(q.strip()),
+                                                    "can_register": can(auth, Action.RecordsRecordCreate, "Patient")})
+
+
+@router.get("/search")
+def search_fragment(request: Request, auth: PageDep, q: Q = ""):
+    """The results list alone (HTML fragment) for the search-as-you-type script."""
+    rows, total = [], 0
+    with work(request, auth, purpose_of(auth)) as ctx:
+        # The empty page too needs the search right; the search itself asks again and records.
+        ctx.require(Action.RecordsRecordSearch, Target(kind="Patient"))
+        if q.strip():
+            rows, total = _search(ctx, q)
+    return render(request, "patients/_results.html", {"q": q, "rows": rows, "total": total,
+                                                      "searched": bool(q.strip())})
+
+
+# -- registration ---------------------------------------------------------------------------
+def _new_page(request: Request, rtype: str, values: dict, *, patient=None, error: str | None = None,
+              status: int = 200, kind: str = ""):
+    return render(request, "patients/new.html", {"rtype": rtype, "fields": forms.FORMS[rtype], "values": values,
+                                                 "patient": patient, "error": error, "kind": kind}, status=status)
+
+
+@router.get("/new")
+def new_patient(request: Request, auth: PageDep):
+    with work(request, auth, purpose_of(auth)) as ctx:
+        ctx.require(Action.RecordsRecordCreate, Target(kind="Patient"))
+    return _new_page(request, "Patient", {"label": "N", "gender": "female"})
+
+
+@router.post("")
+async def register(request: Request, auth: PageDep):
+    values, _ = await _form(request)
+    try:
+        resource = forms.build("Patient", values, patient_id=None)
+        mrn = values.get("mrn", "").strip()
+        with work(request, auth, purpose_of(auth)) as ctx:
+            v = records.create(ctx, resource, if_none_exist=f"identifier={resources.MRN_SYSTEM}|{mrn}")
+    except Invalid as exc:
+        return _new_page(request, "Patient", values, error=str(exc), status=400)
+    return redirect(f"/patients/{v.id}?done={'created' if v.created else 'exists'}")
+
+
+# -- the patient page -------------------------------------------------------------------------
+def _studies(ctx, summary, mrn: str) -> list[dict]:
+    """Imaging studies: the archive's own list for the 患者ID when the user may search it,
+    and the FHIR ImagingStudy mirror from the records store."""
+    out: dict[str, dict] = {}
+    for v in summary.get("studies", []):
+        res = v.resource()
+        out[v.id] = {"uid": v.id, "date": res.get("started", ""), "description": res.get("description", ""),
+                     "modalities": ", ".join(m.get("code", "") for m in res.get("modality") or []),
+                     "status": v.status}
+    if mrn and ctx.allows(Action.ImagingStudySearch, Target(kind="ImagingStudy")).allowed:
+        from kura.imaging import service as imaging
+        for s in imaging.studies_for_patient(ctx, mrn):
+            d = s.study_date
+            out[s.study_uid] = {"uid": s.study_uid, "date": f"{d[:4]}-{d[4:6]}-{d[6:]}" if len(d) == 8 else d,
+                                "description": s.description, "modalities": s.modalities.replace("\\", ", "),
+                                "status": s.status}
+    return sorted(out.values(), key=lambda r: r["date"], reverse=True)
+
+
+@router.api_route("/{pid}", methods=["GET", "POST"])
+def patient_page(request: Request, auth: PageDep, pid: str, done: str = "", break_glass: BreakGlass = ""):
+    def view(ctx):
+        summary = records.patient_summary(ctx, pid)
+        pv = summary["patient"][0]
+        res = pv.resource()
+        mrn = forms.values_of(res).get("mrn", "")
+        sections = {k: [{**version_row(v), "attachment": attachment_of(v.resource())} for v in vs]
+                    for k, vs in summary.items() if k not in ("patient", "studies")}
+        return render(request, "patients/patient.html", {
+            "pv": pv, "p": version_row(pv), "rows": resources.summary_rows(res), "sections": sections,
+            "studies": _studies(ctx, summary, mrn), "done": DONE.get(done) or (
+                "This patient ID is registered already; here is the patient." if done == "exists" else None),
+            "break_glass": bool(break_glass.strip()),
+            "can_write": {k: ctx.allows(Action.RecordsRecordCreate, Target(kind=t)).allowed
+                          for k, t in forms.KINDS.items()},
+            "can_export": ctx.allows(Action.RecordsRecordExport, printout.target_of_version(ctx, pv)).allowed,
+            "can_print": ctx.allows(Action.RecordsRecordPrint, printout.target_of_version(ctx, pv)).allowed,
+        })
+
+    return guarded(request, auth, view, break_glass)
+
+
+# -- entry forms of the patient's records -------------------------------------------------------
+def _kind(kind: str) -> str:
+    if kind not in forms.KINDS:
+        raise NotFound(f"no form {kind!r}")
+    return forms.KINDS[kind]
+
+
+def _defaults(rtype: str, now: dt.datetime) -> dict:
+    local = now.astimezone(printout.LOCAL_TZ)
+    day, moment = local.date().isoformat(), local.strftime("%Y-%m-%dT%H:%M")
+    return {"Coverage": {"start": day, "kind": "shaho"}, "Encounter": {"start": moment, "department": "内科"},
+            "ChargeItem": {"when": day, "quantity": 1, "code": "112007410"},
+            "Invoice": {"date": day, "status": "issued"}, "DocumentReference": {"date": moment, "label": "N"}}[rtype]
+
+
+@router.get("/{pid}/new/{kind}")
+def new_record(request: Request, auth: PageDep, pid: str, kind: str):
+    rtype = _kind(kind)
+    with work(request, auth, purpose_of(auth)) as ctx:
+        pv = records.read(ctx, "Patient", pid)
+        now = ctx.now()
+    return _new_page(request, rtype, _defaults(rtype, now), patient=version_row(pv), kind=kind)
+
+
+@router.post("/{pid}/new/{kind}")
+async def create_record(request: Request, auth: PageDep, pid: str, kind: str):
+    rtype = _kind(kind)
+    values, upload = await _form(request)
+    try:
+        att = await uploaded(upload)
+        if rtype == "DocumentReference" and att is None:
+            raise Invalid("choose the file of the document")
+        resource = forms.build(rtype, values, patient_id=pid, attachment=att)
+        with work(request, auth, purpose_of(auth)) as ctx:
+            v = records.create(ctx, resource)
+    except Invalid as exc:
+        with work(request, auth, purpose_of(auth)) as ctx:
+            pv = records.read(ctx, "Patient", pid)
+        return _new_page(request, rtype, values, patient=version_row(pv), error=str(exc), status=400, kind=kind)
+    return redirect(f"/records/{rtype}/{v.id}?done=created")
+
+
+# -- summary print view, PDF, disclosure export ---------------------------------------------------
+@router.get("/{pid}/print")
+def print_view(request: Request, auth: PageDep, pid: str):
+    with work(request, auth, purpose_of(auth)) as ctx:
+        summary = records.patient_summary(ctx, pid)
+        pv = summary["patient"][0]
+        mark = printout.watermark_text(auth.username, ctx.now())
+        printout.record_printed(ctx, printout.target_of_version(ctx, pv), digest=pv.sha256,
+                                detail={"format": "html", "summary": True, "watermark": mark})
+    return render(request, "records/print.html", {
+        "title": f"患者サマリー {resources.title_of(pv.resource())}", "mark": mark, "rtype": "Patient", "id": pid,
+        "sections": printout.summary_sections(summary), "back": f"/patients/{pid}", "pdf": f"/patients/{pid}/pdf"})
+
+
+@router.get("/{pid}/pdf")
+def summary_pdf(request: Request, auth: PageDep, pid: str):
+    with work(request, auth, purpose_of(auth)) as ctx:
+        out = printout.print_summary(ctx, pid)
+    return Response(content=out.pdf, media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{out.filename}"', "Cache-Control": "no-store",
+                             "X-Kura-SHA256": out.sha256})
+
+
+@router.post("/{pid}/export")
+def export(request: Request, auth: PageDep, pid: str):
+    """カルテ開示: the patient's records as a ZIP (FHIR Bundle, PDF, attachments, manifest)."""
+    with work(request, auth, purpose_of(auth)) as ctx:
+        out = disclosure.export_patient(ctx, pid)
+    return Response(content=out.data, media_type="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="{out.filename}"',
+                             "Cache-Control": "no-store", "X-Kura-SHA256": out.sha256})

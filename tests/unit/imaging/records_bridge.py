@@ -1,0 +1,42 @@
+"""A RecordsPort over the real records store, as kura.app (the composition root, which may
+import both kura.records and kura.imaging) should wire it: `imaging.service.RECORDS = RecordsBridge()`.
+
+Kept here, with its test, until kura.app wires it (imaging and records are independent layers).
+"""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+
+from kura.imaging.names import normalise
+from kura.imaging.service import RegisteredPatient
+from kura.records import service as records
+from kura.records.models import Record, RecordVersion, SearchToken
+
+_SEX = {"male": "M", "female": "F", "other": "O"}
+
+
+class RecordsBridge:
+    def registered_patient(self, ctx, patient_id: str) -> RegisteredPatient | None:
+        """The one Patient whose identifier equals the DICOM Patient ID (none if ambiguous)."""
+        pks = list(ctx.session.scalars(select(SearchToken.record_pk).where(
+            SearchToken.rtype == "Patient", SearchToken.param == "identifier",
+            SearchToken.value == normalise(patient_id)[:200]).distinct().limit(2)))
+        if len(pks) != 1:
+            return None
+        rec = ctx.session.get(Record, pks[0])
+        version = ctx.session.get(RecordVersion, (rec.pk, rec.current_version))
+        resource = json.loads(version.content or b"{}")
+        names = set()
+        for name in resource.get("name") or []:
+            full = (name.get("family") or "") + "".join(name.get("given") or [])
+            if full:
+                names.add(normalise(full))
+        return RegisteredPatient(fhir_id=rec.logical_id, names=frozenset(names),
+                                 birth_date=(resource.get("birthDate") or "").replace("-", ""),
+                                 sex=_SEX.get(resource.get("gender") or "", ""))
+
+    def study_changed(self, ctx, resource: dict, *, confirmed: bool) -> None:
+        records.upsert_imaging_study(ctx, resource, confirmed=confirmed)

@@ -1,0 +1,101 @@
+"""The login screen and the pages around it: 2FA form login (R2), one message for any wrong
+part (R7), lockout (R22), forced password change (R6), logout, idle timeout (R20), language."""
+
+from kura.ledger.tags import LedgerTag
+from tests.factories import make_user
+from tests.web.ui import browser, entries, form_login, text_of
+
+
+def test_r2_form_login_with_code_then_home_and_logout(server, clock):
+    user = make_user(server.kura, "sato", ("physician",))
+    with browser(server) as c:
+        page = c.get("/login")
+        assert page.status_code == 200 and 'name="otp"' in page.text
+        assert "ログイン" in page.text  # Japanese first
+        form_login(server, clock, user, c)
+        home = c.get("/")
+        assert home.status_code == 200 and "sato" in home.text
+        r = c.post("/logout")
+        assert r.status_code == 303 and r.headers["location"] == "/login?bye=1"
+        assert c.get("/").status_code == 303
+    assert entries(server.kura, LedgerTag.AuthSessionEnded)[0].actor_name == "sato"
+
+
+def test_r7_one_message_for_any_wrong_part(server, clock):
+    user = make_user(server.kura, "ito", ("nurse",))
+    clock.advance(seconds=30)
+    attempts = [("nobody", user.password, user.code(clock)), ("ito", "wrong-password-1", user.code(clock)),
+                ("ito", user.password, "000000")]
+    bodies = set()
+    with browser(server) as c:
+        for name, password, otp in attempts:
+            r = c.post("/login", data={"username": name, "password": password, "otp": otp})
+            assert r.status_code == 401
+            bodies.add(text_of(r.text).replace(name, ""))
+    assert len(bodies) == 1
+    assert "ユーザー名、パスワードまたは確認コードが正しくありません" in bodies.pop()
+
+
+def test_r22_locked_account_gets_the_locked_message(server, clock):
+    make_user(server.kura, "kimura", ("clerk",))
+    with browser(server) as c:
+        codes = [c.post("/login", data={"username": "kimura", "password": "bad-password-x", "otp": "123456"}).status_code
+                 for _ in range(5)]
+        assert codes == [401] * 4 + [423]
+        assert "ロック" in c.post("/login", data={"username": "kimura", "password": "x", "otp": "1"}).text
+
+
+def test_r6_forced_password_change_before_anything_else(server, clock):
+    user = make_user(server.kura, "new-nurse", ("nurse",), must_change=True)
+    clock.advance(seconds=30)
+    with browser(server) as c:
+        r = c.post("/login", data={"username": user.username, "password": user.password, "otp": user.code(clock)})
+        assert r.headers["location"] == "/account/password"
+        assert c.get("/").headers["location"] == "/account/password"
+        assert c.get("/admin/users").headers["location"] == "/account/password"
+        page = c.get("/account/password")
+        assert "8 文字以上" in page.text  # the rules are explained
+        bad = c.post("/account/password", data={"old": user.password, "new": "password", "confirm": "password"})
+        assert bad.status_code == 400
+        ok = c.post("/account/password", data={"old": user.password, "new": "k7-ward-Sakura", "confirm": "k7-ward-Sakura"})
+        assert ok.status_code == 303
+        assert c.get("/").status_code == 200
+    assert entries(server.kura, LedgerTag.AuthPasswordChanged)[0].actor_name == "new-nurse"
+
+
+def test_r20_idle_timeout_ends_the_session_and_says_why(server, clock):
+    user = make_user(server.kura, "oda", ("clerk",))
+    with browser(server) as c:
+        form_login(server, clock, user, c)
+        home = c.get("/")
+        assert 'data-idle-seconds="900"' in home.text and 'id="idle-notice"' in home.text
+        clock.advance(seconds=16 * 60)
+        # what the page's countdown does at zero
+        r = c.get("/login?timeout=1&next=/")
+        assert r.status_code == 200 and "操作がなかったため" in r.text
+        assert c.get("/").status_code == 303
+    assert entries(server.kura, LedgerTag.AuthSessionTimedOut)[0].actor_name == "oda"
+
+
+def test_anonymous_page_request_goes_to_login_with_next(server):
+    with browser(server) as c:
+        r = c.get("/audit?user=x")
+        assert r.status_code == 303 and r.headers["location"] == "/login?next=%2Faudit%3Fuser%3Dx"
+
+
+def test_language_switch_sets_cookie_and_returns(server):
+    with browser(server) as c:
+        r = c.get("/lang/en", params={"next": "/login"})
+        assert r.status_code == 303 and r.headers["location"] == "/login"
+        assert "Sign in" in c.get("/login").text
+        assert c.get("/lang/ja", params={"next": "https://evil.example/"}).headers["location"] == "/"
+        assert "ログイン" in c.get("/login").text
+
+
+def test_login_redirect_never_leaves_the_site(server, clock):
+    user = make_user(server.kura, "abe", ("clerk",))
+    clock.advance(seconds=30)
+    with browser(server) as c:
+        r = c.post("/login", data={"username": "abe", "password": user.password, "otp": user.code(clock),
+                                   "next": "//evil.example/x"})
+        assert r.headers["location"] == "/"
