@@ -4,6 +4,7 @@ throughput, each as a ratio to the bare HTTP round trip (`GET /healthz`) of the 
     python bench/fhir/run.py [--patients 100000] [--engine sqlite|postgresql|both]
                              [--searches 400] [--creates 300] [--clients 1,4]
                              [--pg-url postgresql://postgres@127.0.0.1:5432/postgres]
+                             [--keep DIR]   (keep the loaded homes in DIR/<engine> and reuse them)
 
 For each engine, on a fresh home:
 
@@ -105,8 +106,8 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-def setup_home(engine_kind: str, pg_url: str, tmp: Path) -> tuple[Path, str | None]:
-    home = tmp / "home"
+def setup_home(engine_kind: str, pg_url: str, tmp: Path, name: str = "home") -> tuple[Path, str | None]:
+    home = tmp / name
     create_home(home)
     db_name = None
     if engine_kind == "postgresql":
@@ -119,26 +120,32 @@ def setup_home(engine_kind: str, pg_url: str, tmp: Path) -> tuple[Path, str | No
     return home, db_name
 
 
-def load(home: Path, n: int) -> tuple[dict, float]:
-    kura = build(load_settings(home, env="development"))
+def new_clerk(kura) -> tuple[str, Subject, str]:
+    """A clerk for this run (a fresh name, so a kept home can be measured again); its TOTP secret."""
     with kura.unit_of_work(ADMIN, "HOPERAT") as ctx:
         classes.seed(ctx)
-        user, uri = identity.register(ctx, username="benchclerk", display_name="ベンチ 事務", roles=["clerk"],
-                                      password=PASSWORD)
+        user, uri = identity.register(ctx, username=f"clerk{uuid.uuid4().hex[:8]}", display_name="ベンチ 事務",
+                                      roles=["clerk"], password=PASSWORD)
         user.must_change_password = False
-        clerk = identity.subject_of(user)
-    secret = uri.split("secret=")[1].split("&")[0]
+        return user.username, identity.subject_of(user), uri.split("secret=")[1].split("&")[0]
+
+
+def load(home: Path, n: int) -> tuple[tuple[str, str], float]:
+    kura = build(load_settings(home, env="development"))
+    username, clerk, secret = new_clerk(kura)
     rng = random.Random(42)
     t = time.perf_counter()
     batch = 1000
-    for start in range(0, n, batch):
+    done = int((home / "bench-loaded").read_text()) if (home / "bench-loaded").exists() else 0
+    for start in range(done, n, batch):
         with kura.unit_of_work(clerk, "HPAYMT") as ctx:
             for i in range(start, min(n, start + batch)):
                 records.create(ctx, patient(i, rng))
+        (home / "bench-loaded").write_text(str(min(n, start + batch)))
         print(f"  loaded {min(n, start + batch):,} / {n:,}", file=sys.stderr, end="\r")
     elapsed = time.perf_counter() - t
     kura.dispose()
-    return {"secret": secret}, elapsed
+    return (username, secret), elapsed
 
 
 SERVER = """
@@ -159,7 +166,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def measure(home: Path, secret: str, args) -> dict:
+def measure(home: Path, login: tuple[str, str], args) -> dict:
+    username, secret = login
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-c", SERVER.format(src=str(ROOT / "src"), home=str(home), port=port)])
     base = f"http://127.0.0.1:{port}"
@@ -170,7 +178,7 @@ def measure(home: Path, secret: str, args) -> dict:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        r = httpx.post(f"{base}/api/session", json={"username": "benchclerk", "password": PASSWORD,
+        r = httpx.post(f"{base}/api/session", json={"username": username, "password": PASSWORD,
                                                    "otp": totp.code_at(secret, __import__("datetime").datetime.now(
                                                        __import__("datetime").timezone.utc))})
         r.raise_for_status()
@@ -231,6 +239,7 @@ def main() -> None:
     p.add_argument("--creates", type=int, default=300, help="create+confirm pairs per client")
     p.add_argument("--clients", default="1,4")
     p.add_argument("--engine", choices=["sqlite", "postgresql", "both"], default="both")
+    p.add_argument("--keep", type=Path, help="keep loaded homes here and reuse them on the next run")
     p.add_argument("--pg-url", default=os.environ.get("KURA_BENCH_PG_URL",
                                                       "postgresql://postgres@127.0.0.1:5432/postgres"))
     args = p.parse_args()
@@ -239,12 +248,17 @@ def main() -> None:
     report = []
     for kind in engines:
         with tempfile.TemporaryDirectory(prefix="kura-fhirbench-") as tmp:
-            home, db_name = setup_home(kind, args.pg_url, Path(tmp))
+            kept = args.keep / kind if args.keep else None
+            if kept and (kept / "config.toml").exists():
+                home, db_name = kept, None
+            else:
+                home, db_name = setup_home(kind, args.pg_url, kept.parent if kept else Path(tmp), name=kind if kept else "home")
+                if kept:
+                    db_name = None  # kept: the database stays for the next run
             try:
-                info, load_s = load(home, args.patients)
-                print(f"\n{kind}: loaded {args.patients:,} patients in {load_s:.0f} s "
-                      f"({args.patients / load_s:,.0f}/s through records.service)", file=sys.stderr)
-                r = measure(home, info["secret"], args)
+                login, load_s = load(home, args.patients)
+                print(f"\n{kind}: {args.patients:,} patients loaded ({load_s:.0f} s this run)", file=sys.stderr)
+                r = measure(home, login, args)
             finally:
                 if db_name:
                     admin = create_engine("postgresql+psycopg://" + args.pg_url.split("://", 1)[1],

@@ -98,9 +98,10 @@ def test_r44_modified_content_hash_is_named(ledgered):
     assert_broken_at(home, 12, "does not match its hash")
 
 
-def test_r24_null_turned_into_text_is_named(ledgered):
+@pytest.mark.parametrize("value", ["-", "", "\x1e"])
+def test_r24_null_turned_into_text_is_named(ledgered, value):
     app, home = ledgered
-    sql(app, "UPDATE ledger_entry SET actor_id = '-' WHERE seq = 4")
+    sql(app, "UPDATE ledger_entry SET actor_id = :v WHERE seq = 4", v=value)
     assert_broken_at(home, 4)
 
 

@@ -101,3 +101,7 @@ def test_dcmtk_store_find_get_move_round_trip(live, tmp_path):
                       "127.0.0.1", port)
     assert code == 0, out
     assert sorted(dataset_bytes(p.read_bytes()) for p in moves.iterdir()) == got
+
+    # every stored instance re-hashes against the ledger (`kura audit verify --deep`)
+    out = kura_cli(home, "audit", "verify", "--deep")
+    assert "deep" in out

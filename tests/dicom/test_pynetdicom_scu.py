@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 
-import pytest
 from pydicom.dataset import Dataset
 from pynetdicom import AE, build_role, evt
 from pynetdicom.sop_class import (CTImageStorage, PatientRootQueryRetrieveInformationModelFind,
@@ -159,3 +158,26 @@ def test_patient_root_find_and_peer_change_without_restart(scp):
     assoc = associate(port, "LATECOMER")
     assert assoc.is_established
     assoc.release()
+
+
+def test_parallel_associations_into_one_series(scp):
+    """Modalities may split one series over several associations: the study, series and
+    patient rows are created once, whichever association arrives first."""
+    kura, port = scp
+    study, series = "1.2.392.77", "1.2.392.77.1"
+    batches = [[make_dataset(patient_id="SAME", study_uid=study, series_uid=series, sop_uid=f"{series}.{t}.{i}",
+                             seed=i, instance_number=t * 10 + i) for i in range(1, 4)] for t in range(4)]
+    results = {}
+
+    def run(t):
+        results[t] = store(port, batches[t], aet="ALL")
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    assert all(results[t] == [0] * 3 for t in range(4)), results
+    with kura.unit_of_work(PHYSICIAN, "TREAT") as ctx:
+        s = imaging.get_study(ctx, study)
+        assert (s.num_series, s.num_instances) == (1, 12)

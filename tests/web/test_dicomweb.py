@@ -9,7 +9,6 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from kura.dicom.server import start
 from kura.imaging import service as imaging
-from kura.imaging.query import Query
 
 from tests.dicom.conftest import add_peer
 from tests.factories import ADMIN, make_user

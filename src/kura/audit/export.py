@@ -24,6 +24,7 @@ from kura.access.actions import Action
 from kura.access.policy import Target
 from kura.errors import Invalid
 from kura.ledger import service as ledger
+from kura.ledger.encoding import field_text, iso_utc
 from kura.ledger.models import LedgerEntry
 from kura.ledger.tags import LedgerTag
 from kura.operation import Context
@@ -152,8 +153,8 @@ def export_entries(ctx: Context, *, fmt: str, since: dt.datetime | None = None,
         raise Invalid(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
     ctx.require(Action.AuditLedgerExport, Target(kind="Ledger"))
     ctx.record(LedgerTag.AuditLedgerExported, target=Target(kind="Ledger"),
-               detail={k: v for k, v in (("format", fmt), ("since", since and ledger._iso(since)),
-                                         ("until", until and ledger._iso(until))) if v})
+               detail={k: v for k, v in (("format", fmt), ("since", since and iso_utc(since)),
+                                         ("until", until and iso_utc(until))) if v})
     return _generate(ctx, fmt, since, until)
 
 
@@ -181,17 +182,24 @@ def _generate(ctx: Context, fmt: str, since, until) -> Iterator[str]:
             buf.seek(0)
             buf.truncate()
             for row in part:
-                writer.writerow(["" if row[c] is None else ledger._text(row[c]) for c in _CSV_COLUMNS])
+                writer.writerow(["" if row[c] is None else field_text(row[c]) for c in _CSV_COLUMNS])
             yield buf.getvalue()
     elif fmt == "fhir":
         head = {"resourceType": "Bundle", "type": "collection", "timestamp": _fhir_time(ctx.now())}
-        yield json.dumps(head, ensure_ascii=False)[:-1] + ', "entry": ['
-        first = True
-        for part in _rows(ctx, since, until):
-            items = [json.dumps({"fullUrl": f"urn:kura:ledger:{row['seq']}", "resource": audit_event(row, host)},
-                                ensure_ascii=False, separators=(",", ":")) for row in part]
-            yield ("" if first else ",") + "\n" + ",\n".join(items)
-            first = False
+
+        def entries(part) -> str:
+            return ",\n".join(json.dumps({"fullUrl": f"urn:kura:ledger:{row['seq']}",
+                                          "resource": audit_event(row, host)},
+                                         ensure_ascii=False, separators=(",", ":")) for row in part)
+
+        parts = _rows(ctx, since, until)
+        first = next(parts, None)
+        if first is None:  # FHIR JSON has no empty arrays: a bundle without entries
+            yield json.dumps(head, ensure_ascii=False) + "\n"
+            return
+        yield json.dumps(head, ensure_ascii=False)[:-1] + ', "entry": [\n' + entries(first)
+        for part in parts:
+            yield ",\n" + entries(part)
         yield "\n]}\n"
     else:
         for part in _rows(ctx, since, until):
@@ -297,7 +305,7 @@ def audit_message_xml(row, host: str) -> str:
     ev = event_of(row["tag"])
     msg = ET.Element("AuditMessage")
     ident = ET.SubElement(msg, "EventIdentification", {
-        "EventActionCode": ev.action, "EventDateTime": ledger._iso(row["at"]),
+        "EventActionCode": ev.action, "EventDateTime": iso_utc(row["at"]),
         "EventOutcomeIndicator": str(row["outcome"])})
     _code(ident, "EventID", ev.event_id, "DCM", DCM[ev.event_id])
     if ev.type_code:
@@ -343,5 +351,5 @@ def syslog_line(row, host: str) -> str:
     sends it: facility authpriv (10), severity notice (5) or warning (4) for an alert, MSGID
     IHE+RFC-3881, MSG a UTF-8 BOM and the XML audit message."""
     pri = 10 * 8 + (4 if row["alert"] else 5)
-    return (f"<{pri}>1 {ledger._iso(row['at'])} {host} kura - IHE+RFC-3881 - \ufeff"
+    return (f"<{pri}>1 {iso_utc(row['at'])} {host} kura - IHE+RFC-3881 - \ufeff"
             f'<?xml version="1.0" encoding="UTF-8"?>{audit_message_xml(row, host)}')

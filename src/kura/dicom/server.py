@@ -59,6 +59,7 @@ def _handlers(kura):
         (evt.EVT_REQUESTED, handlers.on_requested, [kura]),
         (evt.EVT_ACCEPTED, handlers.on_accepted, [kura]),
         (evt.EVT_RELEASED, handlers.on_released, [kura]),
+        (evt.EVT_ABORTED, handlers.on_released, [kura]),
         (evt.EVT_C_ECHO, handlers.on_echo),
         (evt.EVT_C_STORE, handlers.on_store, [kura]),
         (evt.EVT_C_FIND, handlers.on_find, [kura]),

@@ -22,11 +22,11 @@ from kura.access.policy import Subject
 from kura.access.roles import Role
 from kura.errors import NotFound
 from kura.identity import service as identity
-from kura.imaging import phantoms
+from kura.imaging import link, phantoms
 from kura.imaging import service as imaging
 
 __all__ = ["DESCRIPTION", "STEPS", "PATIENTS", "PLAN", "DemoPatient", "studies", "seed",
-           "TECHNOLOGIST", "RETURN_REASON", "study_uid"]
+           "TECHNOLOGIST", "RETURN_REASON", "study_uid", "instance_uid", "demo_patients", "RECORDS_IDS"]
 
 DESCRIPTION = "画像 (DICOM) の合成データ / synthetic DICOM studies"
 TECHNOLOGIST = "tech"
@@ -46,7 +46,7 @@ class DemoPatient:
 
     @property
     def pn(self) -> str:
-        return f"{self.alphabetic}={self.ideographic}={self.phonetic}"
+        return f"{self.alphabetic}={self.ideographic}={self.phonetic}".rstrip("=")
 
 
 # The demo patients that have images.
@@ -90,6 +90,61 @@ KINDS = {
 
 STEPS = sum(KINDS[kind][4] for _, kind, _, _ in PLAN) + len(PLAN)
 
+# The records demo (kura.records.demo) registers its patients with identifiers 10000001…;
+# the imaging demo takes the first fifteen, so the patient page shows their studies. The
+# records and imaging layers are independent, so the registered names come through the
+# archive's RecordsPort (wired by kura.app) rather than from that module.
+RECORDS_IDS = [f"{10000001 + i:08d}" for i in range(len(PATIENTS))]
+# Common surnames (kanji, katakana), to split a registered full name into PN components.
+SURNAMES = [
+    ("佐々木", "ササキ"), ("長谷川", "ハセガワ"), ("佐藤", "サトウ"), ("鈴木", "スズキ"), ("高橋", "タカハシ"),
+    ("田中", "タナカ"), ("伊藤", "イトウ"), ("渡辺", "ワタナベ"), ("山本", "ヤマモト"), ("中村", "ナカムラ"),
+    ("小林", "コバヤシ"), ("加藤", "カトウ"), ("吉田", "ヨシダ"), ("山田", "ヤマダ"), ("山口", "ヤマグチ"),
+    ("松本", "マツモト"), ("井上", "イノウエ"), ("木村", "キムラ"), ("斎藤", "サイトウ"), ("清水", "シミズ"),
+    ("山崎", "ヤマザキ"), ("池田", "イケダ"), ("橋本", "ハシモト"), ("阿部", "アベ"), ("石川", "イシカワ"),
+    ("山下", "ヤマシタ"), ("中島", "ナカジマ"), ("石井", "イシイ"), ("小川", "オガワ"), ("前田", "マエダ"),
+    ("岡田", "オカダ"), ("藤田", "フジタ"), ("後藤", "ゴトウ"), ("近藤", "コンドウ"), ("村上", "ムラカミ"),
+    ("遠藤", "エンドウ"), ("青木", "アオキ"), ("坂本", "サカモト"), ("福田", "フクダ"), ("太田", "オオタ"),
+    ("西村", "ニシムラ"), ("藤井", "フジイ"), ("金子", "カネコ"), ("岡本", "オカモト"), ("藤原", "フジワラ"),
+    ("中野", "ナカノ"), ("三浦", "ミウラ"), ("原田", "ハラダ"), ("中川", "ナカガワ"), ("松田", "マツダ"),
+    ("竹内", "タケウチ"), ("小野", "オノ"), ("田村", "タムラ"), ("中山", "ナカヤマ"), ("和田", "ワダ"),
+    ("石田", "イシダ"), ("森田", "モリタ"), ("上田", "ウエダ"), ("林", "ハヤシ"), ("森", "モリ"),
+]
+
+
+def _is_kana(text: str) -> bool:
+    return bool(text) and all("\u30a0" <= c <= "\u30ff" for c in text)
+
+
+def _split(kanji: str, kana: str) -> tuple[str, str]:
+    """'佐藤花子', 'サトウハナコ' -> ('佐藤^花子', 'サトウ^ハナコ'); unsplit when the surname is unknown."""
+    for family, family_kana in SURNAMES:
+        if kanji.startswith(family) and kana.startswith(family_kana):
+            return f"{family}^{kanji[len(family):]}", f"{family_kana}^{kana[len(family_kana):]}"
+    return kanji, kana
+
+
+def _registered(patient_id: str, registered) -> DemoPatient:
+    """A demo patient named as the records store registered them (kanji and kana groups)."""
+    kana = next((n for n in sorted(registered.names) if _is_kana(n)), "")
+    kanji = next((n for n in sorted(registered.names) if not _is_kana(n) and not n.isascii()), "")
+    ideographic, phonetic = _split(kanji, kana)
+    return DemoPatient(patient_id, "", ideographic, phonetic, registered.birth_date, registered.sex)
+
+
+def demo_patients(kura, subject: Subject) -> list[DemoPatient]:
+    """PATIENTS, each replaced by the records demo's patient of RECORDS_IDS when the records
+    store is wired (kura.imaging.link.RECORDS) and that patient is registered."""
+    port = link.RECORDS
+    if port is None:
+        return list(PATIENTS)
+    out = []
+    with kura.unit_of_work(subject, "TREAT", origin="kura demo") as ctx:
+        for mine, patient_id in zip(PATIENTS, RECORDS_IDS):
+            registered = port.registered_patient(ctx, patient_id)
+            out.append(_registered(patient_id, registered) if registered and registered.names else mine)
+    return out
+
 
 def _uid(*parts) -> str:
     return generate_uid(entropy_srcs=[_ROOT, *map(str, parts)])
@@ -98,6 +153,11 @@ def _uid(*parts) -> str:
 def study_uid(n: int) -> str:
     """The Study Instance UID of the n-th planned study (deterministic)."""
     return _uid("study", n)
+
+
+def instance_uid(n: int, i: int) -> str:
+    """The SOP Instance UID of slice i of the n-th planned study (deterministic)."""
+    return _uid("instance", n, i)
 
 
 def _pixels(kind: str, z: float, seed: int):
@@ -116,7 +176,7 @@ def _instance(patient: DemoPatient, kind: str, study_date: str, n: int, i: int, 
     pixels = _pixels(kind, (i + 0.5) / slices, seed=n * 1000 + i)
     ds = Dataset()
     ds.SpecificCharacterSet = "ISO_IR 192"
-    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, _uid("instance", n, i)
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, instance_uid(n, i)
     ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
     ds.PatientName, ds.PatientID = patient.pn, patient.patient_id
     ds.PatientBirthDate, ds.PatientSex = patient.birth_date, patient.sex
@@ -159,12 +219,12 @@ def _instance(patient: DemoPatient, kind: str, study_date: str, n: int, i: int, 
     return buf.getvalue()
 
 
-def studies(plan=None, *, max_slices: int | None = None
+def studies(plan=None, *, max_slices: int | None = None, patients: list[DemoPatient] | None = None
             ) -> Iterator[tuple[int, DemoPatient, str, str, list[bytes]]]:
     """(n, patient, study uid, outcome, instances as Part 10 bytes) for each planned study.
     `max_slices` thins each series (tests); the phantom still spans the whole body part."""
     for n, (p, kind, date, outcome) in enumerate(plan if plan is not None else PLAN):
-        patient = PATIENTS[p]
+        patient = (patients or PATIENTS)[p]
         slices = min(KINDS[kind][4], max_slices or KINDS[kind][4])
         yield n, patient, _uid("study", n), outcome, [
             _instance(patient, kind, date, n, i, slices) for i in range(slices)]
@@ -184,8 +244,9 @@ def seed(kura, progress: Callable[..., object] = lambda n=1: None, *, plan=None,
     """Store the demo studies through the imaging service as the technologist, then confirm
     or return them as planned. Needs the management classes (classes.seed). Returns counts."""
     tech = _technologist(kura, technologist)
+    patients = demo_patients(kura, tech)
     counts = {"studies": 0, "instances": 0, "confirmed": 0, "returned": 0, "draft": 0}
-    for n, patient, study_uid, outcome, instances in studies(plan, max_slices=max_slices):
+    for n, patient, study_uid, outcome, instances in studies(plan, max_slices=max_slices, patients=patients):
         with kura.unit_of_work(tech, "TREAT", origin="kura demo") as ctx:
             for data in instances:
                 imaging.store_instance(ctx, data)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from kura.errors import KuraError
 from kura.imaging.models import ImagingInstance, ImagingPatient, ImagingStudy
-from kura.imaging.service import _aad, patient_key
+from kura.imaging.keys import blob_aad, patient_key
 from kura.ledger.models import LedgerEntry
 from kura.ledger.tags import LedgerTag
 from kura.blobs.crypto import open_sealed
@@ -39,7 +39,7 @@ def deep_check(ctx: Context) -> Iterable[str]:
         try:
             if patient_ref not in keys:
                 keys[patient_ref] = patient_key(ctx, ctx.session.get(ImagingPatient, patient_ref))
-            data = open_sealed(keys[patient_ref], ctx.blobs.get(inst.sha256), _aad(inst.sha256))
+            data = open_sealed(keys[patient_ref], ctx.blobs.get(inst.sha256), blob_aad(inst.sha256))
         except KuraError as exc:
             yield f"{where}: {exc}"
             continue

@@ -46,6 +46,7 @@ class Printout:
     printed_by: str
     printed_at: dt.datetime
     watermark: str
+    study: object = dataclasses.field(default=None, repr=False)  # the ImagingStudy row printed from
 
 
 @functools.cache
@@ -86,7 +87,7 @@ def _compose(image: Image.Image, header: list[str], mark: str, sub: str) -> Imag
                          Image.Resampling.LANCZOS)
     left = (PAGE[0] - shown.width) // 2
     page.paste(shown, (left, y))
-    # Burned-in diagonal watermark over the image, light enough to read the image through.
+    # Burned-in diagonal watermark over the image, faint enough to read the image through.
     big, _ = _font(96)
     mid, _ = _font(34)
     label = WATERMARK if cjk else "DO NOT TAKE OUT"
@@ -95,14 +96,15 @@ def _compose(image: Image.Image, header: list[str], mark: str, sub: str) -> Imag
     step = 260
     for row, ty in enumerate(range(0, tile.height, step)):
         for tx in range(-step * (row % 2), tile.width, 720):
-            tdraw.text((tx, ty), label, fill=110, font=big)
-            tdraw.text((tx + 10, ty + 112), fix(sub), fill=110, font=mid)
+            tdraw.text((tx, ty), label, fill=150, font=big)
+            tdraw.text((tx + 10, ty + 112), fix(sub), fill=150, font=mid)
     tile = tile.rotate(30, resample=Image.Resampling.BILINEAR)
     tile = tile.crop(((tile.width - shown.width) // 2, (tile.height - shown.height) // 2,
                       (tile.width - shown.width) // 2 + shown.width, (tile.height - shown.height) // 2 + shown.height))
     region = page.crop((left, y, left + shown.width, y + shown.height))
-    white = Image.new("L", region.size, 255)
-    page.paste(Image.composite(white, region, tile), (left, y))
+    # Blend toward mid-grey under the lettering: visible on black air and on white bone alike.
+    grey = Image.new("L", region.size, 150)
+    page.paste(Image.composite(grey, region, tile), (left, y))
     # Footer: who printed it and when, and the prohibition, in full (R72).
     fy = y + shown.height + 40
     draw.rectangle((70, fy - 10, PAGE[0] - 70, fy + 90), outline=0, width=3)
@@ -156,7 +158,7 @@ def key_image(ctx: Context, study_uid: str, sop_uid: str, *, center: float | Non
                        "window": [center, width] if center is not None else None,
                        "watermark": mark, "status": study.status})
     return Printout(data=data, media_type=media_type, sha256=sha, printed_by=user, printed_at=now,
-                    watermark=mark)
+                    watermark=mark, study=study)
 
 
 def _status(study) -> str:

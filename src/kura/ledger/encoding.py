@@ -78,9 +78,16 @@ _NULLABLE = frozenset(c.name for c in LedgerEntry.__table__.columns if c.nullabl
 
 
 def encoded_sql(dialect: str) -> str:
+    """SQL building `entry_bytes` (as text) from a ledger_entry row.
+
+    A nullable column holding exactly U+001E (which `clean` never writes) would read like
+    NULL; it is rendered as a separator instead, so verify's separator count refuses it.
+    """
     char = "chr" if dialect == "postgresql" else "char"
     parts = []
     for name in FIELDS:
         t = _field_text_sql(name, dialect)
-        parts.append(f"COALESCE({t}, {char}(30))" if name in _NULLABLE else t)
+        if name in _NULLABLE:
+            t = f"(CASE WHEN {name} IS NULL THEN {char}(30) WHEN {name} = {char}(30) THEN {char}(31) ELSE {t} END)"
+        parts.append(t)
     return f" || {char}(31) || ".join(parts)

@@ -40,6 +40,8 @@ class VerifyResult:
     def line(self) -> str:
         if self.ok:
             return f"ledger intact: {self.entries} entries, {self.checkpoints} checkpoints verified"
+        if self.first_broken is None:
+            return f"ledger broken: {self.problem}"
         return f"ledger broken at entry {self.first_broken}: {self.problem}"
 
 
@@ -269,12 +271,15 @@ def verify(session: Session, *, signer: Signer, progress=None, anchor: Anchor | 
         if problems:
             break
         head = session.execute(select(LedgerHead.size, LedgerHead.chain_hash, LedgerHead.frontier)).one_or_none()
-        if head is None or head.size <= st.expected - 1:
+        before = st.expected
+        if head is None or head.size < before:
             break
-        problem = _scan(_batches(raw, dialect, _entries_sql(dialect, False), (st.expected,)), st, cp_sizes, roots,
+        problem = _scan(_batches(raw, dialect, _entries_sql(dialect, False), (before,)), st, cp_sizes, roots,
                         progress=progress)
         if problem:
             problems.append(problem)
+        if st.expected == before:  # nothing more to read: the head claims entries that are gone
+            break
     total = st.expected - 1
     verified = 0
     for size, root in signed:

@@ -101,13 +101,17 @@ class SearchString(Base):
     """String parameters, normalised by kana.normalise for prefix search (name)."""
 
     __tablename__ = "search_string"
-    __table_args__ = (Index("ix_search_string_lookup", "rtype", "param", "value"),)
+    # Covering: a name search counts and pages from this index alone (records.reads).
+    __table_args__ = (Index("ix_search_string_visible", "rtype", "param", "value", "class_code",
+                            "confidentiality", "record_pk"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     record_pk: Mapped[str] = mapped_column(ForeignKey("record.pk"), index=True)
     rtype: Mapped[str] = mapped_column(String(64))
     param: Mapped[str] = mapped_column(String(64))
     value: Mapped[str] = mapped_column(_Key)
+    class_code: Mapped[str | None] = mapped_column(String(64))  # copies of the record's label,
+    confidentiality: Mapped[str] = mapped_column(String(1))  # rewritten with every version
 
 
 class SearchDate(Base):

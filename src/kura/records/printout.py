@@ -59,6 +59,7 @@ class Section:
     rows: list[tuple[str, ...]]
     columns: tuple[str, ...] = ()
     note: str = ""
+    widths: tuple[float, ...] = ()  # relative column widths (default: equal)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,7 +140,7 @@ def render_pdf(*, title: str, sections: list[Section], mark: str, subtitle: str 
             continue
         if sec.columns:
             n = len(sec.columns)
-            with doc.table(col_widths=tuple([1] * n), width=width, line_height=5,
+            with doc.table(col_widths=sec.widths or tuple([1] * n), width=width, line_height=5,
                            text_align="LEFT", first_row_as_headings=True,
                            headings_style=FontFace(emphasis="", fill_color=(236, 236, 234))) as table:
                 table.row(list(sec.columns))
@@ -163,8 +164,9 @@ def _versions_section(infos: list[records.VersionInfo]) -> Section:
             who += f"（{i.on_behalf_of} の代行）"
         at = i.at.astimezone(LOCAL_TZ) if i.at.tzinfo else i.at.replace(tzinfo=dt.timezone.utc).astimezone(LOCAL_TZ)
         rows.append((str(i.number), _ACT.get(i.activity, i.activity), _STATUS.get(i.status, i.status), who,
-                     at.strftime("%Y-%m-%d %H:%M"), i.reason, i.sha256[:16] + "…"))
-    return Section("更新履歴", rows, ("版", "操作", "状態", "実施者", "日時", "理由", "SHA-256"))
+                     at.strftime("%Y-%m-%d %H:%M"), i.reason, i.sha256[:12] + "…"))
+    return Section("更新履歴", rows, ("版", "操作", "状態", "実施者", "日時", "理由", "SHA-256"),
+                   widths=(0.5, 0.8, 0.9, 1.3, 1.6, 2.6, 1.6))
 
 
 _ACT = {"create": "作成", "update": "更新", "confirm": "確定"}
@@ -191,7 +193,7 @@ def summary_sections(summary: dict[str, list[Version]]) -> list[Section]:
     def table(key: str, heading: str) -> None:
         rows = [(resources.title_of(v.resource()), _STATUS.get(v.status, v.status), f"{v.rtype}/{v.id} 版{v.number}")
                 for v in summary.get(key, [])]
-        out.append(Section(heading, rows, ("内容", "状態", "記録")))
+        out.append(Section(heading, rows, ("内容", "状態", "記録"), widths=(3, 1, 3)))
 
     table("coverage", "保険")
     table("encounters", "受診")

@@ -23,7 +23,7 @@ from kura.operation import Context
 from kura.records import attachments
 from kura.records.fhir import params
 from kura.records.fhir.validate import STORED_TYPES
-from kura.records.models import Attachment, Record, RecordVersion
+from kura.records.models import Attachment, Record, RecordVersion, SearchString
 from kura.records.store import Version, all_classes, get_record, get_version, target_of, version_of
 
 __all__ = ["read", "vread", "history", "type_history", "search", "everything", "patient_summary",
@@ -122,22 +122,25 @@ def diff(ctx: Context, rtype: str, id: str, a: int, b: int) -> tuple[dict, dict,
     return va, vb, changes
 
 
-def _visible(ctx: Context, rtype: str, action: Action):
+def _visible(ctx: Context, rtype: str, action: Action, cols=None):
     """SQL condition: the records of `rtype` the caller may see without break-glass.
 
-    The policy decides per (management class, label); asking it once per pair here keeps
-    search results, totals and paging exact without loading what the caller may not see.
+    The policy decides per (management class, stored label); asking it once per pair here
+    keeps search results, totals and paging exact without loading what the caller may not
+    see. `cols` are the (class_code, confidentiality) columns to test — Record's, or the
+    copies kept in search_string for index-only name searches.
     """
+    class_col, label_col = cols if cols is not None else (Record.class_code, Record.confidentiality)
     alts = []
     for code, mc in all_classes(ctx).items():
-        labels = [lab for lab in CONFIDENTIALITY if CONFIDENTIALITY.index(lab) >= CONFIDENTIALITY.index(mc.confidentiality)
-                  and _plain(ctx.allows(action, classes.target_for(mc, kind=rtype, id=None, patient_id=None,
-                                                                    confidentiality=lab)))]
+        labels = [lab for lab in CONFIDENTIALITY
+                  if _plain(ctx.allows(action, classes.target_for(mc, kind=rtype, id=None, patient_id=None,
+                                                                   confidentiality=lab)))]
         if labels:
-            alts.append(and_(Record.class_code == code, Record.confidentiality.in_(labels)))
+            alts.append(and_(class_col == code, label_col.in_(labels)))
     labels = [lab for lab in CONFIDENTIALITY if _plain(ctx.allows(action, Target(kind=rtype, confidentiality=lab)))]
     if labels:
-        alts.append(and_(Record.class_code.is_(None), Record.confidentiality.in_(labels)))
+        alts.append(and_(class_col.is_(None), label_col.in_(labels)))
     return or_(*alts) if alts else false()
 
 
@@ -153,20 +156,75 @@ def search(ctx: Context, rtype: str, pairs: Iterable[tuple[str, str]]) -> Page:
     q = params.parse(rtype, pairs)
     scope_patients = q.patient_ids()
     ctx.require(Action.RecordsRecordSearch, Target(kind=rtype, patient_id=scope_patients[0] if len(scope_patients) == 1 else None))
-    where = [Record.rtype == rtype, _visible(ctx, rtype, Action.RecordsRecordSearch), *params.conditions(q)]
-    total = ctx.session.scalar(select(func.count()).select_from(Record).where(*where)) or 0
-    rows: list[tuple[Record, RecordVersion]] = []
-    if q.count:
-        stmt = (select(Record, RecordVersion).join(RecordVersion, and_(RecordVersion.record_pk == Record.pk,
-                                                                       RecordVersion.number == Record.current_version))
-                .where(*where).order_by(*params.order_by(q)).offset(q.offset).limit(q.count))
-        rows = [(r, v) for r, v in ctx.session.execute(stmt)
-                if ctx.allows(Action.RecordsRecordSearch, target_of(ctx, r)).allowed]
+    if params.name_only(q):
+        total, page = _name_search(ctx, q)
+    else:
+        total, page = _general_search(ctx, q)
+    page = [r for r in page if ctx.allows(Action.RecordsRecordSearch, target_of(ctx, r)).allowed]
+    versions = {}
+    if page:
+        versions = {v.record_pk: v for v in ctx.session.scalars(select(RecordVersion).where(
+            or_(*[and_(RecordVersion.record_pk == r.pk, RecordVersion.number == r.current_version)
+                  for r in page])))}
+    rows = [(r, versions[r.pk]) for r in page]
     patients = sorted({r.patient_id for r, _ in rows if r.patient_id})
     ctx.record(LedgerTag.RecordsRecordSearched,
                target=Target(kind=rtype, patient_id=patients[0] if len(patients) == 1 else None),
                detail={"query": [[k, v] for k, v in pairs][:20], "total": total, "patients": patients[:50]})
     return Page([version_of(r, v) for r, v in rows], total, q.offset, q.count)
+
+
+def _general_search(ctx: Context, q: params.Query) -> tuple[int, list[Record]]:
+    skip, matched = params.driver(q)
+    where = [_visible(ctx, q.rtype, Action.RecordsRecordSearch), *params.conditions(q, skip=skip)]
+    if matched is None:
+        where.append(Record.rtype == q.rtype)
+
+    def source(stmt):
+        return stmt.select_from(matched).join(Record, Record.pk == matched.c.record_pk) if matched is not None \
+            else stmt.select_from(Record)
+
+    total = ctx.session.scalar(source(select(func.count())).where(*where)) or 0
+    if not q.count:
+        return total, []
+    # The page's records first (sorting touches only record rows); versions are read after.
+    return total, list(ctx.session.scalars(source(select(Record)).where(*where).order_by(*params.order_by(q))
+                                           .offset(q.offset).limit(q.count)))
+
+
+def _name_search(ctx: Context, q: params.Query) -> tuple[int, list[Record]]:
+    """A plain name search (search as you type): answered from the name index alone.
+
+    The index rows carry the record's class and label, so the total and the page come from
+    one range scan of ix_search_string_visible, ordered by the matched name (五十音順 for
+    kana), however many patients share the prefix.
+    """
+    match = params.name_match(q)
+    visible = _visible(ctx, q.rtype, Action.RecordsRecordSearch,
+                       (SearchString.class_code, SearchString.confidentiality))
+    where = [*match, visible]
+    total = ctx.session.scalar(select(func.count(func.distinct(SearchString.record_pk))).where(*where)) or 0
+    if not q.count:
+        return total, []
+    # A record has one key per name form, none a prefix of another (params.extract), so
+    # duplicates are rare (two names of one person); read a little more and drop them.
+    seen: list[str] = []
+    want, fetched, limit = q.offset + q.count, 0, (q.offset + q.count) * 2 + 10
+    while len(seen) < want:
+        rows = ctx.session.execute(select(SearchString.record_pk).where(*where)
+                                   .order_by(SearchString.value, SearchString.record_pk)
+                                   .offset(fetched).limit(limit)).scalars().all()
+        for pk in rows:
+            if pk not in seen:
+                seen.append(pk)
+        fetched += len(rows)
+        if len(rows) < limit:
+            break
+    pks = seen[q.offset:want]
+    if not pks:
+        return total, []
+    by_pk = {r.pk: r for r in ctx.session.scalars(select(Record).where(Record.pk.in_(pks)))}
+    return total, [by_pk[pk] for pk in pks if pk in by_pk]
 
 
 def type_history(ctx: Context, rtype: str, *, count: int = 20, offset: int = 0,

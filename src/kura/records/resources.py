@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-__all__ = ["REP", "MRN_SYSTEM", "INSURER_SYSTEM", "RECEIPT_SYSTEM", "CHARGE_CODES", "COVERAGE_TYPES",
+__all__ = ["REP", "MRN_SYSTEM", "INSURER_SYSTEM", "insurer_check_digit", "RECEIPT_SYSTEM", "CHARGE_CODES", "COVERAGE_TYPES",
            "GENDERS", "patient", "coverage", "encounter", "charge_item", "invoice", "document_reference",
            "names_of", "display_name", "summary_rows", "title_of", "charge_name"]
 
@@ -52,6 +52,16 @@ COVERAGE_TYPE_SYSTEM = "urn:kura:coverage-type"
 GENDERS = {"male": "男", "female": "女", "other": "その他", "unknown": "不明"}
 
 
+def insurer_check_digit(first: str) -> str:
+    """The check digit of a 保険者番号 (法別番号・都道府県番号・保険者別番号 → 検証番号): from the
+    right, weights 2, 1, 2, …; the digits of each product are summed; 10 − (sum mod 10)."""
+    total = 0
+    for i, ch in enumerate(reversed(first)):
+        p = int(ch) * (2 if i % 2 == 0 else 1)
+        total += p // 10 + p % 10
+    return str((10 - total % 10) % 10)
+
+
 def _security(label: str | None) -> dict:
     if not label or label == "N":
         return {}
@@ -81,8 +91,8 @@ def coverage(*, patient_id: str, kind: str, insurer: str, symbol: str, number: s
     r: dict[str, Any] = {
         "resourceType": "Coverage", **_security(label), "status": "active",
         "type": {"coding": [{"system": COVERAGE_TYPE_SYSTEM, "code": kind, "display": display}]},
-        "identifier": [{"system": INSURED_SYSTEM, "value": f"{symbol}・{number}"}],
-        "subscriberId": f"{symbol}・{number}",
+        "identifier": [{"system": INSURED_SYSTEM, "value": f"{symbol}・{number}" if symbol else number}],
+        "subscriberId": f"{symbol}・{number}" if symbol else number,
         "beneficiary": {"reference": f"Patient/{patient_id}"},
         "payor": [{"identifier": {"system": INSURER_SYSTEM, "value": insurer}, "display": f"保険者番号 {insurer}"}],
         "period": {"start": start}}

@@ -103,6 +103,9 @@ def create(ctx: Context, resource: Any, *, on_behalf_of: str | None = None,
     if rtype not in WRITABLE_TYPES:
         raise Invalid(f"kura does not accept {rtype!r} resources from clients; "
                       f"creatable types: {', '.join(WRITABLE_TYPES)}")
+    # The type-level right first, so a caller without it is refused (and the refusal
+    # recorded) whatever the body; the label-specific check follows.
+    ctx.require(Action.RecordsRecordCreate, Target(kind=rtype))
     validate(rtype, resource)
     patient_id = _patient_of(ctx, rtype, resource)
     mc = class_for(ctx, rtype)

@@ -13,13 +13,14 @@ import datetime as dt
 import uuid
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from kura.access.policy import CONFIDENTIALITY, Target
 from kura.classes import service as classes
 from kura.classes.models import ManagementClass
+from kura.errors import Conflict, NotFound
 from kura.identity.models import User
 from kura.ledger.tags import LedgerTag
-from kura.errors import NotFound
 from kura.operation import Context
 from kura.records.canonical import canonical, loads, sha256_hex
 from kura.records.fhir import params
@@ -203,8 +204,10 @@ def reindex(ctx: Context, rec: Record, resource: dict, *, fresh: bool) -> None:
         s.execute(insert(SearchToken.__table__), [{"record_pk": rec.pk, "rtype": rec.rtype, "param": p, "system": sy,
                                          "value": v} for p, sy, v in ix.tokens])
     if ix.strings:
-        s.execute(insert(SearchString.__table__), [{"record_pk": rec.pk, "rtype": rec.rtype, "param": p, "value": v}
-                                         for p, v in ix.strings])
+        s.execute(insert(SearchString.__table__), [{"record_pk": rec.pk, "rtype": rec.rtype, "param": p, "value": v,
+                                                    "class_code": rec.class_code,
+                                                    "confidentiality": rec.confidentiality}
+                                                   for p, v in ix.strings])
     if ix.dates:
         s.execute(insert(SearchDate.__table__), [{"record_pk": rec.pk, "rtype": rec.rtype, "param": p, "start": a,
                                         "end": b} for p, a, b in ix.dates])
@@ -237,11 +240,16 @@ def write_version(ctx: Context, rec: Record, resource: dict, *, activity: str, s
                   provenance_id=prov[0] if prov else None)
     fresh = rec.current_version == 0
     rec.current_version, rec.status, rec.last_updated = number, status, now
-    if fresh:
-        _insert(ctx, Record, [{c: getattr(rec, c) for c in _COLUMNS[Record]}])
-    else:
-        ctx.session.flush()  # the record row's new current version, before its version row
-    _insert(ctx, RecordVersion, [values])
+    try:
+        if fresh:
+            _insert(ctx, Record, [{c: getattr(rec, c) for c in _COLUMNS[Record]}])
+        else:
+            ctx.session.flush()  # the record row's new current version, before its version row
+        _insert(ctx, RecordVersion, [values])
+    except IntegrityError:
+        # Two writers raced for version n+1 (or for a client-chosen id): the primary key
+        # lets one win; the other is told to read again rather than overwrite.
+        raise Conflict(f"{rec.rtype}/{rec.logical_id} was changed concurrently; read it again") from None
     if index and activity != "confirm":
         reindex(ctx, rec, body, fresh=fresh)
     return RecordVersion(**values), content, prov

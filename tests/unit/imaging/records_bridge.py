@@ -1,5 +1,5 @@
 """A RecordsPort over the real records store, as kura.app (the composition root, which may
-import both kura.records and kura.imaging) should wire it: `imaging.service.RECORDS = RecordsBridge()`.
+import both kura.records and kura.imaging) should wire it: `kura.imaging.link.RECORDS = RecordsBridge()`.
 
 Kept here, with its test, until kura.app wires it (imaging and records are independent layers).
 """
@@ -11,7 +11,7 @@ import json
 from sqlalchemy import select
 
 from kura.imaging.names import normalise
-from kura.imaging.service import RegisteredPatient
+from kura.imaging.link import RegisteredPatient
 from kura.records import service as records
 from kura.records.models import Record, RecordVersion, SearchToken
 

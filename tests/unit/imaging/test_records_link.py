@@ -9,6 +9,7 @@ import pytest
 
 from kura.access.policy import Subject
 from kura.access.roles import Role
+from kura.imaging import link
 from kura.imaging import service as imaging
 from kura.records import service as records
 
@@ -22,7 +23,7 @@ CLERK = Subject(id=None, name="clerk1", roles=frozenset({Role.clerk}))
 @pytest.fixture
 def linked(kura, monkeypatch):
     prepare(kura)
-    monkeypatch.setattr(imaging, "RECORDS", RecordsBridge())
+    monkeypatch.setattr(link, "RECORDS", RecordsBridge())
     with kura.unit_of_work(CLERK, "HPAYMT") as ctx:
         fhir_id = records.create(ctx, patient(mrn="P100", birth="1970-01-01")).id
     return kura, fhir_id

@@ -141,6 +141,15 @@ def test_r28_syslog_lines_carry_dicom_audit_messages(events):
     assert ident.find("EventOutcomeDescription").text == "logged out\nby the user"  # newline kept, line intact
 
 
+def test_r28_an_empty_range_is_a_bundle_without_entries(events):
+    from fhir.resources.R4B.bundle import Bundle
+
+    far = dt.datetime(2001, 1, 1, tzinfo=dt.timezone.utc)
+    doc = json.loads(_export(events, "fhir", since=far, until=far + dt.timedelta(days=1)))
+    assert "entry" not in doc and Bundle.model_validate(doc).type == "collection"
+    assert _export(events, "syslog", since=far, until=far + dt.timedelta(days=1)) == ""
+
+
 def test_export_filters_by_time(events, clock):
     everything = list(csv.DictReader(io.StringIO(_export(events, "csv"))))
     t = dt.datetime.fromisoformat(everything[1]["at"].replace("Z", "+00:00"))

@@ -171,3 +171,19 @@ def test_r15_r24_the_auditor_reads_and_no_role_can_alter_the_ledger(kura):
     with pytest.raises(Denied):
         with kura.unit_of_work(CLERK, "HPAYMT") as ctx:
             audit.browse(ctx, audit.Filter())
+
+
+def test_r24_a_kept_checkpoint_must_be_signed_by_this_home(small):
+    fill(small, 7)
+    with small.unit_of_work(ADMIN, "HOPERAT") as ctx:
+        kept = ledger.Anchor.of(audit.checkpoint(ctx))
+    assert verify(small, anchor=kept).ok
+    assert ledger.Anchor.parse(kept.line()) == kept
+    other = ledger.Anchor(kept.tree_size, kept.root_hash, kept.at, "0123456789abcdef", kept.signature)
+    result = verify(small, anchor=other)
+    assert not result.ok and "not this home's key" in result.line()
+    forged = ledger.Anchor(kept.tree_size, "ab" * 32, kept.at, kept.key_id, kept.signature)
+    result = verify(small, anchor=forged)
+    assert not result.ok and "bad signature" in result.line()
+    with pytest.raises(ValueError):
+        ledger.Anchor.parse("kura-checkpoint v1 size=3")

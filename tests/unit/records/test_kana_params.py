@@ -25,7 +25,8 @@ def test_patient_index_rows():
     assert ("identifier", patient()["identifier"][0]["system"], "01") in ix.tokens
     assert ("gender", "", "male") in ix.tokens
     names = {v for _, v in ix.strings}
-    assert {"山田", "太郎", "山田太郎", "ヤマダ", "タロウ", "ヤマダタロウ"} <= names
+    # family names are reached through the full name they begin (prefix search)
+    assert names == {"太郎", "山田太郎", "タロウ", "ヤマダタロウ"}
     assert ix.dates == [("birthdate", "1970-01-02T00:00:00", "1970-01-02T23:59:59")]
 
 

@@ -19,7 +19,7 @@ from kura.errors import Invalid
 from kura.records.kana import normalise
 from kura.records.models import Record, SearchDate, SearchString, SearchToken
 
-__all__ = ["extract", "Index", "parse", "Query", "conditions", "order_by", "date_range",
+__all__ = ["extract", "Index", "parse", "Query", "conditions", "driver", "order_by", "name_only", "name_match", "date_range",
            "SEARCH_PARAMS", "COMMON_PARAMS", "DATE_PARAM"]
 
 # Per type: parameter -> kind. `patient` and `_id` use Record's own columns.
@@ -107,7 +107,9 @@ def _names(names: list) -> set[str]:
         given = [g for g in n.get("given") or [] if isinstance(g, str)]
         parts = [family, *given, n.get("text") or "", family + "".join(given)]
         keys.update(k for k in (normalise(p)[:200] for p in parts) if k)
-    return keys
+    # A key that begins another key of the same record adds no match to a prefix search
+    # (ヤマダ is found through ヤマダタロウ); dropping it keeps one index row per match.
+    return {k for k in keys if not any(o != k and o.startswith(k) for o in keys)}
 
 
 def _date_of(rtype: str, r: dict) -> tuple[str, str] | None:
@@ -226,11 +228,61 @@ def _successor(text: str) -> str:
     return text[:-1] + chr(ord(text[-1]) + 1)
 
 
-def conditions(q: Query) -> list:
-    """SQL conditions on Record for the query's filters (visibility is added by the caller)."""
+def name_only(q: Query) -> bool:
+    """A search by one name value and nothing else, in the default order."""
+    return (len(q.filters) == 1 and q.filters[0][0] == "name" and len(q.filters[0][2]) == 1
+            and SEARCH_PARAMS[q.rtype].get("name") == "string" and not q.sort)
+
+
+def name_match(q: Query) -> list:
+    name, modifier, (value,) = q.filters[0]
+    key = normalise(value)[:200]
+    if not key:
+        raise Invalid(f"{name} has nothing to search for")
+    rng = [SearchString.value == key] if modifier == "exact" else [SearchString.value >= key,
+                                                                    SearchString.value < _successor(key)]
+    return [SearchString.rtype == q.rtype, SearchString.param == name, *rng]
+
+
+def driver(q: Query):
+    """The index rows to start from, as a subquery of record_pk — or None to scan by type.
+
+    A name or identifier narrows a search to a few rows of an index table; starting there
+    (rather than from every record of the type, which SQLite's planner prefers when asked
+    for `record.pk IN (…)`) keeps a prefix search at 100k patients a range scan.
+    """
+    kinds = SEARCH_PARAMS[q.rtype]
+    for i, (name, modifier, values) in enumerate(q.filters):
+        if len(values) != 1 or kinds.get(name) not in ("string", "token"):
+            continue
+        value = values[0]
+        if kinds[name] == "string":
+            key = normalise(value)[:200]
+            if not key:
+                raise Invalid(f"{name} has nothing to search for")
+            match = SearchString.value == key if modifier == "exact" else and_(
+                SearchString.value >= key, SearchString.value < _successor(key))
+            sub = select(SearchString.record_pk).where(SearchString.rtype == q.rtype, SearchString.param == name,
+                                                       match)
+        else:
+            system, bar, code = value.rpartition("|")
+            conds = [SearchToken.rtype == q.rtype, SearchToken.param == name,
+                     SearchToken.value == (code if name == "target" else normalise(code)[:200])]
+            if bar and system:
+                conds.append(SearchToken.system == system)
+            sub = select(SearchToken.record_pk).where(*conds)
+        return i, sub.distinct().subquery("matched")
+    return None, None
+
+
+def conditions(q: Query, *, skip: int | None = None) -> list:
+    """SQL conditions on Record for the query's filters (visibility is added by the caller);
+    filter number `skip` is left out (the driver has applied it)."""
     kinds = SEARCH_PARAMS[q.rtype]
     out = []
-    for name, modifier, values in q.filters:
+    for i, (name, modifier, values) in enumerate(q.filters):
+        if i == skip:
+            continue
         alts = []
         for value in values:
             if name == "_id":

@@ -169,6 +169,10 @@
     var w = initialWindow(s);
     state.center = w ? w.center : null;
     state.width = w ? w.width : null;
+    // The presets are in Hounsfield units: they mean something for CT only.
+    root.querySelectorAll(".preset[data-center]").forEach(function (b) {
+      b.disabled = s.modality !== "CT";
+    });
     var picks = document.querySelectorAll(".series-pick");
     for (var k = 0; k < picks.length; k++) {
       picks[k].setAttribute("aria-pressed", String(k) === String(i) ? "true" : "false");

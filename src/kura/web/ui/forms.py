@@ -45,7 +45,7 @@ FORMS: dict[str, list[Field]] = {
     "Coverage": [
         Field("kind", "Insurance type", "select", True, _COVERAGE),
         Field("insurer", "Insurer number", hint="保険者番号: 8 digits (国保: 6 digits)", attrs='inputmode="numeric"'),
-        Field("symbol", "Symbol", hint="記号"), Field("number", "Number", hint="番号"),
+        Field("symbol", "Symbol", required=False, hint="記号"), Field("number", "Number", hint="番号"),
         Field("start", "Valid from", "date"),
     ],
     "Encounter": [

@@ -38,6 +38,7 @@ MODALITIES = ("CT", "MR", "CR", "DX", "US", "MG", "NM", "PT", "XA", "RF", "OT")
 
 Text = Annotated[str, Q(max_length=64)]
 
+
 class _BadForm(Exception):
     """A search field the form cannot use; the code names the message in _flash.html."""
 
@@ -178,7 +179,7 @@ def _printout(request: Request, auth, study_uid: str, sop: str, window: str, med
     with work(request, auth, PURPOSE) as ctx:
         out = printing.key_image(ctx, study_uid, sop, center=center, width=width, media_type=media_type,
                                  printed_by=f"{auth.display_name} ({auth.username})")
-        study = _row(imaging.get_study(ctx, study_uid))
+        study = _row(out.study)
     return out, study
 
 
@@ -192,7 +193,8 @@ def print_view(study_uid: str, request: Request, auth: PageDep, sop: Annotated[s
         "study": study, "sop": sop, "window": window, "watermark": out.watermark,
         "page_uri": "data:image/png;base64," + base64.b64encode(out.data).decode(),
         "digest": out.sha256, "printed_at": out.printed_at,
-        "pdf_url": f"/images/studies/{quote(study_uid, safe='')}/print.pdf?{urlencode({'sop': sop, 'window': window})}"})
+        "pdf_url": (f"/images/studies/{quote(study_uid, safe='')}/print.pdf?"
+                    f"{urlencode({'sop': sop, 'window': window})}")})
 
 
 @router.get("/studies/{study_uid}/print.pdf")

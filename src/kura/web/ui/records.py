@@ -31,7 +31,7 @@ router = APIRouter(prefix="/records", include_in_schema=False)
 DONE = {"created": "Saved as a draft.", "updated": "The new version has been saved as a draft.",
         "confirmed": "Confirmed (確定).", "corrected": "The correction has been saved as a new version."}
 STATUS = {"draft": "Draft", "confirmed": "Confirmed"}
-ACTIVITY = {"create": "Created", "update": "Updated", "confirm": "Confirmed"}
+ACTIVITY = {"create": "Created", "update": "Updated", "confirm": "Confirm (確定)"}
 
 # The break-glass dialog posts its reason back to the page that needed it.
 BreakGlass = Annotated[str, Form(max_length=500)]

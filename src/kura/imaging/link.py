@@ -1,0 +1,80 @@
+"""The archive's link to the records store: the DICOM Patient ID matched to the registered
+FHIR Patient, and the FHIR ImagingStudy kept in step with each study (CONTRACT.md).
+
+kura.records and kura.imaging are independent layers, so the archive states what it needs
+as RecordsPort and the composition root (kura.app, which may import both) supplies it:
+``kura.imaging.link.RECORDS = <a RecordsPort>``. Unset, DICOM demographics are kept as
+received and compared only with what the archive saw first; no FHIR mirror is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Protocol
+
+from sqlalchemy import select
+
+from kura.imaging.fhir import imaging_study_resource
+from kura.imaging.instance import InstanceInfo
+from kura.imaging.models import ImagingPatient, ImagingSeries, ImagingStudy
+from kura.imaging.names import normalise
+from kura.operation import Context
+
+__all__ = ["RegisteredPatient", "RecordsPort", "RECORDS", "match_registered", "sync"]
+
+
+@dataclasses.dataclass(frozen=True)
+class RegisteredPatient:
+    """A patient registered in the records store, as the archive compares demographics."""
+
+    fhir_id: str
+    names: frozenset[str]  # normalised names (kanji, kana, alphabetic), family+given joined
+    birth_date: str = ""  # YYYYMMDD
+    sex: str = ""  # DICOM M / F / O
+
+
+class RecordsPort(Protocol):
+    def registered_patient(self, ctx: Context, patient_id: str) -> RegisteredPatient | None:
+        """The one Patient whose identifier is `patient_id`, or None (none, or ambiguous)."""
+
+    def study_changed(self, ctx: Context, resource: dict, *, confirmed: bool) -> None:
+        """Write ImagingStudy `resource` as a new version when it changed."""
+
+
+RECORDS: RecordsPort | None = None
+
+
+def match_registered(ctx: Context, patient: ImagingPatient, info: InstanceInfo) -> str:
+    """Link the DICOM Patient ID to the registered FHIR Patient with that identifier; returns
+    the reason to flag the study when the demographics disagree (never merged silently)."""
+    if RECORDS is None:
+        return ""
+    registered = RECORDS.registered_patient(ctx, info.patient_id)
+    if registered is None:
+        return ""
+    if patient.fhir_patient_id is None:
+        patient.fhir_patient_id = registered.fhir_id
+    diffs = []
+    pn = info.patient_name
+    names = {normalise(g.replace("^", "")) for g in (pn.alphabetic, pn.ideographic, pn.phonetic) if g}
+    if names and registered.names and not (names & registered.names):
+        diffs.append(f"name {pn.full!r} is not a registered name of Patient/{registered.fhir_id}")
+    if info.birth_date and registered.birth_date and info.birth_date != registered.birth_date:
+        diffs.append(f"birth date {info.birth_date} ≠ registered {registered.birth_date}")
+    if info.sex and registered.sex and info.sex != registered.sex:
+        diffs.append(f"sex {info.sex} ≠ registered {registered.sex}")
+    return "; ".join(diffs)
+
+
+def sync(ctx: Context, study: ImagingStudy, *, confirmed: bool = False) -> None:
+    """Keep the FHIR ImagingStudy in step, when the patient is registered and the study is
+    not flagged for review."""
+    if RECORDS is None:
+        return
+    patient = ctx.session.get(ImagingPatient, study.patient_ref)
+    if patient is None or not patient.fhir_patient_id or study.flagged:
+        return
+    series = list(ctx.session.scalars(select(ImagingSeries).where(ImagingSeries.study_ref == study.id)
+                                      .order_by(ImagingSeries.series_number, ImagingSeries.series_uid)))
+    RECORDS.study_changed(ctx, imaging_study_resource(study, series, patient_fhir_id=patient.fhir_patient_id),
+                          confirmed=confirmed)

@@ -1,0 +1,94 @@
+"""カルテ開示 (regulation §6; R48, R64, R69): one patient's records as a ZIP whose manifest
+hashes every file; only roles with the export right; one ledger entry."""
+
+import base64
+import hashlib
+import io
+import json
+import zipfile
+
+import pytest
+
+from kura.errors import Denied
+from kura.ledger.tags import LedgerTag
+from kura.records import disclosure
+from kura.records import resources as R
+from kura.records import service as records
+from tests.factories import make_user, subject
+from tests.unit.records.helpers import seed_classes
+from tests.web.ui import entries
+
+
+@pytest.fixture
+def patient(kura):
+    seed_classes(kura)
+    clerk = subject(make_user(kura, "clerk-d", ("clerk",)))
+    doctor = subject(make_user(kura, "doc-d", ("physician",)), "R")
+    with kura.unit_of_work(clerk, "HPAYMT") as ctx:
+        p = records.create(ctx, R.patient(mrn="00000200", family="小林", given="誠", family_kana="コバヤシ",
+                                          given_kana="マコト", birth_date="1975-05-05", gender="male"))
+        records.create(ctx, R.coverage(patient_id=p.id, kind="shaho", insurer="01130012", symbol="1234", number="5",
+                                       start="2026-04-01"))
+        records.confirm(ctx, "Patient", p.id)
+        records.update(ctx, "Patient", p.id, {**records.read(ctx, "Patient", p.id).resource(), "gender": "male"},
+                       reason="再確認")
+    with kura.unit_of_work(doctor, "TREAT") as ctx:
+        records.create(ctx, R.document_reference(patient_id=p.id, title="紹介状", date="2026-04-01T10:00:00+09:00",
+                                                 data_b64=base64.b64encode(b"%PDF-1.4 referral").decode()))
+        records.create(ctx, R.encounter(patient_id=p.id, start="2026-04-02T14:00:00+09:00", department="精神科",
+                                        label="R"))
+    return clerk, doctor, p.id
+
+
+def test_r64_manifest_hashes_match_every_file(kura, patient):
+    _, doctor, pid = patient
+    with kura.unit_of_work(doctor, "TREAT") as ctx:
+        out = disclosure.export_patient(ctx, pid)
+    zf = zipfile.ZipFile(io.BytesIO(out.data))
+    manifest = json.loads(zf.read("manifest.json"))
+    assert set(zf.namelist()) == {"manifest.json"} | {f["path"] for f in manifest["files"]}
+    for f in manifest["files"]:
+        assert hashlib.sha256(zf.read(f["path"])).hexdigest() == f["sha256"]
+    assert disclosure.verify_zip(out.data) == []
+    bundle = json.loads(zf.read("fhir/bundle.json"))
+    types = sorted(e["resource"]["resourceType"] for e in bundle["entry"])
+    assert types == ["Coverage", "DocumentReference", "Encounter", "Patient"]
+    history = json.loads(zf.read("fhir/history.json"))
+    assert [e["resource"]["meta"]["versionId"] for e in history["entry"]
+            if e["resource"]["resourceType"] == "Patient"] == ["1", "2", "3"]
+    assert b"%PDF-1.4 referral" in [zf.read(n) for n in zf.namelist() if n.startswith("attachments/")]
+    assert zf.read("summary.pdf").startswith(b"%PDF")
+
+
+def test_tampering_is_detected(kura, patient):
+    _, doctor, pid = patient
+    with kura.unit_of_work(doctor, "TREAT") as ctx:
+        out = disclosure.export_patient(ctx, pid)
+    src = zipfile.ZipFile(io.BytesIO(out.data))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            dst.writestr(name, data.replace(b"Coverage", b"Coverage ") if name == "fhir/bundle.json" else data)
+    assert disclosure.verify_zip(buf.getvalue()) == ["fhir/bundle.json: does not match the manifest"]
+
+
+def test_r69_export_is_recorded_and_leaves_out_what_the_caller_may_not_see(kura, patient):
+    clerk, _, pid = patient
+    with kura.unit_of_work(clerk, "HPAYMT") as ctx:
+        out = disclosure.export_patient(ctx, pid)
+    bundle = json.loads(zipfile.ZipFile(io.BytesIO(out.data)).read("fhir/bundle.json"))
+    assert "Encounter" not in {e["resource"]["resourceType"] for e in bundle["entry"]}  # R, outside the clerk's scope
+    exported = entries(kura, LedgerTag.RecordsRecordExported, actor="clerk-d")
+    assert len(exported) == 1 and exported[0].digest == out.sha256 and exported[0].patient_id == pid
+    assert json.loads(exported[0].detail)["manifest_sha256"] == hashlib.sha256(
+        zipfile.ZipFile(io.BytesIO(out.data)).read("manifest.json")).hexdigest()
+
+
+def test_a_role_without_the_export_right_is_refused(kura, patient):
+    _, _, pid = patient
+    nurse = subject(make_user(kura, "nurse-d", ("nurse",)))
+    with pytest.raises(Denied), kura.unit_of_work(nurse, "TREAT") as ctx:
+        disclosure.export_patient(ctx, pid)
+    assert not entries(kura, LedgerTag.RecordsRecordExported, actor="nurse-d")
+    assert entries(kura, LedgerTag.AccessRequestDenied, actor="nurse-d")
