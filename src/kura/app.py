@@ -113,7 +113,17 @@ def build(settings: Settings, *, clock: Clock | None = None, blobs: BlobStore | 
                 signer=Signer(signing), clock=clock or SystemClock())
     if migrate:
         kura.migrate()
+    _link_stores()
     return kura
+
+
+def _link_stores() -> None:
+    """Give the image archive its view of the records store (imaging cannot import records)."""
+    from kura.bridge import RecordsBridge
+    from kura.imaging import link
+
+    if not isinstance(link.RECORDS, RecordsBridge):
+        link.RECORDS = RecordsBridge()
 
 
 def _write_private(path: Path, data: bytes) -> None:

@@ -32,6 +32,12 @@ def _changed(page, before):
 def test_r30_technologist_checks_scrolls_windows_and_confirms(page, server, clock):
     seed_studies(server.kura, max_slices=10)
     tech = make_user(server.kura, "gishi", ("technologist",))
+    problems = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" and "Failed to load" not in m.text
+            else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("response", lambda r: problems.append(f"{r.status} {r.url}")
+            if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
     sign_in(page, tech, clock)
     page.click("nav.main >> text=画像")
     page.wait_for_url("**/images")
@@ -88,6 +94,7 @@ def test_r30_technologist_checks_scrolls_windows_and_confirms(page, server, cloc
     page.wait_for_url("**done=confirmed")
     status = page.locator("#study-status").inner_text()
     assert "確定済" in status and "gishi" in status
+    assert "確定済" in page.locator("#overlay-status").inner_text()  # on the image too
     assert page.locator("#confirm-study").count() == 0
     _frame(page)
     page.screenshot(path="/tmp/kura-images-confirmed.png", full_page=True)
@@ -95,6 +102,7 @@ def test_r30_technologist_checks_scrolls_windows_and_confirms(page, server, cloc
     assert page.locator(f"#worklist tr[data-study='{DRAFT}']").count() == 0
     (entry,) = entries(server.kura, LedgerTag.ImagingStudyConfirmed, actor="gishi")
     assert entry.target_id == DRAFT
+    assert not problems  # no script errors, nothing refused by the CSP
 
 
 def test_r72_physician_sees_confirmation_cannot_confirm_and_prints_a_key_image(page, server, clock):

@@ -50,7 +50,7 @@ def count(kura, tag):
         return len(list(s.scalars(select(LedgerEntry).where(LedgerEntry.tag == str(tag)))))
 
 
-def test_echo_and_unknown_ae_rejected(scp):
+def test_r13_echo_and_unknown_ae_rejected(scp):
     kura, port = scp
     assoc = associate(port, "MODALITY")
     assert assoc.is_established
@@ -62,7 +62,7 @@ def test_echo_and_unknown_ae_rejected(scp):
     assert count(kura, LedgerTag.DicomAssociationAccepted) == 1
 
 
-def test_store_then_find_japanese_names_and_get_byte_identical(scp):
+def test_r23_store_then_find_japanese_names_and_get_byte_identical(scp):
     kura, port = scp
     ds_utf8 = make_dataset(patient_id="U1")
     ds_jis = make_dataset(patient_id="J1", charset=["", "ISO 2022 IR 87"])
@@ -97,9 +97,13 @@ def test_store_then_find_japanese_names_and_get_byte_identical(scp):
     assoc.release()
     assert statuses[-1] == 0
     assert received == [dataset_bytes(part10(ds_utf8))]
+    # every store, query and retrieve is in the ledger
+    assert count(kura, LedgerTag.ImagingInstanceStored) == 2
+    assert count(kura, LedgerTag.ImagingStudyQueried) == 2
+    assert count(kura, LedgerTag.ImagingStudyRetrieved) == 1
 
 
-def test_store_only_peer_cannot_query(scp):
+def test_r13_store_only_peer_cannot_query(scp):
     kura, port = scp
     ident = Dataset()
     ident.QueryRetrieveLevel = "STUDY"
@@ -112,7 +116,7 @@ def test_store_only_peer_cannot_query(scp):
     assoc.release()
 
 
-def test_after_confirmation_different_bytes_refused(scp):
+def test_r36_after_confirmation_different_bytes_refused(scp):
     kura, port = scp
     ds = make_dataset()
     assert store(port, [ds]) == [0]

@@ -13,11 +13,10 @@ from kura.imaging import service as imaging
 from tests.dicom.conftest import add_peer
 from tests.factories import ADMIN, make_user
 from tests.unit.imaging.data import PHYSICIAN, dataset_bytes, make_dataset, part10, prepare
-from tests.web.client import server  # noqa: F401  (fixture)
 
 
 @pytest.fixture
-def web(kura, server, clock):  # noqa: F811
+def web(kura, server, clock):
     prepare(kura)
     tech = make_user(kura, "gishi", ("technologist",))
     doc = make_user(kura, "isha", ("physician",))
@@ -111,7 +110,7 @@ def _stow(server, token, body: bytes, content_type='multipart/related; type="app
                       headers={"Authorization": f"Bearer {token}", "Content-Type": content_type})
 
 
-def test_stow_bad_input_is_4xx_and_stores_nothing(web, kura):
+def test_r38_stow_bad_input_is_4xx_and_stores_nothing(web, kura):
     server, tokens = web
     good = part10(make_dataset())
     for bad in (b"not dicom at all", good[:-7], good[:200], b"\0" * 128 + b"DICM"):

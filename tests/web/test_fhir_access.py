@@ -131,3 +131,21 @@ def test_r18_break_glass_is_refused_to_non_clinical_roles(world, as_role, server
     r = clerk.get(f"/fhir/Patient/{vip}", headers={"X-Kura-Break-Glass": "curious"})
     assert r.status_code == 403
     assert not _alerts(server.kura)
+
+
+def test_r18_everything_with_break_glass_includes_restricted_records_and_alerts(world, as_role, server):
+    clerk_v = as_role("clerk", clearance="V")
+    pid = post(clerk_v, "Patient", patient(mrn="bg1")).json()["id"]
+    enc = encounter(pid)
+    enc["meta"] = {"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "V"}]}
+    assert post(clerk_v, "Encounter", enc).status_code == 201
+    nurse = as_role("nurse")
+    plain = nurse.get(f"/fhir/Patient/{pid}/$everything").json()
+    assert [e["resource"]["resourceType"] for e in plain["entry"]] == ["Patient"]
+    assert not _alerts(server.kura)
+    glass = nurse.get(f"/fhir/Patient/{pid}/$everything", headers={"X-Kura-Break-Glass": "ER admission"}).json()
+    assert [e["resource"]["resourceType"] for e in glass["entry"]] == ["Patient", "Encounter"]
+    assert len(_alerts(server.kura)) == 1
+    # a search never reaches past clearance, break-glass or not
+    searched = nurse.get("/fhir/Encounter", params={"patient": pid}, headers={"X-Kura-Break-Glass": "ER"}).json()
+    assert searched["total"] == 0

@@ -3,6 +3,8 @@ send-back, key-image printing (R30, R32, R47, R72) — and who may reach each pa
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from kura.classes import service as classes
@@ -123,12 +125,38 @@ def test_r30_physician_may_not_confirm(server, clock, studies):
     assert entries(server.kura, LedgerTag.AccessRequestDenied, actor="dr-ito")
 
 
-def _first_sop(client, study_uid):
+def _viewer(client, study_uid) -> dict:
     import html
-    import json
     page = client.get(f"/images/studies/{study_uid}").text
-    data = json.loads(html.unescape(page.split('data-viewer="', 1)[1].split('"', 1)[0]))
-    return data["series"][0]["sops"][0]
+    return json.loads(html.unescape(page.split('data-viewer="', 1)[1].split('"', 1)[0]))
+
+
+def _first_sop(client, study_uid):
+    return _viewer(client, study_uid)["series"][0]["sops"][0]
+
+
+def test_a_multiframe_instance_is_shown_and_printed_frame_by_frame(server, clock, studies):
+    import numpy as np
+
+    from kura.imaging import service as imaging
+    from tests.unit.imaging.data import TECH, make_dataset, part10
+
+    ds = make_dataset(patient_id="00001", name="Yamada^Taro=山田^太郎=やまだ^たろう", birth_date="19580412")
+    ds.NumberOfFrames = 3
+    ds.PixelData = (np.arange(3 * 64 * 64, dtype=np.uint16) % 4096).tobytes()
+    with server.kura.unit_of_work(TECH, "TREAT") as ctx:
+        imaging.store_instance(ctx, part10(ds))
+    with page_as(server, clock, "physician") as c:
+        (series,) = _viewer(c, ds.StudyInstanceUID)["series"]
+        assert series["sops"] == [ds.SOPInstanceUID] * 3 and series["frames"] == [1, 2, 3]
+        base = f"/dicom-web/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}"
+        frame = c.get(f"{base}/frames/2/rendered", headers={"Accept": "image/png"})
+        assert frame.status_code == 200 and frame.content.startswith(b"\x89PNG")
+        printed = c.get(f"/images/studies/{ds.StudyInstanceUID}/print",
+                        params={"sop": ds.SOPInstanceUID, "frame": 3})
+        assert printed.status_code == 200 and "院外持出禁止" in printed.text
+    (entry,) = entries(server.kura, LedgerTag.ImagingStudyPrinted)
+    assert json.loads(entry.detail)["frame"] == 3
 
 
 def test_r72_key_image_print_carries_the_watermark_and_is_ledgered(server, clock, studies):

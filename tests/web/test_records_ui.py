@@ -198,3 +198,60 @@ def test_entry_forms_save_drafts(server, clock, seeded):
         # A clerk may not write documents: the form refuses.
         assert c.post(f"/patients/{pid}/new/document", data={"title": "x", "date": "2026-04-10T10:00", "label": "N"},
                       files={"file": ("a.pdf", b"%PDF-1.4", "application/pdf")}).status_code == 403
+
+
+def test_physician_uploads_a_document_and_downloads_it(server, clock, seeded):
+    pid = seeded["pid"]
+    with page_as(server, clock, "physician", clearance="R", name="geka") as c:
+        assert c.get(f"/patients/{pid}/new/document").status_code == 200
+        r = c.post(f"/patients/{pid}/new/document",
+                   data={"title": "診療情報提供書", "date": "2026-04-11T11:00", "description": "整形外科へ紹介",
+                         "label": "N"},
+                   files={"file": ("letter.pdf", b"%PDF-1.4 shoukaijou", "application/pdf")})
+        assert r.status_code == 303, r.text[:500]
+        page = c.get(r.headers["location"]).text
+        assert "診療情報提供書" in page and "下書き" in text_of(page)
+        url = re.search(r'href="(/records/attachments/[^"]+)"', page)[1]
+        got = c.get(url)
+        assert got.content == b"%PDF-1.4 shoukaijou" and got.headers["cache-control"] == "no-store"
+        # Editing the draft keeps the attachment when no new file is chosen.
+        doc_url = r.headers["location"].split("?")[0]
+        r = c.post(doc_url + "/edit", data={"title": "診療情報提供書 (整形外科)", "date": "2026-04-11T11:00",
+                                            "label": "N", "version": "1"})
+        assert r.status_code == 303
+        assert re.search(r'href="(/records/attachments/[^"]+)"', c.get(doc_url).text)[1] == url
+
+
+def test_english_pages_render(server, clock, seeded):
+    with page_as(server, clock, "physician") as c:
+        c.cookies.set("kura_lang", "en")
+        page = text_of(c.get(f"/patients/{seeded['pid']}").text)
+        assert "Insurance" in page and "Visits" in page and "Imaging studies" in page
+        assert "Register a patient" not in page  # a physician does not register patients
+
+
+def test_the_patient_page_lists_the_patients_imaging_studies(server, clock, seeded):
+    from kura.imaging import service as imaging
+    from tests.unit.imaging.data import TECH, make_dataset, part10
+    with server.kura.unit_of_work(TECH, "TREAT") as ctx:
+        imaging.store_instance(ctx, part10(make_dataset(patient_id="00012345", name="Yamada^Hanako=山田^花子",
+                                                        study_date="20260405")))
+    with page_as(server, clock, "physician") as c:
+        page = c.get(f"/patients/{seeded['pid']}").text
+    assert "2026-04-05" in page and "/images/studies/" in page
+
+
+def test_the_record_page_offers_only_what_the_role_may_do(server, clock, seeded):
+    url = f"/records/Patient/{seeded['vip']}"  # a draft
+    with page_as(server, clock, "clerk") as c:
+        page = c.get(url).text
+        assert 'id="confirm-button"' in page and "/edit" in page and "/pdf" in page
+    with page_as(server, clock, "nurse") as c:
+        page = c.get(url).text
+        assert 'id="confirm-button"' not in page and "/edit" not in page and "/pdf" in page
+        assert c.get(url + "/confirm").status_code == 200  # the preview is a read …
+        assert c.post(url + "/confirm", data={"version": 1, "sha256": "0" * 64}).status_code == 403  # … 確定 is not
+    with page_as(server, clock, "nurse", name="kango3") as c:
+        assert c.post(f"/records/Patient/{seeded['pid']}/edit", data={"mrn": "1"}).status_code == 403
+        assert c.get(f"/records/Patient/{seeded['pid']}/edit").status_code == 403
+        assert c.get(f"/patients/{seeded['pid']}/new/charge").status_code == 403

@@ -29,7 +29,7 @@ SEED = [
      "Patient", "患者の基本情報・保険者番号等"),
     ("shinryoroku", "診療録", "Medical record", "N", "physician,nurse,clerk", 5, "completion",
      "DocumentReference", "医師法 §24: 完結の日から5年"),
-    ("gazo", "画像", "Medical images", "N", "physician,nurse,technologist", 5, "completion",
+    ("gazo", "画像", "Medical images", "N", "physician,nurse,technologist,workstation", 5, "completion",
      "ImagingStudy", "エックス線写真等: 療担規則 §9 は3年、推奨5年"),
     ("seishin-kansen", "精神科・感染症", "Psychiatry and infectious disease", "R",
      "physician,nurse", 5, "completion", "", "制限付き: 明示的な権限 (R) が必要"),

@@ -88,7 +88,7 @@ def test_with_the_records_store_wired_the_demo_images_belong_to_registered_patie
     from kura.access.policy import Subject
     from kura.access.roles import Role
     from kura.records import service as records
-    from tests.unit.imaging.records_bridge import RecordsBridge
+    from kura.bridge import RecordsBridge
     from tests.unit.records.helpers import patient
 
     with kura.unit_of_work(ADMIN, "HOPERAT") as ctx:

@@ -14,7 +14,7 @@ from kura.imaging import service as imaging
 from kura.records import service as records
 
 from tests.unit.imaging.data import PHYSICIAN, TECH, make_dataset, part10, prepare
-from tests.unit.imaging.records_bridge import RecordsBridge
+from kura.bridge import RecordsBridge
 from tests.unit.records.helpers import patient
 
 CLERK = Subject(id=None, name="clerk1", roles=frozenset({Role.clerk}))
@@ -52,7 +52,7 @@ def test_imaging_study_kept_in_step_and_confirmed(linked):
         assert records.read(ctx, "ImagingStudy", ds.StudyInstanceUID).status == "confirmed"
 
 
-def test_disagreeing_demographics_flagged_and_not_linked(linked):
+def test_r39_disagreeing_demographics_flagged_and_not_linked(linked):
     kura, _ = linked
     ds = make_dataset(patient_id="P100", name="Suzuki^Hanako=鈴木^花子", birth_date="19900101")
     store(kura, ds)

@@ -66,7 +66,7 @@ def test_bare_dataset_framing_is_deterministic(archive):
     assert b.duplicate and a.sha256 == b.sha256
 
 
-def test_new_version_before_confirmation_refused_after(archive):
+def test_r36_new_version_before_confirmation_refused_after(archive):
     ds = make_dataset()
     first = store(archive, part10(ds))
     ds.PixelData = bytes(len(ds.PixelData))
@@ -87,7 +87,7 @@ def test_new_version_before_confirmation_refused_after(archive):
     assert archive.blobs.exists(first.sha256)
 
 
-def test_confirm_needs_technologist_and_return_needs_reason(archive):
+def test_r30_confirm_needs_technologist_and_return_needs_reason(archive):
     r = store(archive, part10(make_dataset()))
     with pytest.raises(Denied):
         with archive.unit_of_work(PHYSICIAN, "TREAT") as ctx:
@@ -131,7 +131,7 @@ def test_r14_clearance_filters_search_and_denies_read(archive):
             imaging.find(ctx, Query(level="STUDY", keys={}))
 
 
-def test_disagreeing_demographics_are_flagged_not_merged(archive):
+def test_r39_disagreeing_demographics_are_flagged_not_merged(archive):
     store(archive, part10(make_dataset(patient_id="P9", birth_date="19700101")))
     r = store(archive, part10(make_dataset(patient_id="P9", birth_date="19800101")))
     with archive.unit_of_work(PHYSICIAN, "TREAT") as ctx:
@@ -142,7 +142,7 @@ def test_disagreeing_demographics_are_flagged_not_merged(archive):
 
 
 @pytest.mark.parametrize("mangle", ["truncate", "garbage", "bad-uid", "no-study"])
-def test_bad_input_is_invalid_and_leaves_nothing(archive, mangle):
+def test_r38_bad_input_is_invalid_and_leaves_nothing(archive, mangle):
     ds = make_dataset()
     if mangle == "bad-uid":
         ds.SOPInstanceUID = "1.2.abc"
@@ -158,7 +158,7 @@ def test_bad_input_is_invalid_and_leaves_nothing(archive, mangle):
     assert list(archive.blobs.names()) == []
 
 
-def test_deep_check_finds_an_altered_blob(archive, tmp_path):
+def test_r37_deep_check_finds_an_altered_blob(archive, tmp_path):
     r = store(archive, part10(make_dataset()))
     with archive.unit_of_work(ADMIN, "HOPERAT") as ctx:
         assert deep_check(ctx) == []

@@ -56,8 +56,9 @@
 
   function frameUrl(i) {
     var s = series();
+    var frame = s.frames ? s.frames[i] : 0;  // 0: a single-frame instance
     var url = "/dicom-web/studies/" + encodeURIComponent(cfg.study) + "/series/" + encodeURIComponent(s.uid) +
-      "/instances/" + encodeURIComponent(s.sops[i]) + "/rendered";
+      "/instances/" + encodeURIComponent(s.sops[i]) + (frame ? "/frames/" + frame : "") + "/rendered";
     if (state.center !== null && state.width !== null) {
       url += "?window=" + Math.round(state.center) + "," + Math.round(state.width);
     }
@@ -110,6 +111,8 @@
     }
     if (printLink && n) {
       var q = "sop=" + encodeURIComponent(series().sops[state.slice]);
+      var f = series().frames ? series().frames[state.slice] : 0;
+      if (f) { q += "&frame=" + f; }
       if (state.center !== null) { q += "&window=" + Math.round(state.center) + "," + Math.round(state.width); }
       printLink.href = "/images/studies/" + encodeURIComponent(cfg.study) + "/print?" + q;
     }

@@ -37,6 +37,7 @@ PRESETS = [("lung", -600, 1500), ("mediastinum", 50, 350), ("bone", 300, 2000), 
 MODALITIES = ("CT", "MR", "CR", "DX", "US", "MG", "NM", "PT", "XA", "RF", "OT")
 
 Text = Annotated[str, Q(max_length=64)]
+Frame = Annotated[int, Q(ge=1, le=100000)]
 
 
 class _BadForm(Exception):
@@ -112,12 +113,19 @@ def study_page(study_uid: str, request: Request, auth: PageDep, done: Text = "",
         study = imaging.get_study(ctx, study_uid)
         series = []
         for s in imaging.series_of(ctx, study):
-            sops = [i.sop_uid for i in imaging.instances_of(ctx, s)]
+            # One entry per image to show: a multi-frame instance contributes each of its frames.
+            sops, frames = [], []
+            for inst in imaging.instances_of(ctx, s):
+                count = inst.frames or 1
+                sops += [inst.sop_uid] * count
+                frames += list(range(1, count + 1)) if count > 1 else [0]
             series.append({"uid": s.series_uid, "number": s.series_number, "modality": s.modality,
-                           "description": s.description, "body_part": s.body_part, "sops": sops})
+                           "description": s.description, "body_part": s.body_part, "sops": sops,
+                           "frames": frames})
         row = _row(study)
     viewer = {"study": study_uid, "series": [{"uid": s["uid"], "modality": s["modality"],
-                                              "body_part": s["body_part"], "sops": s["sops"]} for s in series],
+                                              "body_part": s["body_part"], "sops": s["sops"],
+                                              "frames": s["frames"]} for s in series],
               "presets": [{"name": n, "center": c, "width": w} for n, c, w in PRESETS]}
     return render(request, "images/study.html", {
         "study": row, "series": series, "presets": PRESETS,
@@ -174,32 +182,32 @@ def _window(window: str) -> tuple[float | None, float | None]:
     return center, width
 
 
-def _printout(request: Request, auth, study_uid: str, sop: str, window: str, media_type: str):
+def _printout(request: Request, auth, study_uid: str, sop: str, window: str, frame: int, media_type: str):
     center, width = _window(window)
     with work(request, auth, PURPOSE) as ctx:
-        out = printing.key_image(ctx, study_uid, sop, center=center, width=width, media_type=media_type,
-                                 printed_by=f"{auth.display_name} ({auth.username})")
+        out = printing.key_image(ctx, study_uid, sop, center=center, width=width, frame=frame,
+                                 media_type=media_type, printed_by=f"{auth.display_name} ({auth.username})")
         study = _row(out.study)
     return out, study
 
 
 @router.get("/studies/{study_uid}/print")
 def print_view(study_uid: str, request: Request, auth: PageDep, sop: Annotated[str, Q(max_length=64)],
-               window: Text = ""):
+               window: Text = "", frame: Frame = 1):
     """The key image's print view: the watermarked page (burned in) and a print button.
     Producing it is the printout, so it is recorded (ImagingStudyPrinted)."""
-    out, study = _printout(request, auth, study_uid, sop, window, "image/png")
+    out, study = _printout(request, auth, study_uid, sop, window, frame, "image/png")
     return render(request, "images/print.html", {
         "study": study, "sop": sop, "window": window, "watermark": out.watermark,
         "page_uri": "data:image/png;base64," + base64.b64encode(out.data).decode(),
         "digest": out.sha256, "printed_at": out.printed_at,
         "pdf_url": (f"/images/studies/{quote(study_uid, safe='')}/print.pdf?"
-                    f"{urlencode({'sop': sop, 'window': window})}")})
+                    f"{urlencode({'sop': sop, 'window': window, 'frame': frame})}")})
 
 
 @router.get("/studies/{study_uid}/print.pdf")
 def print_pdf(study_uid: str, request: Request, auth: PageDep, sop: Annotated[str, Q(max_length=64)],
-              window: Text = ""):
-    out, _ = _printout(request, auth, study_uid, sop, window, "application/pdf")
+              window: Text = "", frame: Frame = 1):
+    out, _ = _printout(request, auth, study_uid, sop, window, frame, "application/pdf")
     return Response(out.data, media_type="application/pdf", headers={
         "Content-Disposition": f'inline; filename="key-image-{out.sha256[:12]}.pdf"'})

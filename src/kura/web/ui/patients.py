@@ -190,6 +190,7 @@ def new_record(request: Request, auth: PageDep, pid: str, kind: str):
     rtype = _kind(kind)
     with work(request, auth, purpose_of(auth)) as ctx:
         pv = records.read(ctx, "Patient", pid)
+        ctx.require(Action.RecordsRecordCreate, Target(kind=rtype, patient_id=pid))
         now = ctx.now()
     return _new_page(request, rtype, _defaults(rtype, now), patient=version_row(pv), kind=kind)
 

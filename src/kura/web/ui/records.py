@@ -14,6 +14,7 @@ from typing import Annotated, Any, Callable
 from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 
+from kura.access.actions import Action
 from kura.errors import Conflict, Denied, Invalid
 from kura.records import printout, resources
 from kura.records import service as records
@@ -111,8 +112,13 @@ def record(request: Request, auth: PageDep, rtype: str, id: str, done: str = "",
 
     def view(ctx):
         v = records.read(ctx, rtype, id)
+        target = printout.target_of_version(ctx, v)
+        # Offer only what the policy would allow (the POSTs ask it again).
+        can = {name: ctx.allows(action, target).allowed for name, action in (
+            ("update", Action.RecordsRecordUpdate), ("confirm", Action.RecordsRecordConfirm),
+            ("print", Action.RecordsRecordPrint))}
         return render(request, "records/record.html", {**_record_context(v), "done": DONE.get(done),
-                                                       "break_glass": bool(break_glass.strip())})
+                                                       "break_glass": bool(break_glass.strip()), "can": can})
 
     return guarded(request, auth, view, break_glass)
 
@@ -134,6 +140,7 @@ def confirm(request: Request, auth: PageDep, rtype: str, id: str,
     try:
         with work(request, auth, purpose_of(auth)) as ctx:
             cur = records.read(ctx, rtype, id)
+            ctx.require(Action.RecordsRecordConfirm, printout.target_of_version(ctx, cur))
             # Confirm what the user saw, not whatever is current by now.
             if cur.number != version or cur.sha256 != sha256:
                 raise Conflict("the record changed after the preview; look at it again before confirming")
@@ -159,6 +166,7 @@ def edit(request: Request, auth: PageDep, rtype: str, id: str):
         raise Invalid(f"{rtype} is written by kura itself")
     with work(request, auth, purpose_of(auth)) as ctx:
         v = records.read(ctx, rtype, id)
+        ctx.require(Action.RecordsRecordUpdate, printout.target_of_version(ctx, v))
     return _edit_page(request, v, form_values(rtype, v))
 
 
@@ -187,6 +195,7 @@ async def save_edit(request: Request, auth: PageDep, rtype: str, id: str):
     try:
         with work(request, auth, purpose_of(auth)) as ctx:
             cur = records.read(ctx, rtype, id)
+            ctx.require(Action.RecordsRecordUpdate, printout.target_of_version(ctx, cur))
             if cur.status == "confirmed" and not reason:
                 raise Invalid("a correction of a confirmed record needs a reason")
             old = cur.resource()

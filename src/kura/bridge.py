@@ -1,7 +1,8 @@
-"""A RecordsPort over the real records store, as kura.app (the composition root, which may
-import both kura.records and kura.imaging) should wire it: `kura.imaging.link.RECORDS = RecordsBridge()`.
+"""The image archive's link to the records store (kura.imaging.link.RecordsPort).
 
-Kept here, with its test, until kura.app wires it (imaging and records are independent layers).
+kura.records and kura.imaging are independent layers; this module sits above both and
+kura.app wires it in: the DICOM Patient ID is matched to the FHIR Patient identifier, and
+the FHIR ImagingStudy is kept in step with each study (CONTRACT.md).
 """
 
 from __future__ import annotations
