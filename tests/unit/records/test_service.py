@@ -68,13 +68,12 @@ def test_r31_proxy_entry_is_confirmed_only_by_the_confirmer(kura, staff):
     with kura.unit_of_work(clerk, "HPAYMT") as ctx:
         pid = records.create(ctx, patient()).id
     with kura.unit_of_work(doc, "TREAT") as ctx:
-        other = make_user  # noqa: F841
         enc = records.create(ctx, encounter(pid))
-    nurse_doc = make_user(kura, "doc2", ("physician",))
-    with kura.unit_of_work(user_subject(nurse_doc), "TREAT") as ctx:
+    other_doc = make_user(kura, "doc2", ("physician",))
+    with kura.unit_of_work(user_subject(other_doc), "TREAT") as ctx:
         proxied = records.create(ctx, document(pid), on_behalf_of="doc1")
     with pytest.raises(Conflict, match="on behalf of doc1"):
-        with kura.unit_of_work(user_subject(nurse_doc), "TREAT") as ctx:
+        with kura.unit_of_work(user_subject(other_doc), "TREAT") as ctx:
             records.confirm(ctx, "DocumentReference", proxied.id)
     with kura.unit_of_work(doc, "TREAT") as ctx:
         done = records.confirm(ctx, "DocumentReference", proxied.id)
@@ -83,7 +82,7 @@ def test_r31_proxy_entry_is_confirmed_only_by_the_confirmer(kura, staff):
     assert done.enterer_name == "doc2" and done.on_behalf_of_name == "doc1" and done.confirmed_by_name == "doc1"
     agents = {a["type"]["coding"][0]["code"]: a for a in prov["agent"]}
     assert agents["attester"]["who"]["reference"] == f"Practitioner/{doc.id}"
-    assert agents["enterer"]["who"]["reference"] == f"Practitioner/{nurse_doc.id}"
+    assert agents["enterer"]["who"]["reference"] == f"Practitioner/{other_doc.id}"
     assert agents["enterer"]["onBehalfOf"]["reference"] == f"Practitioner/{doc.id}"
     assert prov["target"] == [{"reference": f"DocumentReference/{proxied.id}/_history/2"}]
 

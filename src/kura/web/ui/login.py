@@ -42,10 +42,20 @@ def login_page(request: Request, _: PublicDep, target: Annotated[str, Query(alia
     if _live_session(request):
         return redirect(safe_next(target))
     notice = next((m for flag, m in NOTICES.items() if request.query_params.get(flag)), None)
-    response = render(request, "login.html", {"next": safe_next(target), "notice": notice})
+    response = render(request, "login.html", {"next": safe_next(target), "notice": notice,
+                                              "demo_codes": _demo_codes(request)})
     if request.cookies.get(SESSION_COOKIE):
         response.delete_cookie(SESSION_COOKIE, path="/")
     return response
+
+
+def _demo_codes(request: Request) -> list[tuple[str, str, str]]:
+    """In a `kura demo` home only: each demo account's current code, so visitors need no app."""
+    kura = kura_of(request)
+    if not kura.settings.demo:
+        return []
+    with kura.unit_of_work(None, "", origin=origin_of(request), request_id=request.state.request_id) as ctx:
+        return identity.demo_codes(ctx)
 
 
 @router.post("/login")
@@ -62,8 +72,8 @@ def login(request: Request, _: PublicDep,
                       status=423)
     except Unauthenticated:
         # One message whichever part was wrong (R7).
-        return render(request, "login.html", {"next": safe_next(target), "username": username, "failed": True},
-                      status=401)
+        return render(request, "login.html", {"next": safe_next(target), "username": username, "failed": True,
+                                              "demo_codes": _demo_codes(request)}, status=401)
     target = "/account/password" if result.must_change_password else safe_next(target)
     response = redirect(target)
     set_session_cookie(request, response, result.token)
