@@ -24,6 +24,12 @@
   var margin = 3000;
   var deadline = Date.now() + idle * 1000 + margin;
 
+  // Pages that talk to the server without reloading (the image viewer) report each answered
+  // request here: the server counted it as activity, so the countdown starts again.
+  window.kuraActivity = function () {
+    deadline = Date.now() + idle * 1000 + margin;
+  };
+
   function signedOut() {
     var here = window.location.pathname + window.location.search;
     window.location.assign("/login?timeout=1&next=" + encodeURIComponent(here));

@@ -74,6 +74,7 @@
           throw new Error("signed out");
         }
         if (!response.ok) { throw new Error("HTTP " + response.status); }
+        if (window.kuraActivity) { window.kuraActivity(); }
         return response.blob();
       })
       .then(function (blob) { return URL.createObjectURL(blob); });
