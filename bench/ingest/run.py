@@ -480,12 +480,19 @@ def main(argv: list[str]) -> None:
                 runs.append((f"kura {engine}", lambda e=engine: Kura(tmp, e, args.pg_url, args.py_spy)))
         for name, start in runs:
             print(f"{name}:", file=sys.stderr)
-            server = start()
+            try:
+                server = start()
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 — report the others still
+                print(f"  {name} did not start: {exc}", file=sys.stderr)
+                continue
             try:
                 results[name] = measure(server, data, args)
+            except (Exception, SystemExit) as exc:  # noqa: BLE001
+                print(f"  {name} failed: {exc}", file=sys.stderr)
             finally:
                 server.stop()
-    report(results, args)
+    if results:
+        report(results, args)
 
 
 if __name__ == "__main__":

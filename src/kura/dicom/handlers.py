@@ -88,18 +88,34 @@ def _work(event, kura):
     return peer, kura.unit_of_work(peers.subject_for(peer), PURPOSE, origin=_origin(event))
 
 
-def on_store(event, kura) -> int:
+def on_store(event, kura, writer=None) -> int:
+    """C-STORE. With a writer (kura.dicom.writer, as kura.dicom.server binds it) the instance
+    is framed, validated, hashed and — when its patient's key is known — its blob written
+    here, in this association's thread, and then committed with others in one group commit."""
     req = event.request
-    peer, work = _work(event, kura)
+    if writer is None:
+        peer, work = _work(event, kura)
+        try:
+            with work as ctx:
+                peers.require_right(ctx, peer, "store")
+                result = imaging.store_instance(
+                    ctx, req.DataSet.getvalue(), transfer_syntax=str(event.context.transfer_syntax),
+                    sop_class_uid=str(req.AffectedSOPClassUID), sop_instance_uid=str(req.AffectedSOPInstanceUID))
+        except KuraError as exc:
+            return status_for(exc)
+        # The unit of work has committed (blob fsynced before): only now is success sent.
+        return SUCCESS if result.stored else REFUSED_CONFIRMED
+    peer = event.assoc.kura_peer
     try:
-        with work as ctx:
-            peers.require_right(ctx, peer, "store")
-            result = imaging.store_instance(
-                ctx, req.DataSet.getvalue(), transfer_syntax=str(event.context.transfer_syntax),
-                sop_class_uid=str(req.AffectedSOPClassUID), sop_instance_uid=str(req.AffectedSOPInstanceUID))
+        prepared = imaging.prepare(
+            req.DataSet.getvalue(), transfer_syntax=str(event.context.transfer_syntax),
+            sop_class_uid=str(req.AffectedSOPClassUID), sop_instance_uid=str(req.AffectedSOPInstanceUID))
+        if "store" in peer.right_set:  # a peer without the right writes nothing, not even a blob
+            imaging.prewrite(kura.blobs, kura.master_key, prepared)
+        result = writer.store(peer, _origin(event), prepared)
     except KuraError as exc:
         return status_for(exc)
-    # The unit of work has committed (blob fsynced before): only now is success sent.
+    # The writer's batch has committed (blob fsynced before): only now is success sent.
     return SUCCESS if result.stored else REFUSED_CONFIRMED
 
 

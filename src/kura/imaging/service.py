@@ -24,11 +24,11 @@ from kura.imaging import link
 from kura.imaging.keys import blob_aad, patient_key
 from kura.imaging.models import ImagingInstance, ImagingPatient, ImagingSeries, ImagingStudy
 from kura.imaging.query import Query, result_dataset, statement
-from kura.imaging.store import StoreResult, store_instance
+from kura.imaging.store import Prepared, StoreResult, prepare, prewrite, store_instance
 from kura.ledger.tags import LedgerTag
 from kura.operation import Context
 
-__all__ = ["StoreResult", "Retrievable", "store_instance", "find", "find_datasets", "retrieve",
+__all__ = ["StoreResult", "Prepared", "prepare", "prewrite", "Retrievable", "store_instance", "find", "find_datasets", "retrieve",
            "get_study", "studies_for_patient", "worklist", "confirm", "return_study",
            "study_target", "allowed_labels", "series_of", "instances_of", "patient_key",
            "count_instances"]

@@ -30,7 +30,7 @@ from kura.imaging.names import search_key
 from kura.ledger.tags import LedgerTag
 from kura.operation import Context
 
-__all__ = ["StoreResult", "store_instance"]
+__all__ = ["StoreResult", "Prepared", "prepare", "prewrite", "store_instance"]
 
 RECORD_TYPE = "ImagingStudy"
 
@@ -80,19 +80,24 @@ def _disagreement(known: dict, got: dict) -> str:
     return "; ".join(diffs)
 
 
-def store_instance(ctx: Context, data: bytes, *, transfer_syntax: str | None = None,
-                   sop_class_uid: str | None = None, sop_instance_uid: str | None = None,
-                   ) -> StoreResult:
-    """Store one instance exactly as received.
+@dataclasses.dataclass
+class Prepared:
+    """One received instance, framed, validated and hashed: everything that needs no database.
 
-    `data` is a Part 10 file, or — with `transfer_syntax`, `sop_class_uid` and
-    `sop_instance_uid` from the DIMSE request — a bare data set, framed deterministically
-    (a Part 10 file lacking only the preamble gets the zero preamble and 'DICM').
-    Raises Invalid (malformed), Denied. Returns a refused result (not an error, so the alert
-    commits) for different bytes under a SOP Instance of a confirmed study.
-    Ledger: ImagingInstanceStored (digest = SHA-256 of the stored bytes),
-    ImagingInstanceRefused (alert), ImagingStudyFlagged (alert) on disagreeing demographics.
+    `written_for` is the (patient row id, wrapped key) the blob was sealed under when
+    `prewrite` wrote it ahead of the transaction, `created` whether that write made the file.
     """
+
+    data: bytes
+    info: InstanceInfo
+    sha: str
+    written_for: tuple[str, bytes] | None = None
+    created: bool = False
+
+
+def prepare(data: bytes, *, transfer_syntax: str | None = None, sop_class_uid: str | None = None,
+            sop_instance_uid: str | None = None) -> Prepared:
+    """Frame, validate and hash one instance (pure; no database, no blob). Raises Invalid."""
     if transfer_syntax is not None:
         data = parsing.wrap_part10(data, transfer_syntax=transfer_syntax,
                                    sop_class_uid=sop_class_uid or "", sop_instance_uid=sop_instance_uid or "")
@@ -103,11 +108,63 @@ def store_instance(ctx: Context, data: bytes, *, transfer_syntax: str | None = N
         raise Invalid("the data set's SOP Instance UID differs from the request's")
     if sop_class_uid and info.sop_class_uid != sop_class_uid:
         raise Invalid("the data set's SOP Class UID differs from the request's")
+    return Prepared(data=data, info=info, sha=hashlib.sha256(data).hexdigest())
+
+
+# Patient data keys already unwrapped, by (master key, DICOM Patient ID): (row id, wrapped key,
+# data key). It lets an instance of a known patient be sealed and written — and fsynced —
+# before its transaction takes the database's write lock. The index row decides: the
+# transaction compares the row's id and wrapped key with what the blob was sealed under.
+_KEYS: dict[tuple[bytes, str], tuple[str, bytes, bytes]] = {}
+_KEYS_MAX = 10_000
+
+
+def _remember_key(master: bytes, patient: ImagingPatient, key: bytes) -> None:
+    if len(_KEYS) >= _KEYS_MAX:
+        _KEYS.clear()
+    _KEYS[(master, patient.patient_id)] = (patient.id, patient.wrapped_key, key)
+
+
+def prewrite(blobs, master_key: bytes, prepared: Prepared) -> None:
+    """Seal and write the blob now, outside any transaction, when the patient's key is known.
+
+    Content-addressed: a blob whose transaction then fails is an unreferenced orphan, which
+    is harmless (the index is the truth). Leaves `prepared` untouched when the key is unknown
+    or the blob exists already; store_instance then writes it inside its transaction.
+    """
+    cached = _KEYS.get((master_key, prepared.info.patient_id))
+    if cached is None or prepared.written_for is not None or blobs.exists(prepared.sha):
+        return
+    row_id, wrapped, key = cached
+    blobs.put(prepared.sha, seal(key, prepared.data, blob_aad(prepared.sha)))
+    prepared.written_for, prepared.created = (row_id, wrapped), True
+
+
+def store_instance(ctx: Context, data: bytes | None = None, *, transfer_syntax: str | None = None,
+                   sop_class_uid: str | None = None, sop_instance_uid: str | None = None,
+                   prepared: Prepared | None = None) -> StoreResult:
+    """Store one instance exactly as received.
+
+    `data` is a Part 10 file, or — with `transfer_syntax`, `sop_class_uid` and
+    `sop_instance_uid` from the DIMSE request — a bare data set, framed deterministically
+    (a Part 10 file lacking only the preamble gets the zero preamble and 'DICM'); or
+    `prepared` comes from `prepare` (and perhaps `prewrite`) done before the transaction.
+    Raises Invalid (malformed), Denied. Returns a refused result (not an error, so the alert
+    commits) for different bytes under a SOP Instance of a confirmed study.
+    Ledger: ImagingInstanceStored (digest = SHA-256 of the stored bytes),
+    ImagingInstanceRefused (alert), ImagingStudyFlagged (alert) on disagreeing demographics.
+    """
+    if prepared is None:
+        prepared = prepare(data, transfer_syntax=transfer_syntax, sop_class_uid=sop_class_uid,
+                           sop_instance_uid=sop_instance_uid)
+    info, sha, data = prepared.info, prepared.sha, prepared.data
     # Storing reveals nothing of what is stored, so the check is on the action, not on the
     # study's label: a modality stores into any class (it cannot know the classes).
     target = Target(kind=RECORD_TYPE, id=info.study_uid, patient_id=info.patient_id or None)
     ctx.require(Action.ImagingInstanceStore, target)
-    sha = hashlib.sha256(data).hexdigest()
+    # Before the first statement of the transaction (SQLite's BEGIN IMMEDIATE takes the write
+    # lock then): the blob's fsyncs need not hold back every other writer.
+    prewrite(ctx.blobs, ctx.master_key, prepared)
     result = StoreResult(sop_uid=info.sop_uid, sop_class_uid=info.sop_class_uid,
                          study_uid=info.study_uid, sha256=sha)
     detail = {"sop_instance_uid": info.sop_uid, "sop_class_uid": info.sop_class_uid,
@@ -124,10 +181,10 @@ def store_instance(ctx: Context, data: bytes, *, transfer_syntax: str | None = N
         ctx, ImagingPatient, ImagingPatient.patient_id == info.patient_id,
         lambda: _new_patient(ctx, info))
     demographics = _demographics(info)
-    mc = classes.default_for(ctx, RECORD_TYPE)
-    study, new_study = _get_or_create(
-        ctx, ImagingStudy, ImagingStudy.study_uid == info.study_uid,
-        lambda: ImagingStudy(
+
+    def new_study_row() -> ImagingStudy:
+        mc = classes.default_for(ctx, RECORD_TYPE)  # only a new study needs its class
+        return ImagingStudy(
             study_uid=info.study_uid, patient_ref=patient.id, patient_id=info.patient_id,
             patient_name=info.patient_name.full, name_alphabetic=info.patient_name.alphabetic[:200],
             name_ideographic=info.patient_name.ideographic[:200],
@@ -136,14 +193,19 @@ def store_instance(ctx: Context, data: bytes, *, transfer_syntax: str | None = N
             study_time=info.study_time, accession_number=info.accession_number,
             study_id=info.study_id, description=info.study_description,
             referring_physician=info.referring_physician, modalities="", status="draft",
-            class_code=mc.code, confidentiality=mc.confidentiality, created_at=now, updated_at=now))
-    # Lock the study row (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers):
-    # counters, modalities, versions and the 検像 status change one association at a time.
-    study = ctx.session.scalars(select(ImagingStudy).where(ImagingStudy.id == study.id).with_for_update()
-                                .execution_options(populate_existing=True)).one()
-    versions, late = _known(ctx, info, sha, target, detail, result)
-    if late is not None:
-        return late
+            class_code=mc.code, confidentiality=mc.confidentiality, created_at=now, updated_at=now)
+
+    study, new_study = _get_or_create(ctx, ImagingStudy, ImagingStudy.study_uid == info.study_uid,
+                                      new_study_row)
+    # Lock the study row: counters, modalities, versions and the 検像 status change one
+    # association at a time. SQLite needs neither the lock nor the second look: its
+    # BEGIN IMMEDIATE took the database's write lock before the first look above.
+    if ctx.session.get_bind().dialect.name != "sqlite":
+        study = ctx.session.scalars(select(ImagingStudy).where(ImagingStudy.id == study.id).with_for_update()
+                                    .execution_options(populate_existing=True)).one()
+        versions, late = _known(ctx, info, sha, target, detail, result)
+        if late is not None:
+            return late
     if study.status == "confirmed":
         reason = "a new instance for a confirmed study (confirmed studies are frozen)"
         ctx.record(LedgerTag.ImagingInstanceRefused, target=target, outcome=8, digest=sha,
@@ -167,7 +229,13 @@ def store_instance(ctx: Context, data: bytes, *, transfer_syntax: str | None = N
 
     # The blob is written (fsync, rename, directory fsync) before the index row; the row and
     # the ledger entry commit together afterwards, and only then does the adapter answer.
-    ctx.blobs.put(sha, seal(patient_key(ctx, patient), data, blob_aad(sha)))
+    sealed_for = (patient.id, patient.wrapped_key)
+    if prepared.written_for != sealed_for:
+        key = patient_key(ctx, patient)
+        if prepared.written_for is not None and prepared.created:
+            ctx.blobs.delete(sha)  # sealed under a key this patient no longer has: seal again
+        ctx.blobs.put(sha, seal(key, data, blob_aad(sha)))
+        _remember_key(ctx.master_key, patient, key)
     version = versions[-1].version + 1 if versions else 1
     for old in versions:
         old.current = False

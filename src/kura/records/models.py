@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, event
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kura.db.base import Base, sha256_hex, uuid_pk
@@ -103,7 +103,7 @@ class SearchString(Base):
     __tablename__ = "search_string"
     # Covering: a name search counts and pages from this index alone (records.reads).
     __table_args__ = (Index("ix_search_string_visible", "rtype", "param", "value", "class_code",
-                            "confidentiality", "record_pk"),)
+                            "confidentiality", "shared", "record_pk"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     record_pk: Mapped[str] = mapped_column(ForeignKey("record.pk"), index=True)
@@ -112,6 +112,9 @@ class SearchString(Base):
     value: Mapped[str] = mapped_column(_Key)
     class_code: Mapped[str | None] = mapped_column(String(64))  # copies of the record's label,
     confidentiality: Mapped[str] = mapped_column(String(1))  # rewritten with every version
+    # True when another key of the same record starts with the same character: only such
+    # keys can match one prefix twice, so only they need DISTINCT when counting (reads).
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class SearchDate(Base):

@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 from typing import Any, Iterable
 
-from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy import and_, case, false, func, or_, select
 
 from kura.access.actions import Action
 from kura.access.policy import CONFIDENTIALITY, Target
@@ -203,7 +203,12 @@ def _name_search(ctx: Context, q: params.Query) -> tuple[int, list[Record]]:
     visible = _visible(ctx, q.rtype, Action.RecordsRecordSearch,
                        (SearchString.class_code, SearchString.confidentiality))
     where = [*match, visible]
-    total = ctx.session.scalar(select(func.count(func.distinct(SearchString.record_pk))).where(*where)) or 0
+    # Exact and cheap: a record with two keys matching one prefix has them both `shared`
+    # (they begin alike), so only shared rows need DISTINCT; the rest are counted as rows.
+    total = ctx.session.scalar(select(
+        func.count(case((SearchString.shared.is_(False), 1)))
+        + func.count(func.distinct(case((SearchString.shared.is_(True), SearchString.record_pk)))))
+        .where(*where)) or 0
     if not q.count:
         return total, []
     # A record has one key per name form, none a prefix of another (params.extract), so
@@ -212,7 +217,9 @@ def _name_search(ctx: Context, q: params.Query) -> tuple[int, list[Record]]:
     want, fetched, limit = q.offset + q.count, 0, (q.offset + q.count) * 2 + 10
     while len(seen) < want:
         rows = ctx.session.execute(select(SearchString.record_pk).where(*where)
-                                   .order_by(SearchString.value, SearchString.record_pk)
+                                   .order_by(SearchString.value, SearchString.class_code,  # index order
+                                             SearchString.confidentiality, SearchString.shared,
+                                             SearchString.record_pk)
                                    .offset(fetched).limit(limit)).scalars().all()
         for pk in rows:
             if pk not in seen:

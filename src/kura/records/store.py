@@ -204,9 +204,11 @@ def reindex(ctx: Context, rec: Record, resource: dict, *, fresh: bool) -> None:
         s.execute(insert(SearchToken.__table__), [{"record_pk": rec.pk, "rtype": rec.rtype, "param": p, "system": sy,
                                          "value": v} for p, sy, v in ix.tokens])
     if ix.strings:
+        firsts = [(p, v[:1]) for p, v in ix.strings]
         s.execute(insert(SearchString.__table__), [{"record_pk": rec.pk, "rtype": rec.rtype, "param": p, "value": v,
                                                     "class_code": rec.class_code,
-                                                    "confidentiality": rec.confidentiality}
+                                                    "confidentiality": rec.confidentiality,
+                                                    "shared": firsts.count((p, v[:1])) > 1}
                                                    for p, v in ix.strings])
     if ix.dates:
         s.execute(insert(SearchDate.__table__), [{"record_pk": rec.pk, "rtype": rec.rtype, "param": p, "start": a,

@@ -198,3 +198,22 @@ def test_patient_summary_groups_what_the_caller_may_see(kura, staff):
         s = records.patient_summary(ctx, pid)
     assert {k: len(v) for k, v in s.items()} == {"patient": 1, "coverage": 1, "encounters": 1, "charges": 1,
                                                    "invoices": 1, "documents": 1, "studies": 0}
+
+
+def test_name_search_counts_a_patient_once_whatever_names_match(kura, staff):
+    clerk, _ = staff
+    two_names = patient(kana=("ヤマダ", "ハナコ"), mrn="1")
+    two_names["name"].append({"use": "maiden", "family": "ヤマモト", "given": ["ハナコ"],
+                              "extension": [{"url": two_names["name"][1]["extension"][0]["url"],
+                                             "valueCode": "SYL"}]})
+    with kura.unit_of_work(clerk, "HPAYMT") as ctx:
+        a = records.create(ctx, two_names).id
+        b = records.create(ctx, patient(kana=("ヤマダ", "ヤスシ"), mrn="2")).id
+        c = records.create(ctx, patient(family="田中", kana=("タナカ", "タロウ"), mrn="3")).id
+    for query, expected in (("ヤマ", {a, b}), ("ヤ", {a, b}), ("ヤマモト", {a}), ("ヤス", {b}), ("タ", {c}),
+                            ("は", {a})):
+        with kura.unit_of_work(clerk, "HPAYMT") as ctx:
+            page = records.search(ctx, "Patient", [("name", query)])
+            one = records.search(ctx, "Patient", [("name", query), ("_count", "1")])
+        assert page.total == len(expected) and {v.id for v in page.versions} == expected, query
+        assert one.total == len(expected) and len(one.versions) == 1

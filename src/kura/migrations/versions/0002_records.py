@@ -105,11 +105,12 @@ def upgrade() -> None:
     sa.Column('value', sa.String(length=200).with_variant(sa.String(length=200, collation='C'), 'postgresql'), nullable=False),
     sa.Column('class_code', sa.String(length=64), nullable=True),
     sa.Column('confidentiality', sa.String(length=1), nullable=False),
+    sa.Column('shared', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['record_pk'], ['record.pk'], name=op.f('fk_search_string_record_pk_record')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_search_string'))
     )
     with op.batch_alter_table('search_string', schema=None) as batch_op:
-        batch_op.create_index('ix_search_string_visible', ['rtype', 'param', 'value', 'class_code', 'confidentiality', 'record_pk'], unique=False)
+        batch_op.create_index('ix_search_string_visible', ['rtype', 'param', 'value', 'class_code', 'confidentiality', 'shared', 'record_pk'], unique=False)
         batch_op.create_index(batch_op.f('ix_search_string_record_pk'), ['record_pk'], unique=False)
 
     op.create_table('search_token',
