@@ -101,7 +101,7 @@ ROLE_GRANTS: dict[Role, dict[A, frozenset[str] | str]] = {
         A.RecordsRecordCreate: _CLERK_TYPES, A.RecordsRecordUpdate: _CLERK_TYPES,
         A.RecordsRecordConfirm: _CLERK_TYPES,
         A.RecordsRecordRead: _CLERK_TYPES | {"DocumentReference", "Practitioner", "Provenance"},
-        A.RecordsRecordSearch: _CLERK_TYPES | {"DocumentReference", "Practitioner"},
+        A.RecordsRecordSearch: _CLERK_TYPES | {"DocumentReference", "Practitioner", "Provenance"},
         A.RecordsRecordPrint: _CLERK_TYPES, A.RecordsRecordExport: _CLERK_TYPES | {"DocumentReference"},
     },
 }

@@ -9,6 +9,7 @@ Authorised", any other KuraError → 0xC000-range "Unable to process".
 from __future__ import annotations
 
 import socket
+import threading
 
 from pydicom import uid
 from pydicom.dataset import Dataset
@@ -110,9 +111,20 @@ def on_store(event, kura, writer=None) -> int:
         prepared = imaging.prepare(
             req.DataSet.getvalue(), transfer_syntax=str(event.context.transfer_syntax),
             sop_class_uid=str(req.AffectedSOPClassUID), sop_instance_uid=str(req.AffectedSOPInstanceUID))
-        if "store" in peer.right_set:  # a peer without the right writes nothing, not even a blob
-            imaging.prewrite(kura.blobs, kura.master_key, prepared)
-        result = writer.store(peer, _origin(event), prepared)
+        if "store" not in peer.right_set:  # a peer without the right writes nothing, not even a blob
+            result = writer.store(peer, _origin(event), prepared)
+        else:
+            # The writer runs the instance's SQL while this thread seals, writes and fsyncs its
+            # blob; it waits for `settled` before it commits (the blob is durable first).
+            prepared.settled = threading.Event()
+            job = writer.submit(peer, _origin(event), prepared)
+            try:
+                imaging.prewrite(kura.blobs, kura.master_key, prepared)
+            except Exception:  # noqa: BLE001 — the writer then writes it in its transaction, or fails there
+                pass
+            finally:
+                prepared.settled.set()
+            result = writer.wait(job)
     except KuraError as exc:
         return status_for(exc)
     # The writer's batch has committed (blob fsynced before): only now is success sent.

@@ -50,11 +50,20 @@ class StoreWriter:
         self._thread = threading.Thread(target=self._run, name="kura-dicom-writer", daemon=True)
         self._thread.start()
 
-    def store(self, peer, origin: str, prepared: imaging.Prepared) -> imaging.StoreResult:
-        """Store one prepared instance as `peer`; returns once it is committed.
-        Raises what store_instance raises (Invalid, Denied, …)."""
+    def submit(self, peer, origin: str, prepared: imaging.Prepared) -> _Job:
+        """Queue one prepared instance, to be stored as `peer`; `wait` for its outcome."""
         job = _Job(peer=peer, origin=origin, prepared=prepared)
         self._queue.put(job)
+        return job
+
+    def store(self, peer, origin: str, prepared: imaging.Prepared) -> imaging.StoreResult:
+        """Store one prepared instance as `peer`; returns once it is committed."""
+        return self.wait(self.submit(peer, origin, prepared))
+
+    @staticmethod
+    def wait(job: _Job) -> imaging.StoreResult:
+        """The instance's result once its batch committed. Raises what store_instance raises
+        (Invalid, Denied, …) or KuraError when the batch's commit failed."""
         job.done.wait()
         if job.error is not None:
             raise job.error

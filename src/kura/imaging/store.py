@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import threading
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -86,6 +87,8 @@ class Prepared:
 
     `written_for` is the (patient row id, wrapped key) the blob was sealed under when
     `prewrite` wrote it ahead of the transaction, `created` whether that write made the file.
+    `settled`, when set, tells that another thread is running `prewrite` at the same time as
+    the transaction: store_instance waits for it before it looks at `written_for`.
     """
 
     data: bytes
@@ -93,6 +96,7 @@ class Prepared:
     sha: str
     written_for: tuple[str, bytes] | None = None
     created: bool = False
+    settled: threading.Event | None = None
 
 
 def prepare(data: bytes, *, transfer_syntax: str | None = None, sop_class_uid: str | None = None,
@@ -164,7 +168,8 @@ def store_instance(ctx: Context, data: bytes | None = None, *, transfer_syntax: 
     ctx.require(Action.ImagingInstanceStore, target)
     # Before the first statement of the transaction (SQLite's BEGIN IMMEDIATE takes the write
     # lock then): the blob's fsyncs need not hold back every other writer.
-    prewrite(ctx.blobs, ctx.master_key, prepared)
+    if prepared.settled is None:
+        prewrite(ctx.blobs, ctx.master_key, prepared)
     result = StoreResult(sop_uid=info.sop_uid, sop_class_uid=info.sop_class_uid,
                          study_uid=info.study_uid, sha256=sha)
     detail = {"sop_instance_uid": info.sop_uid, "sop_class_uid": info.sop_class_uid,
@@ -230,6 +235,8 @@ def store_instance(ctx: Context, data: bytes | None = None, *, transfer_syntax: 
     # The blob is written (fsync, rename, directory fsync) before the index row; the row and
     # the ledger entry commit together afterwards, and only then does the adapter answer.
     sealed_for = (patient.id, patient.wrapped_key)
+    if prepared.settled is not None:
+        prepared.settled.wait()  # the blob is being written alongside: durable before commit
     if prepared.written_for != sealed_for:
         key = patient_key(ctx, patient)
         if prepared.written_for is not None and prepared.created:

@@ -30,8 +30,16 @@ def error_response(request: Request, status: int, message: str, extra: dict | No
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="kura"'
     if request.url.path.startswith("/fhir"):
-        body = {"resourceType": "OperationOutcome", "issue": [{
-            "severity": "error", "code": _FHIR_CODE.get(status, "processing"), "diagnostics": message}]}
+        issues = [{"severity": "error", "code": _FHIR_CODE.get(status, "processing"), "diagnostics": message}]
+        if (extra or {}).get("break_glass_available"):
+            # CONTRACT.md: the user must learn that break-glass exists (FHIR's
+            # break-the-glass OperationOutcome example, purpose of use ETREAT).
+            issues.append({"severity": "information", "code": "suppressed",
+                           "details": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                                                   "code": "ETREAT", "display": "Emergency Treatment"}]},
+                           "diagnostics": "break-glass is available: repeat the request with the header "
+                                          "X-Kura-Break-Glass: <reason>; it will be logged as a security alert"})
+        body = {"resourceType": "OperationOutcome", "issue": issues}
         return JSONResponse(body, status_code=status, media_type="application/fhir+json", headers=headers)
     return JSONResponse({"detail": message, **(extra or {})}, status_code=status, headers=headers)
 
