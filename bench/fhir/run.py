@@ -3,6 +3,7 @@ throughput, each as a ratio to the bare HTTP round trip (`GET /healthz`) of the 
 
     python bench/fhir/run.py [--patients 100000] [--engine sqlite|postgresql|both]
                              [--searches 400] [--creates 300] [--clients 1,4]
+                             [--bundles 20] [--bundle-size 50]
                              [--pg-url postgresql://postgres@127.0.0.1:5432/postgres]
                              [--keep DIR]   (keep the loaded homes in DIR/<engine> and reuse them)
 
@@ -18,8 +19,13 @@ For each engine, on a fresh home:
 4. search:  sequential GET /fhir/Patient?name=<prefix> with random 2–3 character prefixes of
             family names, as hiragana, katakana or half-width katakana (p50/p95; _count=20,
             with `total`).
-5. write:   POST /fhir/Patient then POST /fhir/Patient/{id}/$confirm, by 1 and by N parallel
-            clients; confirmed resources per second.
+5. write:   (a) one request per interaction: POST /fhir/Patient then POST
+            /fhir/Patient/{id}/$confirm, by 1 and by N parallel clients;
+            (b) transaction Bundles (POST /fhir) of --bundle-size Patients, each entry a create
+            (fullUrl urn:uuid:…) plus a `urn:uuid:…/$confirm` entry, so every resource is created
+            and confirmed in one unit of work per Bundle (the same service calls: access check,
+            version, Provenance, ledger entry per change), by 1 and by N parallel clients.
+            Both as confirmed resources per second.
 
 Aims (issue 3): search p95 ≤ 10× the bare round trip; ≥ 300 confirmed resources/s.
 The CI never runs this; figures are in the closing note of the work that added it.
@@ -223,15 +229,38 @@ def measure(home: Path, login: tuple[str, str], args) -> dict:
                     c.post(f"/fhir/Patient/{r1.json()['id']}/$confirm").raise_for_status()
                     results.append(1)
 
-        for clients in args.clients:
+        def bundler(k: int, results: list):
+            rng_w = random.Random(2000 + k)
+            with httpx.Client(base_url=base, headers=headers, timeout=120) as c:
+                for b in range(args.bundles):
+                    entries = []
+                    for i in range(args.bundle_size):
+                        urn = f"urn:uuid:{uuid.uuid4()}"
+                        n = 20_000_000 + k * 1_000_000 + b * args.bundle_size + i
+                        entries.append({"fullUrl": urn, "resource": patient(n, rng_w),
+                                        "request": {"method": "POST", "url": "Patient"}})
+                        entries.append({"request": {"method": "POST", "url": f"{urn}/$confirm"}})
+                    r = c.post("/fhir", json={"resourceType": "Bundle", "type": "transaction", "entry": entries},
+                               headers={"Content-Type": "application/fhir+json"})
+                    r.raise_for_status()
+                    confirmed = [e for e in r.json()["entry"] if e["response"]["location"].endswith("/_history/2")]
+                    assert len(confirmed) == args.bundle_size
+                    results.extend([1] * len(confirmed))
+
+        def run(target, clients: int) -> float:
             results: list = []
-            threads = [threading.Thread(target=writer, args=(k, results)) for k in range(clients)]
+            threads = [threading.Thread(target=target, args=(k, results)) for k in range(clients)]
             t = time.perf_counter()
             for th in threads:
                 th.start()
             for th in threads:
                 th.join()
-            out[f"write{clients}"] = len(results) / (time.perf_counter() - t)
+            return len(results) / (time.perf_counter() - t)
+
+        for clients in args.clients:
+            out[f"write{clients}"] = run(writer, clients)
+        for clients in args.clients:
+            out[f"bundle{clients}"] = run(bundler, clients)
         return out
     finally:
         proc.terminate()
@@ -244,6 +273,8 @@ def main() -> None:
     p.add_argument("--searches", type=int, default=400)
     p.add_argument("--creates", type=int, default=300, help="create+confirm pairs per client")
     p.add_argument("--clients", default="1,4")
+    p.add_argument("--bundles", type=int, default=20, help="transaction Bundles per client")
+    p.add_argument("--bundle-size", type=int, default=50, help="Patients created and confirmed per Bundle")
     p.add_argument("--engine", choices=["sqlite", "postgresql", "both"], default="both")
     p.add_argument("--keep", type=Path, help="keep loaded homes here and reuse them on the next run")
     p.add_argument("--pg-url", default=os.environ.get("KURA_BENCH_PG_URL",
@@ -275,15 +306,18 @@ def main() -> None:
             report.append((kind, load_s, r))
 
     ms = lambda s: s * 1000  # noqa: E731
-    print(f"\n{args.patients:,} patients; {args.searches} searches; {args.creates} create+confirm per client\n")
+    print(f"\n{args.patients:,} patients; {args.searches} searches; {args.creates} create+confirm per client; "
+          f"{args.bundles} transaction Bundles of {args.bundle_size} per client\n")
     print(f"{'engine':<11}{'healthz p50/p95 ms':>20}{'search p50/p95 ms':>20}{'p50 ×':>7}{'p95 ×':>7}"
           f"{'hits':>7}  confirmed/s (clients: rate, ×rt per resource)")
     for kind, load_s, r in report:
         h50, h95 = ms(pct(r["healthz"], 50)), ms(pct(r["healthz"], 95))
         s50, s95 = ms(pct(r["search"], 50)), ms(pct(r["search"], 95))
-        writes = "  ".join(f"{c}: {r[f'write{c}']:.0f}/s ({1000 / r[f'write{c}'] / h50:.1f}×)" for c in args.clients)
+        rate = lambda key: "  ".join(f"{c}: {r[f'{key}{c}']:.0f}/s ({1000 / r[f'{key}{c}'] / h50:.2f}×)"  # noqa: E731
+                                     for c in args.clients)
         print(f"{kind:<11}{h50:>9.2f} /{h95:>7.2f}   {s50:>9.2f} /{s95:>7.2f}   {s50 / h50:>6.1f}{s95 / h95:>7.1f}"
-              f"{r['search_total_mean']:>7.0f}  {writes}")
+              f"{r['search_total_mean']:>7.0f}  (a) per request {rate('write')}")
+        print(f"{'':<72}(b) transaction Bundles {rate('bundle')}")
     print("\naims: search p95 ≤ 10× bare round trip; ≥ 300 confirmed resources/s")
 
 

@@ -430,19 +430,19 @@ def report(results: dict[str, dict], args) -> None:
     print()
     print(f"big = 512×512 16-bit CT (~0.5 MB), {args.big}/run; small = 64×64 (~8 kB), {args.small}/run; "
           f"STOW {args.stow} small / {max(1, args.stow // 3)} big; QIDO with {args.qido_studies} studies")
-    header = f"{'measure':34}" + "".join(f"{n:>14}" for n in names)
+    header = f"{'measure':30}" + "".join(f"{n:>17}" for n in names)
     if orthanc:
-        header += "".join(f"{'ratio ' + n:>18}" for n in names if n != "Orthanc")
+        header += "".join(f"{'ratio ' + n:>23}" for n in names if n != "Orthanc")
     print(header)
     for key in next(iter(results.values())):
-        line = f"{key:34}" + "".join(f"{results[n][key]:>14.1f}" for n in names)
+        line = f"{key:30}" + "".join(f"{results[n][key]:>17.1f}" for n in names)
         if orthanc:
             for n in names:
                 if n == "Orthanc":
                     continue
                 k, o = results[n][key], orthanc[key]
                 ratio = k / o if any(unit in key for unit in HIGHER_IS_BETTER) else o / k
-                line += f"{ratio:>18.2f}"
+                line += f"{ratio:>23.2f}"
         print(line)
     if orthanc:
         print("ratio > 1.0: kura better (kura/Orthanc for rates, Orthanc/kura for latency and memory)")

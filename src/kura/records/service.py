@@ -21,7 +21,7 @@ from sqlalchemy import or_, select
 from kura.access.actions import Action
 from kura.access.policy import Target
 from kura.classes import service as classes
-from kura.errors import Conflict, Invalid
+from kura.errors import Conflict, Invalid, NotFound
 from kura.identity.models import User
 from kura.ledger.tags import LedgerTag
 from kura.operation import Context
@@ -225,8 +225,10 @@ def upsert_imaging_study(ctx: Context, resource: dict, *, confirmed: bool = Fals
     if not resource.get("id"):
         raise Invalid("an ImagingStudy needs an id (derived from its StudyInstanceUID)")
     patient_id = _patient_of(ctx, "ImagingStudy", resource)
-    rec = ctx.session.scalar(select(Record).where(Record.rtype == "ImagingStudy",
-                                                  Record.logical_id == resource["id"]))
+    try:
+        rec = get_record(ctx, "ImagingStudy", resource["id"])  # also one written earlier in this unit of work
+    except NotFound:
+        rec = None
     me = actor_of(ctx)
     mc = class_for(ctx, "ImagingStudy")
     status = CONFIRMED if confirmed else DRAFT

@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 import uuid
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from kura.access.policy import CONFIDENTIALITY, Target
@@ -94,13 +94,34 @@ def get_record(ctx: Context, rtype: str, id: str) -> Record:
     from kura.records.fhir.validate import STORED_TYPES
     if rtype not in STORED_TYPES:
         raise NotFound(f"kura stores no {rtype}")
+    written = _written(ctx).get((rtype, id))
+    if written is not None:
+        return written[0]
     rec = ctx.session.scalar(select(Record).where(Record.rtype == rtype, Record.logical_id == id))
     if rec is None:
         raise NotFound(f"{rtype}/{id} not found")
     return rec
 
 
+def _written(ctx: Context) -> dict[tuple[str, str], tuple[Record, "Row"]]:
+    """Records created in this unit of work (inserted with Core, so not in the ORM session),
+    with the last version written: a create followed by a confirm or update in the same
+    transaction (a FHIR transaction Bundle) needs no query to find them again. Only this
+    transaction can see them, so no other writer can make the entry stale."""
+    return ctx.session.info.setdefault("kura_written", {})
+
+
+class Row:
+    """A version as written (the same attributes as a RecordVersion row, without the ORM)."""
+
+    def __init__(self, values: dict):
+        self.__dict__.update(values)
+
+
 def get_version(ctx: Context, rec: Record, number: int | None = None) -> RecordVersion:
+    written = _written(ctx).get((rec.rtype, rec.logical_id))
+    if written is not None and written[0] is rec and written[1].number == (number or rec.current_version):
+        return written[1]  # type: ignore[return-value]
     v = ctx.session.get(RecordVersion, (rec.pk, number or rec.current_version))
     if v is None:
         raise NotFound(f"{rec.rtype}/{rec.logical_id}/_history/{number} not found")
@@ -241,10 +262,17 @@ def write_version(ctx: Context, rec: Record, resource: dict, *, activity: str, s
                   predecessor=number - 1 if number > 1 else None, origin=ctx.origin[:200],
                   provenance_id=prov[0] if prov else None)
     fresh = rec.current_version == 0
+    cached = _written(ctx).get((rec.rtype, rec.logical_id))
+    transient = cached is not None and cached[0] is rec  # created in this unit of work, not in the ORM
     rec.current_version, rec.status, rec.last_updated = number, status, now
     try:
         if fresh:
             _insert(ctx, Record, [{c: getattr(rec, c) for c in _COLUMNS[Record]}])
+        elif transient:
+            ctx.session.connection().execute(
+                update(Record.__table__).where(Record.__table__.c.pk == rec.pk)
+                .values(current_version=number, status=status, last_updated=now,
+                        confidentiality=rec.confidentiality))
         else:
             ctx.session.flush()  # the record row's new current version, before its version row
         _insert(ctx, RecordVersion, [values])
@@ -254,7 +282,10 @@ def write_version(ctx: Context, rec: Record, resource: dict, *, activity: str, s
         raise Conflict(f"{rec.rtype}/{rec.logical_id} was changed concurrently; read it again") from None
     if index and activity != "confirm":
         reindex(ctx, rec, body, fresh=fresh)
-    return RecordVersion(**values), content, prov
+    row = Row(values)
+    if (fresh or transient) and rec.rtype != "Provenance":
+        _written(ctx)[(rec.rtype, rec.logical_id)] = (rec, row)
+    return row, content, prov  # type: ignore[return-value]
 
 
 def _provenance(ctx: Context, rec: Record, number: int, *, activity: str, reason: str, author: Actor,

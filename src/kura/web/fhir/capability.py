@@ -38,4 +38,14 @@ def capability_statement(base: str) -> dict:
             "rest": [{"mode": "server", "security": {"description":
                       "Bearer token from POST /api/session (password + TOTP). X-Kura-Break-Glass: <reason> "
                       "for emergency access; X-Kura-Reason: <why> to correct a confirmed resource."},
-                      "resource": resources}]}
+                      "resource": resources,
+                      "interaction": [{"code": "transaction", "documentation":
+                                       "POST /fhir with a transaction Bundle: one unit of work, all or nothing; "
+                                       "entries POST {type} (ifNoneExist), PUT {type}/{id} (ifMatch), "
+                                       "POST {type}/{id}/$confirm, GET {type}/{id}[/_history/{n}]; urn:uuid "
+                                       "fullUrls resolved in references and request URLs. The reason for "
+                                       "correcting a confirmed resource: entry.request.extension "
+                                       "urn:kura:reason (valueString), else the X-Kura-Reason header."},
+                                      {"code": "batch", "documentation":
+                                       "POST /fhir with a batch Bundle: the same entries, each on its own "
+                                       "with its own response status."}]}]}

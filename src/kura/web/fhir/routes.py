@@ -17,6 +17,7 @@ from kura.records.fhir import bundle
 from kura.records.fhir.validate import STORED_TYPES
 from kura.records.store import Version, instant
 from kura.web.deps import AuthDep, work
+from kura.web.fhir import bundles
 from kura.web.fhir.capability import capability_statement
 
 __all__ = ["router", "FHIR_JSON"]
@@ -99,6 +100,20 @@ def _int(value: str | None, name: str, default: int) -> int:
 def metadata(request: Request, auth: AuthDep):
     return Response(content=json.dumps(capability_statement(_base(request)), ensure_ascii=False),
                     media_type=FHIR_JSON)
+
+
+@router.post("")
+@router.post("/")
+def batch_or_transaction(request: Request, auth: AuthDep, raw: BodyDep):
+    """A batch or transaction Bundle (kura.web.fhir.bundles): each entry through the same
+    records.service call as its own route; a transaction in one unit of work."""
+    body = _json(request, raw)
+    purpose = _purpose(auth)
+    minimal = "return=minimal" in request.headers.get("prefer", "").replace(" ", "")
+    out = bundles.process(body, base=_base(request), work=lambda: work(request, auth, purpose),
+                          reason=_header_text(request, REASON_HEADER),
+                          on_behalf_of=request.headers.get(ON_BEHALF_HEADER), minimal=minimal)
+    return _bundle(out)
 
 
 # -- attachments --------------------------------------------------------------------------
