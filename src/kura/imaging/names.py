@@ -4,27 +4,17 @@ A Japanese PN carries up to three groups separated by '=': alphabetic (Yamada^Ta
 ideographic (山田^太郎) and phonetic (やまだ^たろう) (PS3.5 §6.2.1.2). pydicom decodes each
 group from the instance's Specific Character Set (ISO 2022 IR 87, ISO_IR 192, …); kura
 keeps the decoded text, so whatever the source encoding, the groups come back intact.
-The search key uses the same kana normalisation as the records store (kura.records.kana,
-copied here because records and imaging are independent layers), so ヤマダ, やまだ and ﾔﾏﾀﾞ match.
+The search key uses the same kana normalisation as the records store (kura.text), so
+ヤマダ, やまだ and ﾔﾏﾀﾞ match.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import unicodedata
+
+from kura.text import normalise
 
 __all__ = ["PersonName", "split_person_name", "search_key", "normalise"]
-
-
-_HIRAGANA_TO_KATAKANA = {cp: cp + 0x60 for cp in range(0x3041, 0x3097)}
-_HIRAGANA_TO_KATAKANA.update({0x309D: 0x30FD, 0x309E: 0x30FE})  # ゝゞ → ヽヾ
-_DROP = {ord(c): None for c in " \t\r\n・·.,　"}
-
-
-def normalise(text: str) -> str:
-    """The search key of `text`: NFKC, hiragana → katakana, case-folded, spaces removed."""
-    text = unicodedata.normalize("NFKC", text or "")
-    return text.translate(_HIRAGANA_TO_KATAKANA).casefold().translate(_DROP)
 
 
 @dataclasses.dataclass(frozen=True)
