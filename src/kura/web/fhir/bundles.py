@@ -27,7 +27,6 @@ X-Kura-Break-Glass on the Bundle request apply to every entry. The body is bound
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 import re
 import uuid
@@ -241,8 +240,7 @@ def process(body: Any, *, base: str, work: Callable[[], ContextManager[Context]]
     for i, entry in enumerate(entries):
         try:
             op = _parse(i, entry, reason)
-            if op.kind == "create" and op.resource is not None and _refs(op.resource, set()) \
-                    or op.id.startswith("urn:uuid:"):
+            if (op.kind == "create" and _refs(op.resource, set())) or op.id.startswith("urn:uuid:"):
                 raise Invalid(f"{op.label()}: urn:uuid references between entries need a transaction")
             with work() as ctx:
                 status, v = _run(ctx, op, on_behalf_of)
@@ -250,7 +248,10 @@ def process(body: Any, *, base: str, work: Callable[[], ContextManager[Context]]
             parts.append(_ok_entry(base, status, v, minimal, op.kind not in ("read", "vread")))
         except KuraError as exc:
             parts.append(_error_entry(exc))
-    return _response("batch-response", parts, at or instant(dt.datetime.now(dt.timezone.utc)))
+    if not at:
+        with work() as ctx:  # no entry succeeded: the time from the clock all units of work use
+            at = instant(ctx.now())
+    return _response("batch-response", parts, at)
 
 
 def _transaction(entries: list, *, base: str, work, reason, on_behalf_of, minimal) -> bytes:
