@@ -208,10 +208,16 @@ def new_record(ctx: Context, *, rtype: str, logical_id: str | None, patient_id: 
 _COLUMNS = {model: [c.name for c in model.__table__.columns] for model in (Record, RecordVersion)}
 
 
+# Built once: a statement object memoises its cache key, so the hot write path does not
+# rebuild and re-key the same INSERT for every row.
+_INSERTS = {model: insert(model.__table__) for model in (Record, RecordVersion, SearchToken, SearchString,
+                                                         SearchDate)}
+
+
 def _insert(ctx: Context, model, rows: list[dict]) -> None:
     # Core inserts: a version is written once and never loaded back in the same unit of
     # work, so the ORM's change tracking would only cost time on the hot write path.
-    ctx.session.connection().execute(model.__table__.insert(), rows)
+    ctx.session.connection().execute(_INSERTS[model], rows)
 
 
 def reindex(ctx: Context, rec: Record, resource: dict, *, fresh: bool) -> None:
@@ -222,17 +228,17 @@ def reindex(ctx: Context, rec: Record, resource: dict, *, fresh: bool) -> None:
             s.execute(delete(model.__table__).where(model.__table__.c.record_pk == rec.pk))
     ix = params.extract(rec.rtype, resource)
     if ix.tokens:
-        s.execute(insert(SearchToken.__table__), [{"record_pk": rec.pk, "rtype": rec.rtype, "param": p, "system": sy,
+        s.execute(_INSERTS[SearchToken], [{"record_pk": rec.pk, "rtype": rec.rtype, "param": p, "system": sy,
                                          "value": v} for p, sy, v in ix.tokens])
     if ix.strings:
         firsts = [(p, v[:1]) for p, v in ix.strings]
-        s.execute(insert(SearchString.__table__), [{"record_pk": rec.pk, "rtype": rec.rtype, "param": p, "value": v,
+        s.execute(_INSERTS[SearchString], [{"record_pk": rec.pk, "rtype": rec.rtype, "param": p, "value": v,
                                                     "class_code": rec.class_code,
                                                     "confidentiality": rec.confidentiality,
                                                     "shared": firsts.count((p, v[:1])) > 1}
                                                    for p, v in ix.strings])
     if ix.dates:
-        s.execute(insert(SearchDate.__table__), [{"record_pk": rec.pk, "rtype": rec.rtype, "param": p, "start": a,
+        s.execute(_INSERTS[SearchDate], [{"record_pk": rec.pk, "rtype": rec.rtype, "param": p, "start": a,
                                         "end": b} for p, a, b in ix.dates])
 
 
