@@ -71,7 +71,7 @@ def test_r20_idle_countdown_warns_then_signs_out(page, server, clock):
     assert notice.is_visible()
     assert ":" in notice.locator(".countdown").inner_text()
     page.click("#idle-stay")  # asks the server, which refreshes the session
-    page.wait_for_function("document.getElementById('idle-notice').hidden")
+    page.wait_for_function("() => document.getElementById('idle-notice').hidden")
     clock.advance(seconds=16 * 60)  # the server's clock: now idle past the limit
     page.clock.run_for("15:10")
     page.wait_for_url("**/login?timeout=1*")
