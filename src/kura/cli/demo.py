@@ -22,6 +22,7 @@ DEMO_USERS = [
 ]
 
 SEEDERS = ("kura.records.demo", "kura.imaging.demo")
+DEMO_PEER = "DEMO"  # a registered DICOM peer on 127.0.0.1 with every right
 
 
 def build_demo_home() -> None:
@@ -45,6 +46,11 @@ def build_demo_home() -> None:
             user, _ = identity.register(ctx, username=name, display_name=display, roles=roles,
                                         clearance=clearance, password=DEMO_PASSWORD, bootstrap=i == 0)
             user.must_change_password = False
+    from kura.imaging import peers
+
+    with kura.unit_of_work(operator(), "HOPERAT") as ctx:
+        # So a visitor can try dcmtk or any DICOM tool on this machine against the demo.
+        peers.add_peer(ctx, ae_title=DEMO_PEER, host="127.0.0.1", port=11113)
     seeders = []
     for module in SEEDERS:
         try:
@@ -79,6 +85,9 @@ def demo(http: Annotated[Optional[str], typer.Option("--http", help="HOST:PORT (
         typer.echo("  the 6-digit code for each account is shown on the demo's login page")
         for name, display, roles, _ in DEMO_USERS:
             typer.echo(f"  {name:<8} {display}  ({', '.join(roles)})")
+        host = (dicom or kura.settings.dicom).rpartition(":")
+        typer.echo(f"DICOM: AE title {kura.settings.aet} at {host[0]}:{host[2]}; the peer {DEMO_PEER} is registered, e.g.")
+        typer.echo(f"  echoscu -aet {DEMO_PEER} -aec {kura.settings.aet} {host[0]} {host[2]}")
         typer.echo("press Ctrl+C to stop")
 
     run_servers(kura, http=http or kura.settings.http, dicom=dicom or kura.settings.dicom,
