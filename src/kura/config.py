@@ -34,7 +34,7 @@ SETTINGS: list[tuple[str, object, str]] = [
     ("request_max_bytes", 64 * 1024 * 1024, "Largest HTTP request body accepted."),
     ("json_max_bytes", 1024 * 1024, "Largest JSON body accepted by the REST and FHIR API."),
     ("attachment_max_bytes", 50 * 1024 * 1024, "Largest document attachment accepted."),
-    ("cors_origins", [], "Origins allowed to call DICOMweb and FHIR from a browser (e.g. an OHIF viewer)."),
+    ("cors_origins", (), "Origins allowed to call DICOMweb and FHIR from a browser (e.g. an OHIF viewer)."),
     ("language", "ja", "Default UI language (`ja` or `en`)."),
     ("backup_keep", 7, "Backup generations kept by `backup prune`."),
     ("demo", False, "Set by `kura demo` only: the login page then shows the demo accounts' current codes. Never in production."),
@@ -45,26 +45,27 @@ _DEFAULTS = {name: default for name, default, _ in SETTINGS}
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Settings:
+    # Defaults come from SETTINGS, the one table the README documents.
     home: Path
-    database_url: str = ""
-    env: str = "production"
-    http: str = "127.0.0.1:8080"
-    dicom: str = "127.0.0.1:11112"
-    aet: str = "KURA"
-    session_idle_minutes: int = 15
-    session_absolute_hours: int = 12
-    lockout_failures: int = 5
-    lockout_window_minutes: int = 15
-    lockout_minutes: int = 15
-    password_min_length: int = 8
-    checkpoint_interval: int = 1000
-    request_max_bytes: int = 64 * 1024 * 1024
-    json_max_bytes: int = 1024 * 1024
-    attachment_max_bytes: int = 50 * 1024 * 1024
-    cors_origins: tuple[str, ...] = ()
-    language: str = "ja"
-    backup_keep: int = 7
-    demo: bool = False
+    database_url: str = _DEFAULTS["database_url"]
+    env: str = _DEFAULTS["env"]
+    http: str = _DEFAULTS["http"]
+    dicom: str = _DEFAULTS["dicom"]
+    aet: str = _DEFAULTS["aet"]
+    session_idle_minutes: int = _DEFAULTS["session_idle_minutes"]
+    session_absolute_hours: int = _DEFAULTS["session_absolute_hours"]
+    lockout_failures: int = _DEFAULTS["lockout_failures"]
+    lockout_window_minutes: int = _DEFAULTS["lockout_window_minutes"]
+    lockout_minutes: int = _DEFAULTS["lockout_minutes"]
+    password_min_length: int = _DEFAULTS["password_min_length"]
+    checkpoint_interval: int = _DEFAULTS["checkpoint_interval"]
+    request_max_bytes: int = _DEFAULTS["request_max_bytes"]
+    json_max_bytes: int = _DEFAULTS["json_max_bytes"]
+    attachment_max_bytes: int = _DEFAULTS["attachment_max_bytes"]
+    cors_origins: tuple[str, ...] = _DEFAULTS["cors_origins"]
+    language: str = _DEFAULTS["language"]
+    backup_keep: int = _DEFAULTS["backup_keep"]
+    demo: bool = _DEFAULTS["demo"]
 
     @property
     def db_url(self) -> str:

@@ -147,12 +147,6 @@ class LoginResult:
     must_change_password: bool = False
 
 
-def _is_locked(ctx: Context, name: str, user: User | None, now: dt.datetime) -> bool:
-    if user is not None and user.locked_until and user.locked_until > now:
-        return True
-    return False
-
-
 def authenticate(ctx: Context, *, username: str, password: str, otp: str) -> LoginResult:
     """Check password (Argon2id) and TOTP code; start a session on success.
 
@@ -173,7 +167,7 @@ def authenticate(ctx: Context, *, username: str, password: str, otp: str) -> Log
     if user is not None:
         step = totp.accepted_step(_open_secret(ctx, user), otp, now=now, last_step=user.totp_last_step)
     target = Target(kind="User", id=name or None)
-    if user is not None and _is_locked(ctx, name, user, now):
+    if user is not None and user.locked_until and user.locked_until > now:
         ctx.record(LedgerTag.AuthLoginFailed, target=target, outcome=4, reason="account locked")
         return LoginResult(LoginOutcome.locked)
     if user is None or user.disabled or not password_ok or step is None:

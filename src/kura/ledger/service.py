@@ -17,19 +17,16 @@ from typing import Iterable
 from sqlalchemy import bindparam, event, func, select
 from sqlalchemy.orm import Session
 
-from kura.ledger.encoding import FIELDS, clean, entry_bytes, field_text, iso_utc
+from kura.ledger.encoding import FIELDS, clean, entry_bytes, iso_utc
 from kura.ledger.merkle import Frontier, leaf_hash
 from kura.ledger.models import Checkpoint, LedgerEntry, LedgerHead
 from kura.ledger.signing import Signer, checkpoint_message
 from kura.ledger.tags import ALERT_TAGS, LedgerTag
 
 __all__ = ["append", "make_checkpoint", "latest_checkpoint", "verify", "VerifyResult", "Anchor",
-           "entry_bytes", "ensure_head", "sync_head", "count", "Fields", "FIELDS", "GENESIS"]
+           "entry_bytes", "sync_head", "count", "FIELDS", "GENESIS"]
 
 GENESIS = "0" * 64
-Fields = dict
-_iso = iso_utc  # kept for callers of the first version
-_text = field_text
 
 
 # Statements built once: building SQLAlchemy expressions per append cost more than the
@@ -126,12 +123,6 @@ def _savepoint_rolled_back(session: Session, previous_transaction) -> None:
     p.frontier = Frontier(p.size, snap[4])
 
 
-def ensure_head(session: Session) -> None:
-    if session.get(LedgerHead, 1) is None:
-        session.add(LedgerHead(id=1, size=0, chain_hash=GENESIS, frontier=""))
-        session.flush()
-
-
 def _lock_head(session: Session):
     conn = session.connection()
     # SQLite serialises writers with BEGIN IMMEDIATE (kura.db.engine); PostgreSQL needs the row lock.
@@ -188,7 +179,7 @@ def append(session: Session, *, at: dt.datetime, tag: LedgerTag, outcome: int = 
 def _sign(session: Session, frontier: Frontier, at: dt.datetime, signer: Signer) -> Checkpoint:
     root = frontier.root().hex()
     cp = Checkpoint(tree_size=frontier.size, root_hash=root, at=at, key_id=signer.key_id,
-                    signature=signer.sign(checkpoint_message(frontier.size, root, _iso(at))))
+                    signature=signer.sign(checkpoint_message(frontier.size, root, iso_utc(at))))
     session.add(cp)
     session.flush()
     return cp
