@@ -78,3 +78,10 @@ def test_unguarded_route_is_refused_at_startup(kura):
     finally:
         web.ROUTERS.remove("kura_test_rogue")
         del sys.modules["kura_test_rogue"]
+
+
+def test_every_menu_entry_is_a_page(kura):
+    from kura.web.ui.render import NAV
+    app = create_app(kura)
+    pages = {path for path, route, _ in iter_routes(app.routes) if "GET" in route.methods}
+    assert {item.url for item in NAV} <= pages

@@ -55,13 +55,7 @@ def _root(home: Annotated[Optional[Path], typer.Option("--home", help="The kura 
 
 
 def _register() -> None:
-    from kura.cli import audit, db, users  # noqa: F401  (each adds its commands to `app`)
-    for name in ("serve", "demo", "peers", "backup", "ops"):
-        try:
-            __import__(f"kura.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"kura.cli.{name}":
-                raise
+    from kura.cli import audit, db, demo, peers, serve, users  # noqa: F401  (each adds its commands to `app`)
 
 
 def main() -> None:

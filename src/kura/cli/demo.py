@@ -51,13 +51,7 @@ def build_demo_home() -> None:
     with kura.unit_of_work(operator(), "HOPERAT") as ctx:
         # So a visitor can try dcmtk or any DICOM tool on this machine against the demo.
         peers.add_peer(ctx, ae_title=DEMO_PEER, host="127.0.0.1", port=11113)
-    seeders = []
-    for module in SEEDERS:
-        try:
-            seeders.append(importlib.import_module(module))
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+    seeders = [importlib.import_module(module) for module in SEEDERS]
     with Progress() as bar:
         for module in seeders:
             task = bar.add_task(module.DESCRIPTION, total=module.STEPS)

@@ -20,7 +20,7 @@ from kura.web.middleware import KuraMiddleware
 
 __all__ = ["create_app", "ROUTERS", "public_routes", "iter_routes"]
 
-# Router modules, each exposing `router`. A module not yet present is skipped.
+# Router modules, each exposing `router`.
 ROUTERS = [
     "kura.web.session",
     "kura.web.ui",
@@ -79,15 +79,7 @@ def create_app(kura, *, tls: bool = False) -> FastAPI:
         return app.openapi()
 
     for name in ROUTERS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        if getattr(module, "__file__", None) is None:
-            continue  # an empty folder (namespace package) is not a router yet
-        app.include_router(module.router)
+        app.include_router(importlib.import_module(name).router)
 
     for path, _, guards in iter_routes(app.routes):
         if not guards:

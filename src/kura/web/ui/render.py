@@ -3,7 +3,7 @@
 Screens of other areas (patients, records, images) render through `render()` and extend
 templates/base.html (blocks: title, nav, content, scripts). They add their menu entries with
 `NAV.append(NavItem(...))`; an entry shows only when the signed-in user's roles allow its
-action (the access policy decides, never `if role == …`) and its route exists.
+action (the access policy decides, never `if role == …`).
 """
 
 from __future__ import annotations
@@ -82,19 +82,8 @@ def can(auth: Auth | None, action: Action, kind: str = "*") -> bool:
     return check(subject=auth.subject, action=action, target=Target(kind=kind), purpose="HOPERAT").allowed
 
 
-def _routes(request: Request) -> set[str]:
-    app = request.app
-    cached = getattr(app.state, "ui_get_paths", None)
-    if cached is None:
-        from kura.web import iter_routes
-        cached = {path for path, route, _ in iter_routes(app.routes) if "GET" in route.methods}
-        app.state.ui_get_paths = cached
-    return cached
-
-
 def nav_for(request: Request, auth: Auth | None) -> list[NavItem]:
-    paths = _routes(request)
-    return [item for item in NAV if item.url in paths and (item.action is None or can(auth, item.action, item.kind))]
+    return [item for item in NAV if item.action is None or can(auth, item.action, item.kind)]
 
 
 def role_label(role: str, lang: str) -> str:
