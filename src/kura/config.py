@@ -24,6 +24,9 @@ SETTINGS: list[tuple[str, object, str]] = [
     ("http", "127.0.0.1:8080", "HOST:PORT for the web UI, REST, FHIR and DICOMweb."),
     ("dicom", "127.0.0.1:11112", "HOST:PORT for the DICOM SCP."),
     ("aet", "KURA", "The DICOM AE title kura answers to."),
+    ("dicom_request_timeout", 5, "Seconds a DICOM connection may take to send its A-ASSOCIATE-RQ before it is closed."),
+    ("dicom_max_connections_per_address", 16, "Open DICOM connections allowed from one network address; more are closed at once."),
+    ("dicom_max_associations", 32, "Associations of registered DICOM peers at once; connections that have not associated do not count."),
     ("session_idle_minutes", 15, "A session ends after this many idle minutes."),
     ("session_absolute_hours", 12, "A session ends this many hours after login, busy or not."),
     ("lockout_failures", 5, "Failed logins within the window that lock an account."),
@@ -52,6 +55,9 @@ class Settings:
     http: str = _DEFAULTS["http"]
     dicom: str = _DEFAULTS["dicom"]
     aet: str = _DEFAULTS["aet"]
+    dicom_request_timeout: int = _DEFAULTS["dicom_request_timeout"]
+    dicom_max_connections_per_address: int = _DEFAULTS["dicom_max_connections_per_address"]
+    dicom_max_associations: int = _DEFAULTS["dicom_max_associations"]
     session_idle_minutes: int = _DEFAULTS["session_idle_minutes"]
     session_absolute_hours: int = _DEFAULTS["session_absolute_hours"]
     lockout_failures: int = _DEFAULTS["lockout_failures"]
@@ -85,7 +91,8 @@ class Settings:
         if self.password_min_length < 8:
             raise Invalid("password_min_length below 8 is not allowed (MHLW guideline 6.0)")
         for name in ("session_idle_minutes", "session_absolute_hours", "lockout_failures",
-                     "lockout_window_minutes", "lockout_minutes", "checkpoint_interval"):
+                     "lockout_window_minutes", "lockout_minutes", "checkpoint_interval",
+                     "dicom_request_timeout", "dicom_max_connections_per_address", "dicom_max_associations"):
             if getattr(self, name) <= 0:
                 raise Invalid(f"{name} must be positive")
         if self.demo and self.env == "production" and self.database_url.startswith("postgresql"):

@@ -36,7 +36,7 @@ from pynetdicom.sop_class import (PatientRootQueryRetrieveInformationModelFind,
                                   StudyRootQueryRetrieveInformationModelMove, Verification)
 from pydicom import uid
 
-from kura.dicom import handlers
+from kura.dicom import admission, handlers
 from kura.dicom.writer import StoreWriter
 
 __all__ = ["start", "make_ae", "TRANSFER_SYNTAXES"]
@@ -55,7 +55,7 @@ _QR_MODELS = (PatientRootQueryRetrieveInformationModelFind, PatientRootQueryRetr
 
 def make_ae(kura) -> AE:
     ae = AE(ae_title=kura.settings.aet)
-    ae.maximum_associations = 32
+    ae.maximum_associations = admission.UNLIMITED  # kura.dicom.admission limits instead
     ae.network_timeout = ae.acse_timeout = 60
     ae.dimse_timeout = 120
     ae.maximum_pdu_size = 0  # no limit: large PDUs, fewer round trips
@@ -168,7 +168,13 @@ class _EventDUL(DULServiceProvider):
             except queue.Empty:
                 sleep = True
                 continue
+            before = self.state_machine.current_state
             self.state_machine.do_action(event)
+            if before == "Sta2" and self.state_machine.current_state == "Sta1":
+                # Closed (or timed out) before any A-ASSOCIATE-RQ: pynetdicom's association
+                # thread would wait out its whole request timeout; an empty primitive ends
+                # it now, so the connection's slot is free at once (kura.dicom.admission).
+                self.to_user_queue.put(None)
             self._assoc_wake.set()  # a DIMSE message, release or abort may now be waiting
             sleep = False
 
@@ -234,6 +240,7 @@ def _handlers(kura, writer):
         (evt.EVT_CONN_OPEN, _event_driven),
         (evt.EVT_CONN_OPEN, handlers.on_conn_open),
         (evt.EVT_REQUESTED, handlers.on_requested, [kura]),
+        (evt.EVT_REQUESTED, admission.on_requested, [kura]),  # after the peer check
         (evt.EVT_ACCEPTED, handlers.on_accepted, [kura]),
         (evt.EVT_RELEASED, handlers.on_released, [kura]),
         (evt.EVT_ABORTED, handlers.on_released, [kura]),
@@ -251,13 +258,22 @@ def start(kura, host: str, port: int, block: bool = False):
     ae = make_ae(kura)
     writer = StoreWriter(kura)
     try:
-        server = ae.start_server((host, port), block=block, evt_handlers=_handlers(kura, writer))
+        # As AE.start_server, with kura's admission rules (kura.dicom.admission).
+        server = ae.make_server((host, port), evt_handlers=_handlers(kura, writer),
+                                server_class=admission.GuardedServer, kura=kura)
     except BaseException:
         writer.stop()
         raise
+    ae._servers.append(server)  # server.shutdown() takes it out again
     if block:
-        writer.stop()
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            server.shutdown()
+        finally:
+            writer.stop()
         return server
+    threading.Thread(target=server.serve_forever, name="AcceptorServer@kura", daemon=True).start()
     shutdown = server.shutdown
 
     def stop() -> None:
