@@ -40,6 +40,10 @@ SETTINGS: list[tuple[str, object, str]] = [
     ("cors_origins", (), "Origins allowed to call DICOMweb and FHIR from a browser (e.g. an OHIF viewer)."),
     ("language", "ja", "Default UI language (`ja` or `en`)."),
     ("backup_keep", 7, "Backup generations kept by `backup prune`."),
+    ("log_level", "INFO", "Operations log level: DEBUG, INFO, WARNING or ERROR."),
+    ("log_file", "", "Operations log file (JSON lines), relative to the home; empty means stderr."),
+    ("log_file_max_bytes", 10 * 1024 * 1024, "The log file is rotated at this size."),
+    ("log_file_keep", 5, "Rotated log files kept (kura.log.1 … kura.log.N)."),
     ("demo", False, "Set by `kura demo` only: the login page then shows the demo accounts' current codes. Never in production."),
 ]
 
@@ -71,6 +75,10 @@ class Settings:
     cors_origins: tuple[str, ...] = _DEFAULTS["cors_origins"]
     language: str = _DEFAULTS["language"]
     backup_keep: int = _DEFAULTS["backup_keep"]
+    log_level: str = _DEFAULTS["log_level"]
+    log_file: str = _DEFAULTS["log_file"]
+    log_file_max_bytes: int = _DEFAULTS["log_file_max_bytes"]
+    log_file_keep: int = _DEFAULTS["log_file_keep"]
     demo: bool = _DEFAULTS["demo"]
 
     @property
@@ -85,6 +93,10 @@ class Settings:
     def key_dir(self) -> Path:
         return self.home / "keys"
 
+    @property
+    def log_path(self) -> Path | None:
+        return self.home / self.log_file if self.log_file else None
+
     def validate(self) -> "Settings":
         if self.env not in ("production", "development"):
             raise Invalid(f"env must be production or development, not {self.env!r}")
@@ -97,6 +109,10 @@ class Settings:
                 raise Invalid(f"{name} must be positive")
         if self.demo and self.env == "production" and self.database_url.startswith("postgresql"):
             raise Invalid("demo = true is for the embedded demo home only")
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise Invalid("log_level must be DEBUG, INFO, WARNING or ERROR")
+        if self.log_file_max_bytes <= 0 or self.log_file_keep < 0:
+            raise Invalid("log_file_max_bytes must be positive and log_file_keep not negative")
         if self.language not in ("ja", "en"):
             raise Invalid("language must be ja or en")
         for name in ("http", "dicom"):

@@ -23,6 +23,7 @@ def run_servers(kura, *, http: str, dicom: str | None, aet: str | None,
     """Serve until interrupted; the start and stop are ledger entries (R29, DICOM 110100)."""
     import uvicorn
 
+    from kura import logs
     from kura.ledger.tags import LedgerTag
     from kura.web import create_app
     from kura.cli.common import operator
@@ -33,6 +34,8 @@ def run_servers(kura, *, http: str, dicom: str | None, aet: str | None,
         if f and not f.is_file():
             fail(f"no such file: {f}", code=2)
     host, port = split_hostport(http, "--http")
+    s = kura.settings
+    logs.configure(level=s.log_level, file=s.log_path, max_bytes=s.log_file_max_bytes, keep=s.log_file_keep)
     dicom_server = None
     if dicom:
         dhost, dport = split_hostport(dicom, "--dicom")
@@ -46,7 +49,8 @@ def run_servers(kura, *, http: str, dicom: str | None, aet: str | None,
                 kura.settings = dataclasses.replace(kura.settings, aet=aet).validate()
             dicom_server = start_dicom(kura, dhost, dport, block=False)
     config = uvicorn.Config(create_app(kura, tls=bool(tls_cert)), host=host, port=port,
-                            log_level="warning", access_log=False, lifespan="off",
+                            # our handler (kura.logs) takes uvicorn's records; kura logs requests itself
+                            log_config=None, log_level=s.log_level.lower(), access_log=False, lifespan="off",
                             ssl_certfile=str(tls_cert) if tls_cert else None,
                             ssl_keyfile=str(tls_key) if tls_key else None)
     config.load()

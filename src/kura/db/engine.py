@@ -10,6 +10,9 @@ __all__ = ["make_engine", "make_sessionmaker"]
 
 
 def make_engine(url: str, **kwargs) -> Engine:
+    # Statement parameters hold patient content and credentials' hashes: errors (and so the
+    # operations log) must not quote them.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):

@@ -15,6 +15,7 @@ from pydicom import uid
 from pydicom.dataset import Dataset
 from pynetdicom import build_context, evt
 
+from kura.dicom import log as dlog
 from kura.errors import Denied, Invalid, KuraError
 from kura.imaging import peers
 from kura.imaging import service as imaging
@@ -31,12 +32,10 @@ REFUSED_CONFIRMED = 0xC001  # different bytes under a SOP Instance of a confirme
 _QR_KEYWORDS_IGNORED = {"QueryRetrieveLevel", "SpecificCharacterSet"}
 
 
-def status_for(exc: KuraError) -> int:
-    if isinstance(exc, Invalid):
-        return INVALID
-    if isinstance(exc, Denied):
-        return DENIED
-    return UNABLE
+def status_for(exc: KuraError, what: str = "") -> int:
+    """The status for `exc`, logged (a failure with its traceback: kura.dicom.log)."""
+    status = INVALID if isinstance(exc, Invalid) else DENIED if isinstance(exc, Denied) else UNABLE
+    return dlog.failed(exc, status, what=what)
 
 
 def on_conn_open(event) -> None:
@@ -59,6 +58,7 @@ def on_requested(event, kura) -> None:
             peers.record_association(ctx, ae_title=aet, address=event.assoc.requestor.address,
                                      accepted=False, reason="calling AE title not registered")
     event.assoc.kura_peer = peer
+    dlog.begin(event, accepted=peer is not None)
     if peer is None:
         event.assoc.acse.send_reject(0x01, 0x01, 0x03)
         event.assoc.kill()  # as pynetdicom's own rejection does: lets the DUL send the RJ first
@@ -77,6 +77,7 @@ def on_accepted(event, kura) -> None:
 
 
 def on_released(event, kura) -> None:
+    dlog.end(event, "aborted" if event.event.name == "EVT_ABORTED" else "released")
     _record(event, kura, None)
 
 
@@ -103,7 +104,7 @@ def on_store(event, kura, writer=None) -> int:
                     ctx, req.DataSet.getvalue(), transfer_syntax=str(event.context.transfer_syntax),
                     sop_class_uid=str(req.AffectedSOPClassUID), sop_instance_uid=str(req.AffectedSOPInstanceUID))
         except KuraError as exc:
-            return status_for(exc)
+            return status_for(exc, "C-STORE")
         # The unit of work has committed (blob fsynced before): only now is success sent.
         return SUCCESS if result.stored else REFUSED_CONFIRMED
     peer = event.assoc.kura_peer
@@ -126,7 +127,7 @@ def on_store(event, kura, writer=None) -> int:
                 prepared.settled.set()
             result = writer.wait(job)
     except KuraError as exc:
-        return status_for(exc)
+        return status_for(exc, "C-STORE")
     # The writer's batch has committed (blob fsynced before): only now is success sent.
     return SUCCESS if result.stored else REFUSED_CONFIRMED
 
@@ -152,7 +153,7 @@ def on_find(event, kura):
             peers.require_right(ctx, peer, "query")
             results = imaging.find_datasets(ctx, query, query.keys, retrieve_aet=kura.settings.aet)
     except KuraError as exc:
-        yield status_for(exc), None
+        yield status_for(exc, "C-FIND"), None
         return
     for ds in results:
         if event.is_cancelled:
@@ -176,15 +177,15 @@ def _send(event, kura, items):
             return
         try:
             yield PENDING, read_dataset(item.read(kura.blobs))
-        except KuraError:
-            yield UNABLE, None
+        except KuraError as exc:
+            yield status_for(exc, "retrieve"), None
 
 
 def on_get(event, kura):
     try:
         items = _retrieve(event, kura)
     except KuraError as exc:
-        yield status_for(exc), None
+        yield status_for(exc, "C-GET"), None
         return
     yield len(items)
     yield from _send(event, kura, items)
@@ -209,7 +210,7 @@ def on_move(event, kura):
     try:
         items = _retrieve(event, kura)
     except KuraError as exc:
-        failure = status_for(exc)
+        failure = status_for(exc, "C-MOVE")
     yield destination.host, destination.port, {
         "contexts": _contexts(items) or [build_context(uid.CTImageStorage)],
         "evt_handlers": [(evt.EVT_CONN_OPEN, on_conn_open)]}

@@ -20,6 +20,8 @@ import queue
 import threading
 import uuid
 
+from kura import logs
+from kura.dicom import log as dlog
 from kura.errors import Denied, KuraError
 from kura.imaging import peers
 from kura.imaging import service as imaging
@@ -96,9 +98,11 @@ class StoreWriter:
                 for job in batch:
                     self._one(base, job)
         except BaseException as exc:  # noqa: BLE001 — the commit failed: nothing of the batch is stored
+            dlog.failed(exc, 0xC000, what=f"group commit of {len(batch)} instances")
             for job in batch:
                 if job.error is None:
                     job.error = exc if isinstance(exc, KuraError) else KuraError(f"commit failed: {exc}")
+                    logs.mark_logged(job.error)
                     job.result = None
         finally:
             for job in batch:
@@ -124,4 +128,6 @@ class StoreWriter:
         except KuraError as exc:
             job.error = exc
         except Exception as exc:  # noqa: BLE001 — one broken instance must not fail its batch
+            dlog.failed(exc, 0xC000, what="C-STORE (writer)", peer=job.origin)
             job.error = KuraError(f"{type(exc).__name__}: {str(exc)[:200]}")
+            logs.mark_logged(job.error)

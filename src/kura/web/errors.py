@@ -12,9 +12,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from kura import logs
 from kura.errors import Conflict, Denied, IntegrityFailure, Invalid, KuraError, Locked, NotFound, Unauthenticated
 
-__all__ = ["install", "error_response", "wants_html"]
+__all__ = ["install", "error_response", "wants_html", "log_failure"]
+
+log = logs.get(__name__)
 
 API_PREFIXES = ("/api", "/fhir", "/dicom-web", "/healthz", "/static")
 
@@ -23,6 +26,16 @@ _STATUS = [(Unauthenticated, 401), (Locked, 423), (Denied, 403), (NotFound, 404)
 _FHIR_CODE = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 409: "conflict",
               405: "not-supported", 413: "too-costly", 415: "not-supported", 422: "invalid",
               423: "lock-error", 500: "exception"}
+
+
+def log_failure(request: Request, exc: BaseException) -> None:
+    """Log an exception that became a 5xx, with its traceback, the request id and the user.
+    The message is the exception's type only: its text may quote what the request carried."""
+    auth = getattr(request.state, "auth", None)
+    log.error("internal error: %s", type(exc).__name__, exc_info=exc, extra={
+        "request_id": getattr(request.state, "request_id", None),
+        **({"user": auth.username} if auth is not None else {})})
+    logs.mark_logged(exc)
 
 
 def error_response(request: Request, status: int, message: str, extra: dict | None = None) -> JSONResponse:
@@ -101,6 +114,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(KuraError)
     async def _kura_error(request: Request, exc: KuraError):
         status = next((code for cls, code in _STATUS if isinstance(exc, cls)), 500)
+        if status >= 500:
+            log_failure(request, exc)
         if wants_html(request):
             return _kura_html(request, exc, status)
         if status == 401:
@@ -128,6 +143,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception):
         # Never leak internals; the request id ties the reply to the server log.
+        log_failure(request, exc)
         if wants_html(request):
             return _html_error(request, 500, _TITLES[500], f"request {request.state.request_id}")
         return error_response(request, 500, f"internal error (request {request.state.request_id})")

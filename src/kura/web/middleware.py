@@ -8,11 +8,16 @@ forged by another site and pass. Opt-outs are listed in CSRF_EXEMPT, visible to 
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 
+from kura import logs
 from kura.web.deps import SESSION_COOKIE
 
 __all__ = ["KuraMiddleware", "CSRF_EXEMPT", "SECURITY_HEADERS"]
+
+log = logs.get(__name__)
 
 CSRF_EXEMPT: frozenset[str] = frozenset()
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -49,7 +54,30 @@ class KuraMiddleware:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        scope.setdefault("state", {})["request_id"] = uuid.uuid4().hex
+        request_id = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = {"code": 500}
+        started = time.perf_counter()
+
+        async def observed_send(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        # One line per request: no query string (it may hold a patient's name) and no body.
+        with logs.bound(request_id=request_id):
+            try:
+                await self._handle(scope, receive, observed_send)
+            finally:
+                code = status["code"]
+                auth = scope["state"].get("auth")
+                log.log(logging.ERROR if code >= 500 else logging.INFO, "http request", extra={
+                    "method": scope["method"], "path": scope["path"][:200], "status": code,
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                    "outcome": "failed" if code >= 500 else "refused" if code >= 400 else "ok",
+                    **({"user": auth.username} if auth is not None else {})})
+
+    async def _handle(self, scope, receive, send):
         headers = _headers(scope)
         method = scope["method"]
         path = scope["path"]

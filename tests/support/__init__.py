@@ -1,0 +1,1 @@
+"""Helpers shared by the web, DICOM, CLI and unit tests (imported as tests.support.*)."""
