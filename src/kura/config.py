@@ -39,11 +39,19 @@ SETTINGS: list[tuple[str, object, str]] = [
     ("attachment_max_bytes", 50 * 1024 * 1024, "Largest document attachment accepted."),
     ("cors_origins", (), "Origins allowed to call DICOMweb and FHIR from a browser (e.g. an OHIF viewer)."),
     ("language", "ja", "Default UI language (`ja` or `en`)."),
-    ("backup_keep", 7, "Backup generations kept by `backup prune`."),
     ("log_level", "INFO", "Operations log level: DEBUG, INFO, WARNING or ERROR."),
     ("log_file", "", "Operations log file (JSON lines), relative to the home; empty means stderr."),
     ("log_file_max_bytes", 10 * 1024 * 1024, "The log file is rotated at this size."),
     ("log_file_keep", 5, "Rotated log files kept (kura.log.1 … kura.log.N)."),
+    ("backup_keep_daily", 7, "`backup prune` keeps the newest generation of each of this many days."),
+    ("backup_keep_weekly", 4, "… and of each of this many ISO weeks."),
+    ("backup_keep_monthly", 12, "… and of each of this many months."),
+    ("backup_destination", "", "Folder the server backs up to on schedule (empty: no scheduled backup)."),
+    ("backup_interval_hours", 24, "Hours between scheduled backups (0: none)."),
+    ("replica_destination", "", "Folder of the second medium the server keeps in step (empty: none)."),
+    ("replica_interval_minutes", 15, "Minutes between replications (0: none)."),
+    ("scrub_interval_hours", 168, "Hours between scheduled scrubs of every stored object (0: none)."),
+    ("selfcheck_interval_hours", 24, "Hours between scheduled software self-checks (0: none)."),
     ("demo", False, "Set by `kura demo` only: the login page then shows the demo accounts' current codes. Never in production."),
 ]
 
@@ -74,11 +82,19 @@ class Settings:
     attachment_max_bytes: int = _DEFAULTS["attachment_max_bytes"]
     cors_origins: tuple[str, ...] = _DEFAULTS["cors_origins"]
     language: str = _DEFAULTS["language"]
-    backup_keep: int = _DEFAULTS["backup_keep"]
     log_level: str = _DEFAULTS["log_level"]
     log_file: str = _DEFAULTS["log_file"]
     log_file_max_bytes: int = _DEFAULTS["log_file_max_bytes"]
     log_file_keep: int = _DEFAULTS["log_file_keep"]
+    backup_keep_daily: int = _DEFAULTS["backup_keep_daily"]
+    backup_keep_weekly: int = _DEFAULTS["backup_keep_weekly"]
+    backup_keep_monthly: int = _DEFAULTS["backup_keep_monthly"]
+    backup_destination: str = _DEFAULTS["backup_destination"]
+    backup_interval_hours: int = _DEFAULTS["backup_interval_hours"]
+    replica_destination: str = _DEFAULTS["replica_destination"]
+    replica_interval_minutes: int = _DEFAULTS["replica_interval_minutes"]
+    scrub_interval_hours: int = _DEFAULTS["scrub_interval_hours"]
+    selfcheck_interval_hours: int = _DEFAULTS["selfcheck_interval_hours"]
     demo: bool = _DEFAULTS["demo"]
 
     @property
@@ -113,6 +129,10 @@ class Settings:
             raise Invalid("log_level must be DEBUG, INFO, WARNING or ERROR")
         if self.log_file_max_bytes <= 0 or self.log_file_keep < 0:
             raise Invalid("log_file_max_bytes must be positive and log_file_keep not negative")
+        for name in ("backup_keep_daily", "backup_keep_weekly", "backup_keep_monthly", "backup_interval_hours",
+                     "replica_interval_minutes", "scrub_interval_hours", "selfcheck_interval_hours"):
+            if getattr(self, name) < 0:
+                raise Invalid(f"{name} must not be negative")
         if self.language not in ("ja", "en"):
             raise Invalid("language must be ja or en")
         for name in ("http", "dicom"):

@@ -56,13 +56,15 @@ ROLE_GRANTS: dict[Role, dict[A, frozenset[str] | str]] = {
         A.AdminPeerManage: ANY, A.AdminPeerRead: ANY,
         A.AdminPermissionsRead: ANY,
         A.AdminUserManage: ANY, A.AdminUserRead: ANY,
+        A.OpsKeyExport: ANY, A.OpsStatusRead: ANY,
     },
     Role.operations: {
         **_EVERYONE,
         A.AdminPeerManage: ANY, A.AdminPeerRead: ANY, A.AdminClassRead: ANY,
         A.AuditCheckpointCreate: ANY, A.AuditLedgerVerify: ANY,
-        A.OpsBackupCreate: ANY, A.OpsBackupRestore: ANY, A.OpsBackupVerify: ANY,
-        A.OpsScrubRun: ANY, A.OpsSelfcheckRun: ANY,
+        A.OpsBackupCreate: ANY, A.OpsBackupPrune: ANY, A.OpsBackupRestore: ANY,
+        A.OpsBackupVerify: ANY, A.OpsReplicaRun: ANY, A.OpsScrubRun: ANY,
+        A.OpsSelfcheckRun: ANY, A.OpsStatusRead: ANY,
     },
     Role.auditor: {
         **_EVERYONE,

@@ -13,7 +13,7 @@ from typing import Iterator, Protocol
 
 from kura.errors import NotFound
 
-__all__ = ["BlobStore", "FilesystemStore", "MemoryStore"]
+__all__ = ["BlobStore", "FilesystemStore", "MemoryStore", "Finding"]
 
 
 class BlobStore(Protocol):
@@ -22,6 +22,18 @@ class BlobStore(Protocol):
     def exists(self, name: str) -> bool: ...
     def delete(self, name: str) -> None: ...
     def names(self) -> Iterator[str]: ...
+
+
+class Finding(str):
+    """A problem line from an integrity check that names the blob it concerns (or None), so
+    `kura scrub --repair` knows which object to fetch from a replica or backup."""
+
+    blob: str | None
+
+    def __new__(cls, text: str, blob: str | None = None) -> "Finding":
+        self = super().__new__(cls, text)
+        self.blob = blob
+        return self
 
 
 def _check(name: str) -> str:

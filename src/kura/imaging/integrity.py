@@ -17,6 +17,7 @@ from kura.imaging.keys import blob_aad, patient_key
 from kura.ledger.models import LedgerEntry
 from kura.ledger.tags import LedgerTag
 from kura.blobs.crypto import open_sealed
+from kura.blobs.store import Finding
 from kura.operation import Context
 
 __all__ = ["deep_check"]
@@ -41,7 +42,7 @@ def deep_check(ctx: Context) -> Iterable[str]:
                 keys[patient_ref] = patient_key(ctx, ctx.session.get(ImagingPatient, patient_ref))
             data = open_sealed(keys[patient_ref], ctx.blobs.get(inst.sha256), blob_aad(inst.sha256))
         except KuraError as exc:
-            yield f"{where}: {exc}"
+            yield Finding(f"{where}: {exc}", inst.sha256)
             continue
         if hashlib.sha256(data).hexdigest() != inst.sha256:
-            yield f"{where}: content does not match its hash"
+            yield Finding(f"{where}: content does not match its hash", inst.sha256)

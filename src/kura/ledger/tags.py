@@ -48,9 +48,14 @@ class LedgerTag(StrEnum):
     ImagingStudyRetrieved = "imaging:study:retrieved"
     ImagingStudyReturned = "imaging:study:returned"
     OpsBackupCreated = "ops:backup:created"
+    OpsBackupPruned = "ops:backup:pruned"
     OpsBackupRestored = "ops:backup:restored"
     OpsBackupVerified = "ops:backup:verified"
     OpsIntegrityFailed = "ops:integrity:failed"
+    OpsKeyExported = "ops:key:exported"
+    OpsObjectRepaired = "ops:object:repaired"
+    OpsReplicaSynced = "ops:replica:synced"
+    OpsRunFailed = "ops:run:failed"
     OpsScrubCompleted = "ops:scrub:completed"
     OpsSelfcheckCompleted = "ops:selfcheck:completed"
     RecordsRecordConfirmed = "records:record:confirmed"
@@ -74,4 +79,5 @@ ALERT_TAGS = frozenset({
     LedgerTag.ImagingInstanceRefused,
     LedgerTag.ImagingStudyFlagged,
     LedgerTag.OpsIntegrityFailed,
+    LedgerTag.OpsRunFailed,
 })

@@ -14,6 +14,7 @@ from typing import Iterable
 
 from sqlalchemy import select
 
+from kura.blobs.store import Finding
 from kura.errors import KuraError
 from kura.ledger.models import LedgerEntry
 from kura.ledger.tags import LedgerTag
@@ -59,11 +60,11 @@ def deep_check(ctx: Context) -> Iterable[str]:
         try:
             data = content if content is not None else ctx.blobs.get(blob)
         except KuraError as exc:
-            problems.append(f"{name}: content missing ({exc})")
+            problems.append(Finding(f"{name}: content missing ({exc})", blob))
             continue
         actual = sha256_hex(data)
         if actual != recorded:
-            problems.append(f"{name}: content does not match its recorded SHA-256")
+            problems.append(Finding(f"{name}: content does not match its recorded SHA-256", blob))
         ledger = committed.get((rtype, id, number))
         if ledger is None:
             problems.append(f"{name}: no ledger entry commits this version")
@@ -73,7 +74,7 @@ def deep_check(ctx: Context) -> Iterable[str]:
         try:
             attachments.read(ctx, att)
         except KuraError as exc:
-            problems.append(f"Binary/{att.id}: {exc}")
+            problems.append(Finding(f"Binary/{att.id}: {exc}", att.blob))
             continue
         if att.record_pk is not None and att.sha256 not in att_hashes:
             problems.append(f"Binary/{att.id}: its SHA-256 was never committed to the ledger")

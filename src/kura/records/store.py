@@ -28,7 +28,7 @@ from kura.records.fhir.provenance import agent_ref, practitioner, provenance
 from kura.records.models import CONFIRMED, Record, RecordVersion, SearchDate, SearchString, SearchToken
 
 __all__ = ["Version", "STATUS_SYSTEM", "CONFIDENTIALITY_SYSTEM", "instant", "label_of", "target_of",
-           "class_for", "new_record", "write_version", "reindex", "ensure_practitioner", "version_of",
+           "class_for", "new_record", "write_version", "reindex", "rebuild_indexes", "ensure_practitioner", "version_of",
            "Actor", "actor_of", "get_record", "get_version", "all_classes", "effective_label"]
 
 STATUS_SYSTEM = "urn:kura:status"
@@ -336,3 +336,21 @@ def ensure_practitioner(ctx: Context, user_id: str | None) -> None:
         ctx.record(LedgerTag.RecordsRecordCreated, target=Target(kind="Practitioner", id=user_id),
                    digest=sha256_hex(content), detail={"version": 1, "derived_from": "user account"})
     seen.add(user_id)
+
+
+def rebuild_indexes(ctx: Context, *, progress=None) -> int:
+    """Rewrite every record's search index rows from its current version (a restored home:
+    backups carry no index rows, kura.preservation.snapshot). Returns the records indexed."""
+    s = ctx.session.connection()
+    for model in (SearchToken, SearchString, SearchDate):
+        s.execute(delete(model.__table__))
+    n = 0
+    for rec in ctx.session.scalars(select(Record).execution_options(yield_per=1000)):
+        v = get_version(ctx, rec)
+        if v.content is None:
+            continue  # content kept in a blob: not a searchable resource
+        reindex(ctx, rec, loads(v.content), fresh=True)
+        n += 1
+        if progress and n % 500 == 0:
+            progress(n)
+    return n

@@ -1,0 +1,73 @@
+"""`kura scrub`, `kura replicate`, `kura selfcheck`: the operations manager's checks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from kura.cli import State, app, fail
+from kura.cli.common import operator
+from kura.cli.progress import bar
+
+
+@app.command()
+def scrub(repair: Annotated[bool, typer.Option("--repair", help="Replace damaged or missing objects from a "
+                                                                  "replica or backup holding a good copy.")] = False,
+          source: Annotated[Optional[list[Path]], typer.Option(
+              "--from", metavar="DEST", help="A replica or backup to repair from (repeatable; default: every "
+                                             "destination this home has written to).")] = None) -> None:
+    """Re-read every stored object and version against its recorded hash; exit 1 naming each mismatch."""
+    from kura.preservation import scrub as s
+    from kura.preservation.vault import known_destinations
+
+    kura = State.kura()
+    with bar() as progress, kura.unit_of_work(operator(), "HOPERAT") as ctx:
+        sources = list(source or []) or known_destinations(ctx.session, kura.settings)
+        report = s.scrub(ctx, repair=repair, sources=sources, progress=progress)
+    for name in report.repaired:
+        typer.echo(f"repaired blob {name}", err=True)
+    if not report.ok:
+        for line in report.problems:
+            typer.echo(f"kura: mismatch: {line}", err=True)
+        fail(report.line())
+    typer.echo(report.line())
+
+
+@app.command()
+def replicate(dest: Annotated[Path, typer.Argument(help="The second medium (another disk, a NAS mount).")]) -> None:
+    """Bring the replica at DEST in step with the home (only what changed is copied)."""
+    from kura.preservation.replicate import replicate as run
+
+    kura = State.kura()
+    with bar() as progress:
+        result = run(kura, operator(), dest, progress=progress)
+    typer.echo(result.line().replace("backup", "replica", 1))
+
+
+@app.command()
+def selfcheck(sbom: Annotated[Optional[Path], typer.Option(
+        "--sbom", metavar="FILE", help="Also write the CycloneDX SBOM (JSON) to FILE.")] = None) -> None:
+    """Verify the installed software against its recorded hashes, the home's keys and permissions,
+    the schema and the ledger head; exit 1 on any anomaly."""
+    from kura.preservation.selfcheck import selfcheck as run
+
+    kura = State.kura()
+    with kura.unit_of_work(operator(), "HOPERAT") as ctx:
+        report = run(ctx)
+    if sbom is not None:
+        try:
+            fd = os.open(sbom, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(report.sbom)
+        except OSError as exc:
+            fail(f"cannot write {sbom}: {exc.strerror}", code=2)
+    for note in report.notes:
+        typer.echo(f"note: {note}", err=True)
+    if not report.ok:
+        for line in report.anomalies:
+            typer.echo(f"kura: anomaly: {line}", err=True)
+        fail(report.line())
+    typer.echo(report.line())

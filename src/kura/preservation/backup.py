@@ -1,0 +1,238 @@
+"""`kura backup create`: a verified, encrypted, incremental generation, while the server runs.
+
+Order matters (each step is why a restore is consistent):
+1. a signed checkpoint is committed, so the snapshot holds it;
+2. the database snapshot is read in one consistent transaction (kura.preservation.snapshot),
+   compressed and sealed under the backup subkey of the master key, with the ledger head as
+   that transaction saw it;
+3. the blobs are listed after the snapshot — every blob a snapshot row names was written
+   before that row committed — and those DEST lacks are copied (content addressed: every
+   backup after the first is incremental);
+4. everything is flushed to disk, then the manifest (every file's SHA-256, the ledger head,
+   signed with the home's Ed25519 key) is written, then the folder is renamed into place;
+5. the current key vault is rewritten next to the generations (DEST/vault.sealed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+from kura.access.actions import Action
+from kura.access.policy import Target
+from kura.errors import IntegrityFailure, KuraError
+from kura.ledger import service as ledger
+from kura.ledger.merkle import Frontier
+from kura.ledger.service import Anchor
+from kura.ledger.tags import LedgerTag
+from kura.preservation import snapshot, vault
+from kura.preservation.destination import FORMAT, Destination, Manifest, sync_fs, write_atomic
+from kura.preservation.sealing import BACKUP_KEY_INFO, SealedWriter, seal_bytes, subkey
+
+__all__ = ["create", "BackupResult", "TARGET", "run_failed"]
+
+TARGET = Target(kind="Backup")
+
+
+@dataclasses.dataclass
+class BackupResult:
+    dest: Path
+    generation: str
+    files: int
+    bytes_total: int
+    blobs_new: int
+    bytes_new: int
+    seconds: float
+    ledger_size: int
+
+    def line(self) -> str:
+        return (f"backup {self.generation} complete in {self.dest}: {self.files} files, "
+                f"{_size(self.bytes_total)} ({self.blobs_new} new blobs, {_size(self.bytes_new)} copied) "
+                f"in {self.seconds:.1f} s; ledger size {self.ledger_size}")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+class _HashingFile:
+    """A write-only file that hashes what passes through it."""
+
+    def __init__(self, fh):
+        self.fh, self.h, self.n = fh, hashlib.sha256(), 0
+
+    def write(self, data: bytes) -> None:
+        self.fh.write(data)
+        self.h.update(data)
+        self.n += len(data)
+
+
+def run_failed(app, actor, what: str, dest: Path | str, exc: BaseException) -> None:
+    """Ledger the failure of a run as an alert for the operations manager (OpsRunFailed)."""
+    reason = f"{what} {dest}: {type(exc).__name__}: {exc}"[:500]
+    with app.unit_of_work(actor, "HOPERAT") as ctx:
+        ctx.record(LedgerTag.OpsRunFailed, target=Target(kind="Backup", id=str(dest)), outcome=8,
+                   reason=reason, detail={"run": what, "dest": str(dest)}, alert=True)
+
+
+def create(app, actor, dest: Path, *, progress=None, kind: str = "backup") -> BackupResult:
+    """Write one generation to `dest`. Raises Denied (no OpsBackupCreate), Invalid (DEST belongs
+    to another home), Conflict (another run holds DEST), OSError (e.g. disk full: the partial
+    generation is removed). Ledger: AuditCheckpointCreated, then OpsBackupCreated — or
+    OpsRunFailed (an alert) when the run fails."""
+    dest = Path(dest).absolute()
+    with app.unit_of_work(actor, "HOPERAT") as ctx:
+        ctx.require(Action.OpsReplicaRun if kind == "replica" else Action.OpsBackupCreate, TARGET)
+        ctx.record(LedgerTag.AuditCheckpointCreated, target=Target(kind="Ledger"),
+                   detail={"for": f"{kind} {dest}"})
+        cp = ledger.make_checkpoint(ctx.session, at=ctx.now(), signer=ctx.signer)
+        anchor = Anchor.of(cp).line()
+    try:
+        result = _write(app, dest, anchor=anchor, kind=kind, progress=progress)
+    except KuraError as exc:
+        run_failed(app, actor, kind, dest, exc)
+        raise
+    except OSError as exc:
+        run_failed(app, actor, kind, dest, exc)
+        raise
+    with app.unit_of_work(actor, "HOPERAT") as ctx:
+        ctx.record(LedgerTag.OpsReplicaSynced if kind == "replica" else LedgerTag.OpsBackupCreated,
+                   target=Target(kind="Backup", id=result.generation), reason=result.line(),
+                   detail={"dest": str(dest), "generation": result.generation, "bytes": result.bytes_total,
+                           "files": result.files, "blobs_new": result.blobs_new, "bytes_new": result.bytes_new,
+                           "seconds": round(result.seconds, 2), "ledger_size": result.ledger_size})
+    return result
+
+
+def _previous_blobs(d: Destination, public_key) -> dict[str, list]:
+    """Blob hashes from the newest complete generation whose manifest is signed by this home."""
+    for gen in reversed(d.generations()):
+        try:
+            m = d.manifest(gen)
+            m.check(public_key)
+        except IntegrityFailure:
+            continue
+        return m.body.get("blobs", {})
+    return {}
+
+
+def _write(app, dest: Path, *, anchor: str, kind: str, progress) -> BackupResult:
+    t0 = time.monotonic()
+    d = Destination(dest)
+    signer = app.signer
+    with d.lock():
+        d.open_for_writing(signer.key_id, kind)
+        for stale in d.partials():  # left by a killed run: never complete, never trusted
+            d.remove_tree(stale)
+        gen = d.new_generation_name(app.clock.now())
+        work = d.generations_dir / f".partial-{gen}"
+        work.mkdir(mode=0o700)
+        try:
+            return _fill(app, d, work, gen, anchor=anchor, kind=kind, progress=progress, t0=t0)
+        except BaseException:
+            d.remove_tree(work)
+            raise
+
+
+def _fill(app, d: Destination, work: Path, gen: str, *, anchor: str, kind: str, progress, t0: float) -> BackupResult:
+    key = subkey(app.master_key, BACKUP_KEY_INFO)
+    files: dict[str, list] = {}
+    from kura.migrations import metadata
+
+    # 2. the database, in one consistent read transaction
+    engine = snapshot.reader_engine(app.settings.db_url)
+    try:
+        fd = os.open(work / "db.sealed", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with snapshot.snapshot_connection(engine) as conn, os.fdopen(fd, "wb") as raw:
+            head = conn.execute(ledger_head_sql()).one()
+            revision = snapshot.schema_revision(conn)
+            sink = _HashingFile(raw)
+            w = SealedWriter(sink, key, f"{gen}/db")
+            counts = snapshot.dump(conn, metadata(), w, progress=(lambda n: progress("database", n, None))
+                                   if progress else None)
+            w.close()
+            files["db.sealed"] = [sink.h.hexdigest(), sink.n]
+        os.chmod(work / "db.sealed", 0o400)
+    finally:
+        engine.dispose()
+    root = Frontier.loads(head.size, head.frontier).root().hex()
+    home = {"signing_key_pem": _signing_pem(app), "config": _config_text(app)}
+    data = seal_bytes(key, f"{gen}/home", json.dumps(home).encode())
+    write_atomic(work / "home.sealed", data, fsync=False)
+    files["home.sealed"] = [hashlib.sha256(data).hexdigest(), len(data)]
+
+    # 3. the blobs DEST lacks
+    known = _previous_blobs(d, app.signer.public_key)
+    names = list(app.blobs.names())
+    blobs: dict[str, list] = {}
+    new, new_bytes, done_bytes = 0, 0, 0
+    for i, name in enumerate(names):
+        path = d.blob_path(name)
+        if name in known and path.exists():
+            blobs[name] = known[name]
+        else:
+            data = app.blobs.get(name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, data, fsync=False)  # one syncfs below, before the manifest
+            blobs[name] = [hashlib.sha256(data).hexdigest(), len(data)]
+            new += 1
+            new_bytes += len(data)
+        done_bytes += blobs[name][1]
+        if progress:
+            progress("blobs", i + 1, len(names))
+
+    # 4. durable, then the manifest, then the folder into place
+    sync_fs(d.root)
+    now = app.clock.now()
+    body = {"format": FORMAT, "kind": kind, "generation": gen, "created_at": now.isoformat(),
+            "engine": app.engine.dialect.name, "schema": revision, "tables": counts, "files": files,
+            "blobs": blobs, "ledger": {"size": head.size, "chain": head.chain_hash, "root": root,
+                                       "checkpoint": anchor}}
+    write_atomic(work / "manifest.json", Manifest.sign(body, app.signer).to_bytes())
+    os.chmod(work, 0o500)
+    os.rename(work, d.generations_dir / gen)
+    _fsync(d.generations_dir)
+
+    # 5. the current vault (kept apart from the immutable generations)
+    vault.write(app, d)
+    total = sum(f[1] for f in files.values()) + done_bytes
+    return BackupResult(d.root, gen, len(files) + len(blobs), total, new, new_bytes,
+                        time.monotonic() - t0, head.size)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def ledger_head_sql():
+    from sqlalchemy import select
+
+    from kura.ledger.models import LedgerHead
+    h = LedgerHead.__table__
+    return select(h.c.size, h.c.chain_hash, h.c.frontier).where(h.c.id == 1)
+
+
+def _signing_pem(app) -> str:
+    # The restored home must go on signing checkpoints with the same key, or its old
+    # checkpoints would no longer verify; the kit holds only the public half to check it.
+    return app.signer.private_pem()
+
+
+def _config_text(app) -> str:
+    from kura.config import CONFIG_FILE
+    try:
+        return (app.settings.home / CONFIG_FILE).read_text(encoding="utf-8")
+    except OSError:
+        return "[kura]\n"
