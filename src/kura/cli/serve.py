@@ -59,6 +59,9 @@ def run_servers(kura, *, http: str, dicom: str | None, aet: str | None,
         config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
     server = uvicorn.Server(config)
     scheme = "https" if tls_cert else "http"
+    from kura.preservation.schedule import JOBS, Scheduler
+    scheduler = Scheduler(kura, JOBS)  # backups, replication, scrub, selfcheck from the config
+    scheduler.start()
     with kura.unit_of_work(operator(), "HOPERAT") as ctx:
         ctx.record(LedgerTag.SystemServerStarted, detail={"http": http, "dicom": dicom or "", "tls": bool(tls_cert)})
     if banner:
@@ -68,6 +71,7 @@ def run_servers(kura, *, http: str, dicom: str | None, aet: str | None,
     try:
         server.run()
     finally:
+        scheduler.stop()
         if dicom_server is not None:
             dicom_server.shutdown()
         with kura.unit_of_work(operator(), "HOPERAT") as ctx:

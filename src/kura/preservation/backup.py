@@ -24,7 +24,7 @@ from pathlib import Path
 
 from kura.access.actions import Action
 from kura.access.policy import Target
-from kura.errors import IntegrityFailure, KuraError
+from kura.errors import IntegrityFailure
 from kura.ledger import service as ledger
 from kura.ledger.merkle import Frontier
 from kura.ledger.service import Anchor
@@ -97,10 +97,7 @@ def create(app, actor, dest: Path, *, progress=None, kind: str = "backup") -> Ba
         anchor = Anchor.of(cp).line()
     try:
         result = _write(app, dest, anchor=anchor, kind=kind, progress=progress)
-    except KuraError as exc:
-        run_failed(app, actor, kind, dest, exc)
-        raise
-    except OSError as exc:
+    except Exception as exc:
         run_failed(app, actor, kind, dest, exc)
         raise
     with app.unit_of_work(actor, "HOPERAT") as ctx:

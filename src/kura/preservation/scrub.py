@@ -14,12 +14,15 @@ import hashlib
 import time
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from kura.access.actions import Action
 from kura.access.policy import Target
 from kura.errors import IntegrityFailure
 from kura.ledger.tags import LedgerTag
 from kura.operation import Context
 from kura.preservation.deep import deep_check
+from kura.preservation import snapshot
 from kura.preservation.destination import Destination
 
 __all__ = ["scrub", "ScrubReport", "MeteredStore", "good_copy"]
@@ -97,6 +100,19 @@ def good_copy(name: str, sources: list[Path], public_key) -> tuple[bytes, Path] 
     return None
 
 
+def _check(ctx: Context, blobs) -> list:
+    """The deep check in a read transaction of its own: on SQLite the unit of work's
+    transaction holds the write lock, and a scrub of a large home must not stop every writer."""
+    if ctx.settings is None:
+        return list(deep_check(dataclasses.replace(ctx, blobs=blobs)))
+    engine = snapshot.reader_engine(ctx.settings.db_url)
+    try:
+        with snapshot.snapshot_connection(engine) as conn, Session(bind=conn) as session:
+            return list(deep_check(dataclasses.replace(ctx, session=session, blobs=blobs)))
+    finally:
+        engine.dispose()
+
+
 def scrub(ctx: Context, *, repair: bool = False, sources: list[Path] = (), progress=None) -> ScrubReport:
     """Re-hash everything; with `repair`, replace damaged blobs from `sources`. Never raises for
     a mismatch (it is reported). Raises Denied without OpsScrubRun. Ledger: OpsObjectRepaired per
@@ -105,10 +121,10 @@ def scrub(ctx: Context, *, repair: bool = False, sources: list[Path] = (), progr
     home_store = ctx.blobs
     metered = MeteredStore(home_store, progress)
     t0 = time.monotonic()
+    problems = _check(ctx, metered)
+    repaired: list[str] = []
     ctx.blobs = metered
     try:
-        problems = list(deep_check(ctx))
-        repaired: list[str] = []
         if repair and problems:
             for name in sorted({getattr(p, "blob", None) for p in problems} - {None}):
                 found = good_copy(name, list(sources), ctx.signer.public_key)
@@ -121,7 +137,7 @@ def scrub(ctx: Context, *, repair: bool = False, sources: list[Path] = (), progr
                 ctx.record(LedgerTag.OpsObjectRepaired, target=Target(kind="Blob", id=name),
                            reason=f"replaced from {source}", detail={"source": str(source), "bytes": len(data)})
             if repaired:
-                problems = list(deep_check(ctx))  # prove it
+                problems = _check(ctx, metered)  # prove it
     finally:
         ctx.blobs = home_store
     report = ScrubReport(metered.objects, metered.bytes, time.monotonic() - t0, [str(p) for p in problems], repaired)
