@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from kura.access.policy import Subject
+from kura.access.purpose import purpose_of
 from kura.blobs.crypto import new_key
 from kura.blobs.store import BlobStore, FilesystemStore
 from kura.clock import Clock, SystemClock
@@ -42,14 +43,17 @@ class Kura:
     clock: Clock
 
     @contextlib.contextmanager
-    def unit_of_work(self, actor: Subject | None, purpose: str = "", *, origin: str = "",
+    def unit_of_work(self, actor: Subject | None, purpose: str | None = None, *, origin: str = "",
                      request_id: str | None = None, break_glass_reason: str | None = None,
                      ) -> Iterator[Context]:
         """One transaction: the change and its ledger entries commit together or not at all.
 
         When the work is refused (Denied), it is rolled back and the denial is then written
         to the ledger in a transaction of its own, so every denial leaves a trace (R13, R23).
+        Without a `purpose`, kura.access.purpose decides it from the actor and the break-glass.
         """
+        if purpose is None:
+            purpose = purpose_of(actor, break_glass=bool(break_glass_reason))
         session = self.sessions()
         ctx = Context(session=session, actor=actor, purpose=purpose, clock=self.clock,
                       signer=self.signer, origin=origin, break_glass_reason=break_glass_reason,

@@ -106,12 +106,13 @@ GUARDS = (authenticate, authenticate_pending, public)
 
 
 @contextlib.contextmanager
-def work(request: Request, auth: Auth | None, purpose: str = "TREAT", *,
+def work(request: Request, auth: Auth | None, purpose: str | None = None, *,
          break_glass: str | None = None) -> Iterator[Context]:
     """The request's unit of work: the change and its ledger entries commit together.
 
     The break-glass reason comes from the X-Kura-Break-Glass header, or from `break_glass`
-    (the reason typed into a screen's break-glass dialog)."""
+    (the reason typed into a screen's break-glass dialog). Without a `purpose` the unit of
+    work decides it (kura.access.purpose) from the user and the break-glass."""
     reason = (break_glass or request.headers.get(BREAK_GLASS_HEADER) or "").strip()[:500] or None
     with kura_of(request).unit_of_work(auth.subject if auth else None, purpose,
                                        origin=origin_of(request), request_id=request.state.request_id,

@@ -71,10 +71,6 @@ def _bundle(body: bytes) -> Response:
     return Response(content=body, media_type=FHIR_JSON)
 
 
-def _purpose(auth) -> str:
-    return "HPAYMT" if "clerk" in auth.subject.roles and len(auth.subject.roles) == 1 else "TREAT"
-
-
 def _header_text(request: Request, name: str) -> str | None:
     """A free-text header (X-Kura-Reason): percent-encoded UTF-8, or raw UTF-8 bytes."""
     value = request.headers.get(name)
@@ -108,9 +104,8 @@ def batch_or_transaction(request: Request, auth: AuthDep, raw: BodyDep):
     """A batch or transaction Bundle (kura.web.fhir.bundles): each entry through the same
     records.service call as its own route; a transaction in one unit of work."""
     body = _json(request, raw)
-    purpose = _purpose(auth)
     minimal = "return=minimal" in request.headers.get("prefer", "").replace(" ", "")
-    out = bundles.process(body, base=_base(request), work=lambda: work(request, auth, purpose),
+    out = bundles.process(body, base=_base(request), work=lambda: work(request, auth),
                           reason=_header_text(request, REASON_HEADER),
                           on_behalf_of=request.headers.get(ON_BEHALF_HEADER), minimal=minimal)
     return _bundle(out)
@@ -124,7 +119,7 @@ def upload(request: Request, auth: AuthDep, raw: BodyDep):
     patient = request.query_params.get("patient", "").removeprefix("Patient/")
     if not patient:
         raise Invalid("name the patient: POST /fhir/Binary?patient=<id>")
-    with work(request, auth, _purpose(auth)) as ctx:
+    with work(request, auth) as ctx:
         att = records.upload_attachment(ctx, patient_id=patient, data=raw,
                                         content_type=request.headers.get("content-type", ""))
         body = {"resourceType": "Binary", "id": att.id, "contentType": att.content_type}
@@ -134,7 +129,7 @@ def upload(request: Request, auth: AuthDep, raw: BodyDep):
 
 @router.get("/Binary/{id}")
 def download(id: str, request: Request, auth: AuthDep):
-    with work(request, auth, _purpose(auth)) as ctx:
+    with work(request, auth) as ctx:
         data, ctype = records.read_attachment(ctx, id)
     return Response(content=data, media_type=ctype,
                     headers={"Content-Disposition": "attachment", "Cache-Control": "no-store"})
@@ -177,7 +172,7 @@ def audit_read(id: str, request: Request, auth: AuthDep):
 # -- Patient/$everything -------------------------------------------------------------------
 @router.get("/Patient/{id}/$everything")
 def everything(id: str, request: Request, auth: AuthDep):
-    with work(request, auth, _purpose(auth)) as ctx:
+    with work(request, auth) as ctx:
         found = records.everything(ctx, id)
         now = instant(ctx.now())
     return _bundle(bundle.searchset(base=_base(request), path=f"Patient/{id}/$everything", params=[],
@@ -196,7 +191,7 @@ def type_history(rtype: str, request: Request, auth: AuthDep):
         from kura.records.fhir.params import date_range
         import datetime as dt
         since = dt.datetime.fromisoformat(date_range(qp["_since"])[0]).replace(tzinfo=dt.timezone.utc)
-    with work(request, auth, _purpose(auth)) as ctx:
+    with work(request, auth) as ctx:
         page = records.type_history(ctx, rtype, count=min(count, 500), offset=offset, since=since)
         now = instant(ctx.now())
     return _bundle(bundle.history(base=_base(request), path=f"{rtype}/_history", params=list(qp.multi_items()),
@@ -208,7 +203,7 @@ def type_history(rtype: str, request: Request, auth: AuthDep):
 def search(rtype: str, request: Request, auth: AuthDep):
     rtype = _type(rtype)
     pairs = list(request.query_params.multi_items())
-    with work(request, auth, _purpose(auth)) as ctx:
+    with work(request, auth) as ctx:
         page = records.search(ctx, rtype, pairs)
         now = instant(ctx.now())
     return _bundle(bundle.searchset(base=_base(request), path=rtype, params=pairs,
@@ -222,7 +217,7 @@ def create(rtype: str, request: Request, auth: AuthDep, raw: BodyDep):
     resource = _json(request, raw)
     if isinstance(resource, dict) and resource.get("resourceType") != rtype:
         raise Invalid(f"resourceType must be {rtype} for POST /fhir/{rtype}")
-    with work(request, auth, _purpose(auth)) as ctx:
+    with work(request, auth) as ctx:
         v = records.create(ctx, resource, on_behalf_of=request.headers.get(ON_BEHALF_HEADER),
                            if_none_exist=request.headers.get("if-none-exist"))
     return _resource(v, 201 if v.created else 200, request)
@@ -232,7 +227,7 @@ def create(rtype: str, request: Request, auth: AuthDep, raw: BodyDep):
 @router.get("/{rtype}/{id}")
 def read(rtype: str, id: str, request: Request, auth: AuthDep):
     rtype = _type(rtype)
-    with work(request, auth, _purpose(auth)) as ctx:
+    with work(request, auth) as ctx:
         v = records.read(ctx, rtype, id)
     return _resource(v)
 
@@ -248,7 +243,7 @@ def update(rtype: str, id: str, request: Request, auth: AuthDep, raw: BodyDep):
         if not digits.isdigit():
             raise Invalid('If-Match must be W/"<version>"')
         version = int(digits)
-    with work(request, auth, _purpose(auth)) as ctx:
+    with work(request, auth) as ctx:
         v = records.update(ctx, rtype, id, resource, reason=_header_text(request, REASON_HEADER),
                            if_match=version, on_behalf_of=request.headers.get(ON_BEHALF_HEADER))
     return _resource(v)
@@ -257,7 +252,7 @@ def update(rtype: str, id: str, request: Request, auth: AuthDep, raw: BodyDep):
 @router.post("/{rtype}/{id}/$confirm")
 def confirm(rtype: str, id: str, request: Request, auth: AuthDep):
     rtype = _type(rtype)
-    with work(request, auth, _purpose(auth)) as ctx:
+    with work(request, auth) as ctx:
         v = records.confirm(ctx, rtype, id)
     return _resource(v)
 
@@ -267,7 +262,7 @@ def instance_history(rtype: str, id: str, request: Request, auth: AuthDep):
     rtype = _type(rtype)
     qp = request.query_params
     count, offset = _int(qp.get("_count"), "_count", 100), _int(qp.get("_offset"), "_offset", 0)
-    with work(request, auth, _purpose(auth)) as ctx:
+    with work(request, auth) as ctx:
         page = records.history(ctx, rtype, id, count=min(count, 500), offset=offset)
         now = instant(ctx.now())
     return _bundle(bundle.history(base=_base(request), path=f"{rtype}/{id}/_history",
@@ -281,6 +276,6 @@ def vread(rtype: str, id: str, vid: str, request: Request, auth: AuthDep):
     rtype = _type(rtype)
     if not vid.isdigit():
         raise NotFound(f"{rtype}/{id}/_history/{vid} not found")
-    with work(request, auth, _purpose(auth)) as ctx:
+    with work(request, auth) as ctx:
         v = records.vread(ctx, rtype, id, int(vid))
     return _resource(v)

@@ -28,7 +28,6 @@ __all__ = ["router", "PRESETS"]
 
 router = APIRouter(prefix="/images", include_in_schema=False)
 
-PURPOSE = "TREAT"
 KIND = "ImagingStudy"
 SEARCH_LIMIT = 100
 
@@ -95,7 +94,7 @@ def index(request: Request, auth: PageDep, pid: Text = "", name: Text = "", sinc
         keys = _keys(form)
     except _BadForm as exc:
         keys, error = None, str(exc)
-    with work(request, auth, PURPOSE) as ctx:
+    with work(request, auth) as ctx:
         if may_confirm:
             pending = [_row(s) for s in imaging.worklist(ctx)]
         if keys is not None:
@@ -109,7 +108,7 @@ def index(request: Request, auth: PageDep, pid: Text = "", name: Text = "", sinc
 
 @router.get("/studies/{study_uid}")
 def study_page(study_uid: str, request: Request, auth: PageDep, done: Text = "", error: Text = ""):
-    with work(request, auth, PURPOSE) as ctx:
+    with work(request, auth) as ctx:
         study = imaging.get_study(ctx, study_uid)
         series = []
         for s in imaging.series_of(ctx, study):
@@ -147,7 +146,7 @@ def confirm(study_uid: str, request: Request, auth: PageDep,
             next: Annotated[str, Form(max_length=300)] = ""):
     """検像 (確定) from the UI: the same service call as POST /api/studies/{uid}/confirm."""
     try:
-        with work(request, auth, PURPOSE) as ctx:
+        with work(request, auth) as ctx:
             imaging.confirm(ctx, study_uid)
     except Conflict:
         return redirect(_back(study_uid, "", error="conflict"))
@@ -161,7 +160,7 @@ def send_back(study_uid: str, request: Request, auth: PageDep,
               reason: Annotated[str, Form(max_length=2000)] = "",
               next: Annotated[str, Form(max_length=300)] = ""):
     try:
-        with work(request, auth, PURPOSE) as ctx:
+        with work(request, auth) as ctx:
             imaging.return_study(ctx, study_uid, reason=reason)
     except Conflict:
         return redirect(_back(study_uid, "", error="conflict"))
@@ -184,7 +183,7 @@ def _window(window: str) -> tuple[float | None, float | None]:
 
 def _printout(request: Request, auth, study_uid: str, sop: str, window: str, frame: int, media_type: str):
     center, width = _window(window)
-    with work(request, auth, PURPOSE) as ctx:
+    with work(request, auth) as ctx:
         out = printing.key_image(ctx, study_uid, sop, center=center, width=width, frame=frame,
                                  media_type=media_type, printed_by=f"{auth.display_name} ({auth.username})")
         study = _row(out.study)

@@ -21,7 +21,7 @@ from kura.records import service as records
 from kura.records.kana import normalise
 from kura.web.deps import work
 from kura.web.ui import forms
-from kura.web.ui.records import (DONE, BreakGlass, _form, attachment_of, guarded, purpose_of, uploaded,
+from kura.web.ui.records import (DONE, BreakGlass, _form, attachment_of, guarded, uploaded,
                                  version_row)
 from kura.web.ui.render import PageDep, can, redirect, render
 
@@ -73,7 +73,7 @@ def _search(ctx, q: str) -> tuple[list[dict], int]:
 @router.get("")
 def search_page(request: Request, auth: PageDep, q: Q = ""):
     rows, total = [], 0
-    with work(request, auth, purpose_of(auth)) as ctx:
+    with work(request, auth) as ctx:
         # The empty page too needs the search right; the search itself asks again and records.
         ctx.require(Action.RecordsRecordSearch, Target(kind="Patient"))
         if q.strip():
@@ -86,7 +86,7 @@ def search_page(request: Request, auth: PageDep, q: Q = ""):
 def search_fragment(request: Request, auth: PageDep, q: Q = ""):
     """The results list alone (HTML fragment) for the search-as-you-type script."""
     rows, total = [], 0
-    with work(request, auth, purpose_of(auth)) as ctx:
+    with work(request, auth) as ctx:
         # The empty page too needs the search right; the search itself asks again and records.
         ctx.require(Action.RecordsRecordSearch, Target(kind="Patient"))
         if q.strip():
@@ -104,7 +104,7 @@ def _new_page(request: Request, rtype: str, values: dict, *, patient=None, error
 
 @router.get("/new")
 def new_patient(request: Request, auth: PageDep):
-    with work(request, auth, purpose_of(auth)) as ctx:
+    with work(request, auth) as ctx:
         ctx.require(Action.RecordsRecordCreate, Target(kind="Patient"))
     return _new_page(request, "Patient", {"label": "N", "gender": "female"})
 
@@ -115,7 +115,7 @@ async def register(request: Request, auth: PageDep):
     try:
         resource = forms.build("Patient", values, patient_id=None)
         mrn = values.get("mrn", "").strip()
-        with work(request, auth, purpose_of(auth)) as ctx:
+        with work(request, auth) as ctx:
             v = records.create(ctx, resource, if_none_exist=f"identifier={resources.MRN_SYSTEM}|{mrn}")
     except Invalid as exc:
         return _new_page(request, "Patient", values, error=str(exc), status=400)
@@ -188,7 +188,7 @@ def _defaults(rtype: str, now: dt.datetime) -> dict:
 @router.get("/{pid}/new/{kind}")
 def new_record(request: Request, auth: PageDep, pid: str, kind: str):
     rtype = _kind(kind)
-    with work(request, auth, purpose_of(auth)) as ctx:
+    with work(request, auth) as ctx:
         pv = records.read(ctx, "Patient", pid)
         ctx.require(Action.RecordsRecordCreate, Target(kind=rtype, patient_id=pid))
         now = ctx.now()
@@ -204,10 +204,10 @@ async def create_record(request: Request, auth: PageDep, pid: str, kind: str):
         if rtype == "DocumentReference" and att is None:
             raise Invalid("choose the file of the document")
         resource = forms.build(rtype, values, patient_id=pid, attachment=att)
-        with work(request, auth, purpose_of(auth)) as ctx:
+        with work(request, auth) as ctx:
             v = records.create(ctx, resource)
     except Invalid as exc:
-        with work(request, auth, purpose_of(auth)) as ctx:
+        with work(request, auth) as ctx:
             pv = records.read(ctx, "Patient", pid)
         return _new_page(request, rtype, values, patient=version_row(pv), error=str(exc), status=400, kind=kind)
     return redirect(f"/records/{rtype}/{v.id}?done=created")
@@ -216,7 +216,7 @@ async def create_record(request: Request, auth: PageDep, pid: str, kind: str):
 # -- summary print view, PDF, disclosure export ---------------------------------------------------
 @router.get("/{pid}/print")
 def print_view(request: Request, auth: PageDep, pid: str):
-    with work(request, auth, purpose_of(auth)) as ctx:
+    with work(request, auth) as ctx:
         summary = records.patient_summary(ctx, pid)
         pv = summary["patient"][0]
         mark = printout.watermark_text(auth.username, ctx.now())
@@ -229,7 +229,7 @@ def print_view(request: Request, auth: PageDep, pid: str):
 
 @router.get("/{pid}/pdf")
 def summary_pdf(request: Request, auth: PageDep, pid: str):
-    with work(request, auth, purpose_of(auth)) as ctx:
+    with work(request, auth) as ctx:
         out = printout.print_summary(ctx, pid)
     return Response(content=out.pdf, media_type="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="{out.filename}"', "Cache-Control": "no-store",
@@ -239,7 +239,7 @@ def summary_pdf(request: Request, auth: PageDep, pid: str):
 @router.post("/{pid}/export")
 def export(request: Request, auth: PageDep, pid: str):
     """カルテ開示: the patient's records as a ZIP (FHIR Bundle, PDF, attachments, manifest)."""
-    with work(request, auth, purpose_of(auth)) as ctx:
+    with work(request, auth) as ctx:
         out = disclosure.export_patient(ctx, pid)
     return Response(content=out.data, media_type="application/zip",
                     headers={"Content-Disposition": f'attachment; filename="{out.filename}"',

@@ -24,7 +24,7 @@ from kura.web.deps import Auth, work
 from kura.web.ui import forms
 from kura.web.ui.render import PageDep, redirect, render
 
-__all__ = ["router", "purpose_of", "guarded", "BreakGlass", "pretty", "DONE", "version_row", "form_values",
+__all__ = ["router", "guarded", "BreakGlass", "pretty", "DONE", "version_row", "form_values",
            "attachment_of"]
 
 router = APIRouter(prefix="/records", include_in_schema=False)
@@ -38,20 +38,13 @@ ACTIVITY = {"create": "Created", "update": "Updated", "confirm": "Confirm (確�
 BreakGlass = Annotated[str, Form(max_length=500)]
 
 
-def purpose_of(auth: Auth, break_glass: str | None = None) -> str:
-    """v3 PurposeOfUse: ETREAT under break-glass, HPAYMT for 医事 staff, TREAT for clinicians."""
-    if break_glass:
-        return "ETREAT"
-    return "HPAYMT" if set(auth.subject.roles) == {"clerk"} else "TREAT"
-
-
 def guarded(request: Request, auth: Auth, view: Callable[[Any], Any], break_glass: str = ""):
     """Run `view(ctx)` in the request's unit of work. A read beyond the user's clearance that
     break-glass could open (CONTRACT.md) answers with the break-glass dialog instead of an
     error page; the dialog posts the reason back to this same URL."""
     reason = break_glass.strip() or None
     try:
-        with work(request, auth, purpose_of(auth, reason), break_glass=reason) as ctx:
+        with work(request, auth, break_glass=reason) as ctx:
             return view(ctx)
     except Denied as exc:
         if not exc.needs_break_glass or reason:
@@ -99,7 +92,7 @@ def _type(rtype: str) -> str:
 @router.get("/attachments/{att_id}")
 def attachment(request: Request, auth: PageDep, att_id: str):
     """The authenticated URL of an attachment (DocumentReference content), never cached."""
-    with work(request, auth, purpose_of(auth)) as ctx:
+    with work(request, auth) as ctx:
         data, ctype = records.read_attachment(ctx, att_id)
     return Response(content=data, media_type=ctype,
                     headers={"Content-Disposition": f'attachment; filename="{att_id}"', "Cache-Control": "no-store"})
@@ -128,7 +121,7 @@ def record(request: Request, auth: PageDep, rtype: str, id: str, done: str = "",
 def confirm_preview(request: Request, auth: PageDep, rtype: str, id: str):
     """Shows exactly what will be confirmed: the current version's stored content and SHA-256."""
     rtype = _type(rtype)
-    with work(request, auth, purpose_of(auth)) as ctx:
+    with work(request, auth) as ctx:
         v = records.read(ctx, rtype, id)
     return render(request, "records/confirm.html", {**_record_context(v)})
 
@@ -138,7 +131,7 @@ def confirm(request: Request, auth: PageDep, rtype: str, id: str,
             version: Annotated[int, Form()], sha256: Annotated[str, Form(max_length=64)]):
     rtype = _type(rtype)
     try:
-        with work(request, auth, purpose_of(auth)) as ctx:
+        with work(request, auth) as ctx:
             cur = records.read(ctx, rtype, id)
             ctx.require(Action.RecordsRecordConfirm, printout.target_of_version(ctx, cur))
             # Confirm what the user saw, not whatever is current by now.
@@ -146,7 +139,7 @@ def confirm(request: Request, auth: PageDep, rtype: str, id: str,
                 raise Conflict("the record changed after the preview; look at it again before confirming")
             records.confirm(ctx, rtype, id)
     except Conflict as exc:
-        with work(request, auth, purpose_of(auth)) as ctx:
+        with work(request, auth) as ctx:
             v = records.read(ctx, rtype, id)
         return render(request, "records/confirm.html", {**_record_context(v), "error": str(exc)}, status=409)
     return redirect(f"/records/{rtype}/{id}?done=confirmed")
@@ -164,7 +157,7 @@ def edit(request: Request, auth: PageDep, rtype: str, id: str):
     rtype = _type(rtype)
     if rtype not in forms.FORMS:
         raise Invalid(f"{rtype} is written by kura itself")
-    with work(request, auth, purpose_of(auth)) as ctx:
+    with work(request, auth) as ctx:
         v = records.read(ctx, rtype, id)
         ctx.require(Action.RecordsRecordUpdate, printout.target_of_version(ctx, v))
     return _edit_page(request, v, form_values(rtype, v))
@@ -193,7 +186,7 @@ async def save_edit(request: Request, auth: PageDep, rtype: str, id: str):
     att = await uploaded(upload)
     reason = values.get("reason", "").strip()
     try:
-        with work(request, auth, purpose_of(auth)) as ctx:
+        with work(request, auth) as ctx:
             cur = records.read(ctx, rtype, id)
             ctx.require(Action.RecordsRecordUpdate, printout.target_of_version(ctx, cur))
             if cur.status == "confirmed" and not reason:
@@ -209,7 +202,7 @@ async def save_edit(request: Request, auth: PageDep, rtype: str, id: str):
             records.update(ctx, rtype, id, merged, reason=reason or None, if_match=int(values.get("version") or 0) or None)
             was_confirmed = cur.status == "confirmed"
     except (Invalid, Conflict) as exc:
-        with work(request, auth, purpose_of(auth)) as ctx:
+        with work(request, auth) as ctx:
             v = records.read(ctx, rtype, id)
         return _edit_page(request, v, {**values, "reason": reason}, str(exc), 409 if isinstance(exc, Conflict) else 400)
     return redirect(f"/records/{rtype}/{id}?done={'corrected' if was_confirmed else 'updated'}")
@@ -280,7 +273,7 @@ def _side_by_side(left: list[str], right: list[str]) -> list[dict]:
 def print_view(request: Request, auth: PageDep, rtype: str, id: str):
     """The browser's print view, watermarked on every printed page; a ledger entry."""
     rtype = _type(rtype)
-    with work(request, auth, purpose_of(auth)) as ctx:
+    with work(request, auth) as ctx:
         v = records.read(ctx, rtype, id)
         infos = records.version_history(ctx, rtype, id)
         mark = printout.watermark_text(auth.username, ctx.now())
@@ -293,7 +286,7 @@ def print_view(request: Request, auth: PageDep, rtype: str, id: str):
 @router.get("/{rtype}/{id}/pdf")
 def pdf(request: Request, auth: PageDep, rtype: str, id: str, version: Annotated[int | None, Query(ge=1)] = None):
     rtype = _type(rtype)
-    with work(request, auth, purpose_of(auth)) as ctx:
+    with work(request, auth) as ctx:
         out = printout.print_record(ctx, rtype, id, version=version)
     return Response(content=out.pdf, media_type="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="{out.filename}"', "Cache-Control": "no-store",
