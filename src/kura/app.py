@@ -22,6 +22,7 @@ from kura.clock import Clock, SystemClock
 from kura.config import CONFIG_FILE, Settings
 from kura.db.engine import make_engine, make_sessionmaker
 from kura.errors import Denied, Invalid
+from kura.keys.ring import KeyRing
 from kura.ledger.signing import Signer
 from kura.operation import Context
 from kura.ledger.tags import LedgerTag
@@ -41,6 +42,11 @@ class Kura:
     master_key: bytes
     signer: Signer
     clock: Clock
+    keyring: KeyRing = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        # The one cache of unwrapped data keys (kura.keys): purged on shred.
+        self.keyring = KeyRing(self.master_key)
 
     @contextlib.contextmanager
     def unit_of_work(self, actor: Subject | None, purpose: str | None = None, *, origin: str = "",
@@ -58,7 +64,7 @@ class Kura:
         ctx = Context(session=session, actor=actor, purpose=purpose, clock=self.clock,
                       signer=self.signer, origin=origin, break_glass_reason=break_glass_reason,
                       checkpoint_interval=self.settings.checkpoint_interval, blobs=self.blobs,
-                      master_key=self.master_key, settings=self.settings)
+                      master_key=self.master_key, keyring=self.keyring, settings=self.settings)
         if request_id:
             ctx.request_id = request_id
         try:
@@ -88,7 +94,7 @@ class Kura:
 
     def migrate(self) -> None:
         from kura.migrations import upgrade
-        upgrade(self.engine)
+        upgrade(self.engine, master_key=self.master_key)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,7 +1,7 @@
 """The errors the core raises; adapters map them to HTTP, DICOM status or exit codes."""
 
 __all__ = ["KuraError", "NotFound", "Denied", "Conflict", "Invalid", "IntegrityFailure",
-           "Locked", "Unauthenticated"]
+           "Locked", "Unauthenticated", "Shredded"]
 
 
 class KuraError(Exception):
@@ -39,3 +39,8 @@ class Invalid(KuraError):
 
 class IntegrityFailure(KuraError):
     """Stored data no longer matches what the ledger committed."""
+
+
+class Shredded(KuraError):
+    """The data was disposed of: its data key was destroyed (crypto-shredding, R79).
+    Adapters answer 410 Gone."""

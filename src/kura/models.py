@@ -5,3 +5,4 @@ from kura.identity.models import *  # noqa: F401,F403
 from kura.ledger.models import *  # noqa: F401,F403
 from kura.records.models import *  # noqa: F401,F403
 from kura.imaging.models import *  # noqa: F401,F403
+from kura.keys.models import *  # noqa: F401,F403

@@ -45,6 +45,7 @@ class Context:
     checkpoint_interval: int = 1000
     blobs: Any = None
     master_key: bytes = b""
+    keyring: Any = None  # kura.keys.ring.KeyRing (typed loosely: operation sits below kura.keys)
     settings: Any = None
     denials: list[Denial] = dataclasses.field(default_factory=list)
     break_glass_used: bool = False

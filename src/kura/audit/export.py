@@ -98,6 +98,8 @@ EVENTS: dict[LedgerTag, Event] = {
     T.ImagingStudyRead: Event("110103", None, "R"),
     T.ImagingStudyRetrieved: Event("110104", None, "R"),
     T.ImagingStudyReturned: Event("110103", None, "U"),
+    T.KeysKeyLinked: Event("110113", "110135", "U"),
+    T.KeysKeyShredded: Event("110110", None, "D"),
     T.OpsBackupCreated: Event("110106", None, "E"),
     T.OpsBackupPruned: Event("110100", None, "D"),
     T.OpsBackupRestored: Event("110107", None, "C"),

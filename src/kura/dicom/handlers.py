@@ -120,7 +120,7 @@ def on_store(event, kura, writer=None) -> int:
             prepared.settled = threading.Event()
             job = writer.submit(peer, _origin(event), prepared)
             try:
-                imaging.prewrite(kura.blobs, kura.master_key, prepared)
+                imaging.prewrite(kura.blobs, kura.keyring, prepared)
             except Exception:  # noqa: BLE001 — the writer then writes it in its transaction, or fails there
                 pass
             finally:

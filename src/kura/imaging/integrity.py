@@ -13,10 +13,9 @@ from sqlalchemy import select
 
 from kura.errors import KuraError
 from kura.imaging.models import ImagingInstance, ImagingPatient, ImagingStudy
-from kura.imaging.keys import blob_aad, patient_key
+from kura.imaging.keys import open_instance, owner_of
 from kura.ledger.models import LedgerEntry
 from kura.ledger.tags import LedgerTag
-from kura.blobs.crypto import open_sealed
 from kura.blobs.store import Finding
 from kura.operation import Context
 
@@ -27,7 +26,7 @@ def deep_check(ctx: Context) -> Iterable[str]:
     """One line per problem: a missing or altered blob, or a stored hash the ledger never committed."""
     committed = set(ctx.session.scalars(select(LedgerEntry.digest).where(
         LedgerEntry.tag == str(LedgerTag.ImagingInstanceStored))))
-    keys: dict[str, bytes] = {}
+    owners: dict[str, str] = {}
     rows = ctx.session.execute(
         select(ImagingInstance, ImagingStudy.patient_ref)
         .join(ImagingStudy, ImagingStudy.id == ImagingInstance.study_ref)
@@ -38,9 +37,9 @@ def deep_check(ctx: Context) -> Iterable[str]:
             yield f"{where}: hash {inst.sha256[:12]}… was never committed in the ledger"
             continue
         try:
-            if patient_ref not in keys:
-                keys[patient_ref] = patient_key(ctx, ctx.session.get(ImagingPatient, patient_ref))
-            data = open_sealed(keys[patient_ref], ctx.blobs.get(inst.sha256), blob_aad(inst.sha256))
+            if patient_ref not in owners:
+                owners[patient_ref] = owner_of(ctx.session.get(ImagingPatient, patient_ref))
+            data = open_instance(ctx, inst.sha256, ctx.blobs.get(inst.sha256), owner=owners[patient_ref])
         except KuraError as exc:
             yield Finding(f"{where}: {exc}", inst.sha256)
             continue

@@ -18,6 +18,7 @@ from kura.imaging.fhir import imaging_study_resource
 from kura.imaging.instance import InstanceInfo
 from kura.imaging.models import ImagingPatient, ImagingSeries, ImagingStudy
 from kura.imaging.names import normalise
+from kura.keys import service as key_service
 from kura.operation import Context
 
 __all__ = ["RegisteredPatient", "RecordsPort", "RECORDS", "match_registered", "sync"]
@@ -54,6 +55,9 @@ def match_registered(ctx: Context, patient: ImagingPatient, info: InstanceInfo) 
         return ""
     if patient.fhir_patient_id is None:
         patient.fhir_patient_id = registered.fhir_id
+        # images that came first were sealed under the Patient ID's own key: now the patient's
+        key_service.link(ctx, key_service.owner_of_dicom(patient.patient_id),
+                         key_service.owner_of_patient(registered.fhir_id))
     diffs = []
     pn = info.patient_name
     names = {normalise(g.replace("^", "")) for g in (pn.alphabetic, pn.ideographic, pn.phonetic) if g}

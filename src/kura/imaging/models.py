@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import (BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String, Text,
+from sqlalchemy import (BigInteger, Boolean, ForeignKey, Integer, String, Text,
                         UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -42,7 +42,7 @@ class DicomPeer(Base):
 
 
 class ImagingPatient(Base):
-    """A DICOM Patient ID, its first-seen demographics and its wrapped data key."""
+    """A DICOM Patient ID and its first-seen demographics (its data keys: kura.keys)."""
 
     __tablename__ = "imaging_patient"
 
@@ -52,7 +52,6 @@ class ImagingPatient(Base):
     name: Mapped[str] = mapped_column(String(400), default="")
     birth_date: Mapped[str] = mapped_column(String(8), default="")
     sex: Mapped[str] = mapped_column(String(16), default="")
-    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)  # DEK sealed under the master key
     created_at: Mapped[dt.datetime]
 
 

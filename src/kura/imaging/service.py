@@ -16,12 +16,12 @@ from sqlalchemy import func, select
 
 from kura.access.actions import Action
 from kura.access.policy import CONFIDENTIALITY, Target
-from kura.blobs.crypto import open_sealed
 from kura.classes import service as classes
 from kura.classes.models import ManagementClass
 from kura.errors import Conflict, IntegrityFailure, Invalid, NotFound
 from kura.imaging import link
-from kura.imaging.keys import blob_aad, patient_key
+from kura.imaging.keys import blob_aad, owner_of
+from kura.keys import service as key_service
 from kura.imaging.models import ImagingInstance, ImagingPatient, ImagingSeries, ImagingStudy
 from kura.imaging.query import Query, result_dataset, statement
 from kura.imaging.store import Prepared, StoreResult, prepare, prewrite, store_instance
@@ -30,7 +30,7 @@ from kura.operation import Context
 
 __all__ = ["StoreResult", "Prepared", "prepare", "prewrite", "Retrievable", "store_instance", "find", "find_datasets", "retrieve",
            "get_study", "studies_for_patient", "worklist", "confirm", "return_study",
-           "study_target", "allowed_labels", "series_of", "instances_of", "patient_key",
+           "study_target", "allowed_labels", "series_of", "instances_of",
            "count_instances"]
 
 RECORD_TYPE = "ImagingStudy"
@@ -38,7 +38,7 @@ RECORD_TYPE = "ImagingStudy"
 
 @dataclasses.dataclass(frozen=True)
 class Retrievable:
-    """One instance to send, with the data key needed to open it outside the transaction
+    """One instance to send, with its patient's data keys to open it outside the transaction
     (a long C-GET or WADO-RS transfer must not hold a database transaction open)."""
 
     sop_uid: str
@@ -48,11 +48,11 @@ class Retrievable:
     transfer_syntax: str
     sha256: str
     size: int
-    key: bytes = dataclasses.field(repr=False)
+    keys: dict[bytes, bytes] = dataclasses.field(repr=False)
 
     def read(self, blobs) -> bytes:
         """The instance's bytes exactly as received. Raises IntegrityFailure on any mismatch."""
-        data = open_sealed(self.key, blobs.get(self.sha256), blob_aad(self.sha256))
+        data = key_service.open_with(self.keys, blobs.get(self.sha256), blob_aad(self.sha256))
         if hashlib.sha256(data).hexdigest() != self.sha256:
             raise IntegrityFailure(f"instance {self.sop_uid} does not match its hash")
         return data
@@ -163,15 +163,16 @@ def retrieve(ctx: Context, query: Query, *, action: Action = Action.ImagingStudy
                                        if k in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID",
                                                 "SOPInstanceUID")})
     rows = list(ctx.session.execute(statement(image, allowed_labels(ctx, action))))
-    keys: dict[str, bytes] = {}
+    patient_keys: dict[str, dict[bytes, bytes]] = {}
     out, per_study = [], {}
     for study, series, inst in rows:
-        if study.patient_ref not in keys:
-            keys[study.patient_ref] = patient_key(ctx, ctx.session.get(ImagingPatient, study.patient_ref))
+        if study.patient_ref not in patient_keys:
+            owner = owner_of(ctx.session.get(ImagingPatient, study.patient_ref))
+            patient_keys[study.patient_ref] = key_service.unwrapped_keys(ctx, owner)
         out.append(Retrievable(sop_uid=inst.sop_uid, sop_class_uid=inst.sop_class_uid,
                                study_uid=study.study_uid, series_uid=series.series_uid,
                                transfer_syntax=inst.transfer_syntax, sha256=inst.sha256,
-                               size=inst.size, key=keys[study.patient_ref]))
+                               size=inst.size, keys=patient_keys[study.patient_ref]))
         per_study.setdefault(study.study_uid, (study, []))[1].append(inst.sop_uid)
     for study, sops in per_study.values():
         ctx.record(LedgerTag.ImagingStudyRetrieved, target=study_target(ctx, study),

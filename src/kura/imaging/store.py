@@ -18,16 +18,18 @@ from sqlalchemy.exc import IntegrityError
 
 from kura.access.actions import Action
 from kura.access.policy import Target
-from kura.blobs.crypto import new_key, seal, wrap_key
+from kura.blobs.crypto import seal_for
 from kura.classes import service as classes
 from kura.db.base import new_id
 from kura.errors import Invalid
 from kura.imaging import instance as parsing
 from kura.imaging import link
 from kura.imaging.instance import InstanceInfo
-from kura.imaging.keys import blob_aad, key_label, patient_key
+from kura.imaging.keys import alias_of, blob_aad, owner_of
 from kura.imaging.models import ImagingInstance, ImagingPatient, ImagingSeries, ImagingStudy
 from kura.imaging.names import search_key
+from kura.keys import service as key_service
+from kura.keys.ring import KeyRing
 from kura.ledger.tags import LedgerTag
 from kura.operation import Context
 
@@ -85,7 +87,7 @@ def _disagreement(known: dict, got: dict) -> str:
 class Prepared:
     """One received instance, framed, validated and hashed: everything that needs no database.
 
-    `written_for` is the (patient row id, wrapped key) the blob was sealed under when
+    `written_for` is the id of the data key the blob was sealed under when
     `prewrite` wrote it ahead of the transaction, `created` whether that write made the file.
     `settled`, when set, tells that another thread is running `prewrite` at the same time as
     the transaction: store_instance waits for it before it looks at `written_for`.
@@ -94,7 +96,7 @@ class Prepared:
     data: bytes
     info: InstanceInfo
     sha: str
-    written_for: tuple[str, bytes] | None = None
+    written_for: bytes | None = None
     created: bool = False
     settled: threading.Event | None = None
 
@@ -115,33 +117,21 @@ def prepare(data: bytes, *, transfer_syntax: str | None = None, sop_class_uid: s
     return Prepared(data=data, info=info, sha=hashlib.sha256(data).hexdigest())
 
 
-# Patient data keys already unwrapped, by (master key, DICOM Patient ID): (row id, wrapped key,
-# data key). It lets an instance of a known patient be sealed and written — and fsynced —
-# before its transaction takes the database's write lock. The index row decides: the
-# transaction compares the row's id and wrapped key with what the blob was sealed under.
-_KEYS: dict[tuple[bytes, str], tuple[str, bytes, bytes]] = {}
-_KEYS_MAX = 10_000
-
-
-def _remember_key(master: bytes, patient: ImagingPatient, key: bytes) -> None:
-    if len(_KEYS) >= _KEYS_MAX:
-        _KEYS.clear()
-    _KEYS[(master, patient.patient_id)] = (patient.id, patient.wrapped_key, key)
-
-
-def prewrite(blobs, master_key: bytes, prepared: Prepared) -> None:
+def prewrite(blobs, keyring: KeyRing, prepared: Prepared) -> None:
     """Seal and write the blob now, outside any transaction, when the patient's key is known.
 
     Content-addressed: a blob whose transaction then fails is an unreferenced orphan, which
     is harmless (the index is the truth). Leaves `prepared` untouched when the key is unknown
     or the blob exists already; store_instance then writes it inside its transaction.
     """
-    cached = _KEYS.get((master_key, prepared.info.patient_id))
+    # The key ring knows the patient's sealing key by DICOM Patient ID once an instance of the
+    # patient was stored; the transaction checks the key is still the patient's (store_instance).
+    cached = keyring.primary(alias_of(prepared.info.patient_id))
     if cached is None or prepared.written_for is not None or blobs.exists(prepared.sha):
         return
-    row_id, wrapped, key = cached
-    blobs.put(prepared.sha, seal(key, prepared.data, blob_aad(prepared.sha)))
-    prepared.written_for, prepared.created = (row_id, wrapped), True
+    key_id, key = cached
+    blobs.put(prepared.sha, seal_for(key_id, key, prepared.data, blob_aad(prepared.sha)))
+    prepared.written_for, prepared.created = key_id, True
 
 
 def store_instance(ctx: Context, data: bytes | None = None, *, transfer_syntax: str | None = None,
@@ -169,7 +159,7 @@ def store_instance(ctx: Context, data: bytes | None = None, *, transfer_syntax: 
     # Before the first statement of the transaction (SQLite's BEGIN IMMEDIATE takes the write
     # lock then): the blob's fsyncs need not hold back every other writer.
     if prepared.settled is None:
-        prewrite(ctx.blobs, ctx.master_key, prepared)
+        prewrite(ctx.blobs, ctx.keyring, prepared)
     result = StoreResult(sop_uid=info.sop_uid, sop_class_uid=info.sop_class_uid,
                          study_uid=info.study_uid, sha256=sha)
     detail = {"sop_instance_uid": info.sop_uid, "sop_class_uid": info.sop_class_uid,
@@ -234,15 +224,14 @@ def store_instance(ctx: Context, data: bytes | None = None, *, transfer_syntax: 
 
     # The blob is written (fsync, rename, directory fsync) before the index row; the row and
     # the ledger entry commit together afterwards, and only then does the adapter answer.
-    sealed_for = (patient.id, patient.wrapped_key)
+    key_id, key = key_service.primary_key(ctx, owner_of(patient))
     if prepared.settled is not None:
         prepared.settled.wait()  # the blob is being written alongside: durable before commit
-    if prepared.written_for != sealed_for:
-        key = patient_key(ctx, patient)
+    if prepared.written_for != key_id:
         if prepared.written_for is not None and prepared.created:
             ctx.blobs.delete(sha)  # sealed under a key this patient no longer has: seal again
-        ctx.blobs.put(sha, seal(key, data, blob_aad(sha)))
-        _remember_key(ctx.master_key, patient, key)
+        ctx.blobs.put(sha, seal_for(key_id, key, data, blob_aad(sha)))
+    ctx.keyring.remember(key_id, key, primary_of=alias_of(info.patient_id))
     version = versions[-1].version + 1 if versions else 1
     for old in versions:
         old.current = False
@@ -301,9 +290,5 @@ def _known(ctx: Context, info: InstanceInfo, sha: str, target: Target, detail: d
 
 
 def _new_patient(ctx: Context, info: InstanceInfo) -> ImagingPatient:
-    patient = ImagingPatient(patient_id=info.patient_id, name=info.patient_name.full,
-                             birth_date=info.birth_date, sex=info.sex, wrapped_key=b"",
-                             created_at=ctx.now())
-    patient.id = new_id()  # the key's label names the row, so the id is chosen before insert
-    patient.wrapped_key = wrap_key(ctx.master_key, new_key(), key_label(patient))
-    return patient
+    return ImagingPatient(id=new_id(), patient_id=info.patient_id, name=info.patient_name.full,
+                          birth_date=info.birth_date, sex=info.sex, created_at=ctx.now())

@@ -47,6 +47,8 @@ class LedgerTag(StrEnum):
     ImagingStudyRead = "imaging:study:read"
     ImagingStudyRetrieved = "imaging:study:retrieved"
     ImagingStudyReturned = "imaging:study:returned"
+    KeysKeyLinked = "keys:key:linked"
+    KeysKeyShredded = "keys:key:shredded"
     OpsBackupCreated = "ops:backup:created"
     OpsBackupPruned = "ops:backup:pruned"
     OpsBackupRestored = "ops:backup:restored"

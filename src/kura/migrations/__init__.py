@@ -25,15 +25,17 @@ def metadata():
     return Base.metadata
 
 
-def alembic_config(engine: Engine) -> Config:
+def alembic_config(engine: Engine, master_key: bytes | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(HERE))
     cfg.attributes["engine"] = engine
+    # Data migrations that re-wrap or seal need the master key (0004 re-wraps the data keys).
+    cfg.attributes["master_key"] = master_key
     return cfg
 
 
-def upgrade(engine: Engine) -> None:
-    cfg = alembic_config(engine)
+def upgrade(engine: Engine, *, master_key: bytes | None = None) -> None:
+    cfg = alembic_config(engine, master_key)
     script = ScriptDirectory.from_config(cfg)
     known = {rev.revision for rev in script.walk_revisions()}
     with engine.connect() as conn:

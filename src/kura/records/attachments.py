@@ -1,8 +1,8 @@
 """Attachments (scanned letters, PDFs, images) in the blob store, sealed per patient.
 
-Each patient has a data key (DEK) wrapped by the home's master key (PatientKey); an
-attachment is sealed with AES-GCM under it (aad binds the patient), so a stolen disk or
-backup reveals nothing and destroying the key shreds every copy (R71, R79). A
+An attachment is sealed under its patient's data key (kura.keys; aad binds the patient),
+so a stolen disk or backup reveals nothing and destroying the patient's keys shreds every
+copy (R71, R79). A
 DocumentReference carries `Binary/{id}` as the attachment's url, never the bytes; the web
 adapter serves that url to callers who may read the DocumentReference.
 """
@@ -16,26 +16,12 @@ import hashlib
 
 from sqlalchemy import select
 
-from kura.blobs.crypto import new_key, open_sealed, seal, unwrap_key, wrap_key
-from kura.errors import IntegrityFailure, Invalid, NotFound
+from kura.errors import IntegrityFailure, Invalid
+from kura.keys import service as keys
 from kura.operation import Context
-from kura.records.models import Attachment, PatientKey
+from kura.records.models import Attachment
 
-__all__ = ["data_key", "store", "read", "inline", "blob_name"]
-
-
-def data_key(ctx: Context, patient_id: str, *, create: bool = True) -> bytes:
-    row = ctx.session.get(PatientKey, patient_id)
-    if row is None:
-        if not create:
-            raise NotFound(f"no data key for patient {patient_id}")
-        dek = new_key()
-        row = PatientKey(patient_id=patient_id, wrapped=wrap_key(ctx.master_key, dek, patient_id),
-                         created_at=ctx.now())
-        ctx.session.add(row)
-        ctx.session.flush()
-        return dek
-    return unwrap_key(ctx.master_key, row.wrapped, patient_id)
+__all__ = ["store", "read", "inline", "blob_name"]
 
 
 def blob_name(sha: str, patient_id: str) -> str:
@@ -51,7 +37,8 @@ def store(ctx: Context, *, patient_id: str, data: bytes, content_type: str,
     sha = hashlib.sha256(data).hexdigest()
     name = blob_name(sha, patient_id)
     if not ctx.blobs.exists(name):
-        ctx.blobs.put(name, seal(data_key(ctx, patient_id), data, b"att:" + patient_id.encode()))
+        ctx.blobs.put(name, keys.seal(ctx, keys.owner_of_patient(patient_id), data,
+                                      b"att:" + patient_id.encode()))
     att = Attachment(patient_id=patient_id, record_pk=record_pk, blob=name, sha256=sha, size=len(data),
                      content_type=(content_type or "application/octet-stream")[:200],
                      uploaded_by_id=ctx.actor.id if ctx.actor else None, uploaded_at=ctx.now())
@@ -61,9 +48,11 @@ def store(ctx: Context, *, patient_id: str, data: bytes, content_type: str,
 
 
 def read(ctx: Context, att: Attachment) -> bytes:
-    """The plaintext, checked against its recorded SHA-256 (R37). Raises IntegrityFailure."""
+    """The plaintext, checked against its recorded SHA-256 (R37). Raises IntegrityFailure,
+    Shredded (the patient was disposed of)."""
     sealed = ctx.blobs.get(att.blob)
-    data = open_sealed(data_key(ctx, att.patient_id, create=False), sealed, b"att:" + att.patient_id.encode())
+    data = keys.open(ctx, sealed, b"att:" + att.patient_id.encode(),
+                     owner=keys.owner_of_patient(att.patient_id))
     if hashlib.sha256(data).hexdigest() != att.sha256:
         raise IntegrityFailure(f"attachment {att.id} does not match its recorded hash")
     return data

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from kura.db.base import Base, sha256_hex, uuid_pk
 from kura.errors import IntegrityFailure
 
-__all__ = ["Record", "RecordVersion", "SearchToken", "SearchString", "SearchDate", "PatientKey",
+__all__ = ["Record", "RecordVersion", "SearchToken", "SearchString", "SearchDate",
            "Attachment", "DRAFT", "CONFIRMED"]
 
 DRAFT = "draft"
@@ -129,17 +129,6 @@ class SearchDate(Base):
     param: Mapped[str] = mapped_column(String(64))
     start: Mapped[str] = mapped_column(String(19))
     end: Mapped[str] = mapped_column(String(19))
-
-
-class PatientKey(Base):
-    """A patient's data key (DEK), wrapped by the master key. Destroying it shreds every
-    copy of the patient's attachments, backups included (R79)."""
-
-    __tablename__ = "patient_key"
-
-    patient_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[dt.datetime]
 
 
 class Attachment(Base):

@@ -13,7 +13,8 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kura import logs
-from kura.errors import Conflict, Denied, IntegrityFailure, Invalid, KuraError, Locked, NotFound, Unauthenticated
+from kura.errors import (Conflict, Denied, IntegrityFailure, Invalid, KuraError, Locked, NotFound, Shredded,
+                         Unauthenticated)
 
 __all__ = ["install", "error_response", "wants_html", "log_failure"]
 
@@ -21,10 +22,11 @@ log = logs.get(__name__)
 
 API_PREFIXES = ("/api", "/fhir", "/dicom-web", "/healthz", "/static")
 
-_STATUS = [(Unauthenticated, 401), (Locked, 423), (Denied, 403), (NotFound, 404), (Conflict, 409),
+_STATUS = [(Unauthenticated, 401), (Locked, 423), (Denied, 403), (NotFound, 404), (Shredded, 410),
+           (Conflict, 409),
            (Invalid, 400), (IntegrityFailure, 500)]
 _FHIR_CODE = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 409: "conflict",
-              405: "not-supported", 413: "too-costly", 415: "not-supported", 422: "invalid",
+              405: "not-supported", 410: "deleted", 413: "too-costly", 415: "not-supported", 422: "invalid",
               423: "lock-error", 500: "exception"}
 
 
@@ -88,7 +90,7 @@ def _to_login(request: Request) -> RedirectResponse:
 
 
 _TITLES = {400: "The request could not be processed", 403: "You are not allowed to do this",
-           404: "Not found", 405: "Not allowed", 409: "Conflict", 413: "Too large",
+           404: "Not found", 405: "Not allowed", 409: "Conflict", 410: "Disposed of", 413: "Too large",
            422: "The request could not be processed", 423: "Account locked",
            500: "Internal error"}
 
