@@ -15,19 +15,21 @@ import time
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-__all__ = ["KeyRing"]
+__all__ = ["KeyRing", "derive", "BLIND_INFO", "VAULT_INFO"]
+
+BLIND_INFO = b"kura blind index v1"
+VAULT_INFO = b"kura key vault v1"
 
 
-def _derive(master: bytes, purpose: bytes) -> bytes:
+def derive(master: bytes, purpose: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(master)
 
 
 class KeyRing:
     def __init__(self, master: bytes, *, ttl: float = 60.0, max_keys: int = 10_000):
         self.master = master
-        self.blind_key = _derive(master, b"kura blind index v1")
-        self.vault_key = _derive(master, b"kura key vault v1")
-        self.snapshot_key = _derive(master, b"kura backup snapshot v1")
+        self.blind_key = derive(master, BLIND_INFO)
+        self.vault_key = derive(master, VAULT_INFO)
         self._ttl, self._max = ttl, max_keys
         self._lock = threading.Lock()
         self._by_id: dict[bytes, tuple[bytes, float]] = {}  # key id -> (data key, expiry)

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from kura.blobs.crypto import open_sealed, seal
 from kura.errors import IntegrityFailure
 from kura.keys.models import DataKey
-from kura.keys.ring import KeyRing
+from kura.keys.ring import VAULT_INFO, KeyRing, derive
 
 __all__ = ["VAULT_FILE", "export_vault", "read_vault", "install_vault", "write_vault_file"]
 
@@ -54,11 +54,12 @@ def export_vault(session: Session, keyring: KeyRing) -> bytes:
     return _MAGIC + seal(keyring.vault_key, body, _AAD)
 
 
-def read_vault(data: bytes, keyring: KeyRing) -> list[dict]:
-    """The rows of a vault file. Raises IntegrityFailure when it is damaged or another home's."""
+def read_vault(data: bytes, master_key: bytes) -> list[dict]:
+    """The rows of a vault file, opened with the master key (a restore has no running home).
+    Raises IntegrityFailure when it is damaged or another home's."""
     if data[:3] != _MAGIC:
         raise IntegrityFailure("not a kura key vault")
-    body = json.loads(open_sealed(keyring.vault_key, data[3:], _AAD))
+    body = json.loads(open_sealed(derive(master_key, VAULT_INFO), data[3:], _AAD))
     if body.get("format") != 1:
         raise IntegrityFailure("unknown key vault format")
     return [{**k, "wrapped": base64.b64decode(k["wrapped"]) if k["wrapped"] else None,

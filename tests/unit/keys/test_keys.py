@@ -15,7 +15,6 @@ from kura.imaging.query import Query
 from kura.keys import service as keys
 from kura.keys import vault
 from kura.keys.models import DataKey
-from kura.keys.ring import KeyRing
 from kura.ledger.models import LedgerEntry
 from kura.ledger.tags import LedgerTag
 from kura.records import service as records
@@ -107,12 +106,12 @@ def test_r58_vault_round_trip_carries_tombstones_and_refuses_another_homes_key(k
         keys.shred(ctx, keys.owner_of_patient("p2"), reason="disposal")
     with kura.sessions() as session:
         data = vault.export_vault(session, kura.keyring)
-    rows = vault.read_vault(data, kura.keyring)
+    rows = vault.read_vault(data, kura.master_key)
     assert {r["owner"]: r["wrapped"] is None for r in rows} == {"patient:p1": False, "patient:p2": True}
     with pytest.raises(IntegrityFailure):
-        vault.read_vault(data, KeyRing(b"\x01" * 32))
+        vault.read_vault(data, b"\x01" * 32)
     with pytest.raises(IntegrityFailure):
-        vault.read_vault(data[:-1] + bytes([data[-1] ^ 1]), kura.keyring)
+        vault.read_vault(data[:-1] + bytes([data[-1] ^ 1]), kura.master_key)
     with kura.sessions() as session:  # install: the table is the vault's, exactly
         vault.install_vault(session, rows)
         session.commit()
