@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
 from kura.db.engine import make_engine, make_sessionmaker  # noqa: E402
 from kura.ledger import service as ledger  # noqa: E402
+from kura.ledger import head as ledger_head  # noqa: E402
 from kura.ledger.models import LedgerEntry  # noqa: E402
 from kura.ledger.signing import Signer  # noqa: E402
 from kura.ledger.tags import LedgerTag  # noqa: E402
@@ -80,7 +81,7 @@ def run_engine(url: str, n: int, batch: int, bare: bool = False, progress: bool 
     md = MetaData()
     plain = plain_table(md, indexes=not bare)
     md.create_all(engine)
-    sessions = make_sessionmaker(engine)
+    sessions = ledger_head.install(make_sessionmaker(engine))
     signer = Signer(Ed25519PrivateKey.generate())
     stmt = insert(plain)
 
@@ -129,7 +130,7 @@ def verify_engine(url: str, n: int, rounds: int = 3) -> dict:
 
     engine = make_engine(url)
     upgrade(engine)
-    sessions = make_sessionmaker(engine)
+    sessions = ledger_head.install(make_sessionmaker(engine))
     signer = Signer(Ed25519PrivateKey.generate())
     with sessions() as s:
         for i in range(n):

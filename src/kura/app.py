@@ -21,8 +21,11 @@ from kura.blobs.store import BlobStore, FilesystemStore
 from kura.clock import Clock, SystemClock
 from kura.config import CONFIG_FILE, Settings
 from kura.db.engine import make_engine, make_sessionmaker
+from kura.bridge import RecordsBridge
 from kura.errors import Denied, Invalid
 from kura.keys.ring import KeyRing
+from kura.imaging.link import RecordsPort
+from kura.ledger import head as ledger_head
 from kura.ledger.signing import Signer
 from kura.operation import Context
 from kura.ledger.tags import LedgerTag
@@ -42,6 +45,7 @@ class Kura:
     master_key: bytes
     signer: Signer
     clock: Clock
+    records_port: RecordsPort | None = None
     keyring: KeyRing = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
@@ -64,7 +68,8 @@ class Kura:
         ctx = Context(session=session, actor=actor, purpose=purpose, clock=self.clock,
                       signer=self.signer, origin=origin, break_glass_reason=break_glass_reason,
                       checkpoint_interval=self.settings.checkpoint_interval, blobs=self.blobs,
-                      master_key=self.master_key, keyring=self.keyring, settings=self.settings)
+                      master_key=self.master_key, keyring=self.keyring, settings=self.settings,
+                      records_port=self.records_port)
         if request_id:
             ctx.request_id = request_id
         try:
@@ -118,22 +123,14 @@ def build(settings: Settings, *, clock: Clock | None = None, blobs: BlobStore | 
     if not isinstance(signing, Ed25519PrivateKey) or len(master) != 32:
         raise Invalid("the home's keys are malformed")
     engine = engine or make_engine(settings.db_url)
-    kura = Kura(settings=settings, engine=engine, sessions=make_sessionmaker(engine),
+    kura = Kura(settings=settings, engine=engine, sessions=ledger_head.install(make_sessionmaker(engine)),
                 blobs=blobs or FilesystemStore(settings.blob_dir), master_key=master,
-                signer=Signer(signing), clock=clock or SystemClock())
+                signer=Signer(signing), clock=clock or SystemClock(),
+                # the image archive's view of the records store (imaging cannot import records)
+                records_port=RecordsBridge())
     if migrate:
         kura.migrate()
-    _link_stores()
     return kura
-
-
-def _link_stores() -> None:
-    """Give the image archive its view of the records store (imaging cannot import records)."""
-    from kura.bridge import RecordsBridge
-    from kura.imaging import link
-
-    if not isinstance(link.RECORDS, RecordsBridge):
-        link.RECORDS = RecordsBridge()
 
 
 def _write_private(path: Path, data: bytes) -> None:

@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session
 
 from kura.access.actions import Action
 from kura.access.policy import Decision, Subject, Target, check
+from kura.blobs.store import BlobStore
 from kura.clock import Clock
+from kura.config import Settings
 from kura.errors import Denied
 from kura.ledger import service as ledger
 from kura.ledger.signing import Signer
@@ -39,14 +41,17 @@ class Context:
     purpose: str
     clock: Clock
     signer: Signer
+    blobs: BlobStore
+    settings: Settings
     origin: str = ""
     request_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
     break_glass_reason: str | None = None
     checkpoint_interval: int = 1000
-    blobs: Any = None
     master_key: bytes = b""
     keyring: Any = None  # kura.keys.ring.KeyRing (typed loosely: operation sits below kura.keys)
-    settings: Any = None
+    # The image archive's view of the records store (kura.imaging.link.RecordsPort), wired by
+    # kura.app; typed loosely because this layer sits below both stores.
+    records_port: object | None = None
     denials: list[Denial] = dataclasses.field(default_factory=list)
     break_glass_used: bool = False
 

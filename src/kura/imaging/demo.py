@@ -134,12 +134,12 @@ def _registered(patient_id: str, registered) -> DemoPatient:
 
 def demo_patients(kura, subject: Subject) -> list[DemoPatient]:
     """PATIENTS, each replaced by the records demo's patient of RECORDS_IDS when the records
-    store is wired (kura.imaging.link.RECORDS) and that patient is registered."""
-    port = link.RECORDS
-    if port is None:
-        return list(PATIENTS)
+    store is wired (the application's records port) and that patient is registered."""
     out = []
     with kura.unit_of_work(subject, "TREAT", origin="kura demo") as ctx:
+        port = link.port(ctx)
+        if port is None:
+            return list(PATIENTS)
         for mine, patient_id in zip(PATIENTS, RECORDS_IDS):
             registered = port.registered_patient(ctx, patient_id)
             out.append(_registered(patient_id, registered) if registered and registered.names else mine)

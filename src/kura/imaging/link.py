@@ -2,15 +2,15 @@
 FHIR Patient, and the FHIR ImagingStudy kept in step with each study (CONTRACT.md).
 
 kura.records and kura.imaging are independent layers, so the archive states what it needs
-as RecordsPort and the composition root (kura.app, which may import both) supplies it:
-``kura.imaging.link.RECORDS = <a RecordsPort>``. Unset, DICOM demographics are kept as
-received and compared only with what the archive saw first; no FHIR mirror is written.
+as RecordsPort and the composition root (kura.app, which may import both) supplies it to
+every unit of work as ``ctx.records_port``. Unset, DICOM demographics are kept as received
+and compared only with what the archive saw first; no FHIR mirror is written.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol
+from typing import Protocol, cast
 
 from sqlalchemy import select
 
@@ -21,7 +21,7 @@ from kura.imaging.names import normalise
 from kura.keys import service as key_service
 from kura.operation import Context
 
-__all__ = ["RegisteredPatient", "RecordsPort", "RECORDS", "match_registered", "sync"]
+__all__ = ["RegisteredPatient", "RecordsPort", "port", "match_registered", "sync"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,15 +42,18 @@ class RecordsPort(Protocol):
         """Write ImagingStudy `resource` as a new version when it changed."""
 
 
-RECORDS: RecordsPort | None = None
+def port(ctx: Context) -> RecordsPort | None:
+    """The records store as the composition root wired it into the unit of work, or None."""
+    return cast("RecordsPort | None", ctx.records_port)
 
 
 def match_registered(ctx: Context, patient: ImagingPatient, info: InstanceInfo) -> str:
     """Link the DICOM Patient ID to the registered FHIR Patient with that identifier; returns
     the reason to flag the study when the demographics disagree (never merged silently)."""
-    if RECORDS is None:
+    records = port(ctx)
+    if records is None:
         return ""
-    registered = RECORDS.registered_patient(ctx, info.patient_id)
+    registered = records.registered_patient(ctx, info.patient_id)
     if registered is None:
         return ""
     if patient.fhir_patient_id is None:
@@ -73,12 +76,13 @@ def match_registered(ctx: Context, patient: ImagingPatient, info: InstanceInfo) 
 def sync(ctx: Context, study: ImagingStudy, *, confirmed: bool = False) -> None:
     """Keep the FHIR ImagingStudy in step, when the patient is registered and the study is
     not flagged for review."""
-    if RECORDS is None:
+    records = port(ctx)
+    if records is None:
         return
     patient = ctx.session.get(ImagingPatient, study.patient_ref)
     if patient is None or not patient.fhir_patient_id or study.flagged:
         return
     series = list(ctx.session.scalars(select(ImagingSeries).where(ImagingSeries.study_ref == study.id)
                                       .order_by(ImagingSeries.series_number, ImagingSeries.series_uid)))
-    RECORDS.study_changed(ctx, imaging_study_resource(study, series, patient_fhir_id=patient.fhir_patient_id),
+    records.study_changed(ctx, imaging_study_resource(study, series, patient_fhir_id=patient.fhir_patient_id),
                           confirmed=confirmed)

@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
+from kura.ledger.head import pending, sync_head
 from kura.ledger.encoding import FIELDS, SEP, encoded_sql, iso_utc
 from kura.ledger.merkle import EMPTY_ROOT, Frontier, node_hash
 from kura.ledger.models import Checkpoint, LedgerHead
@@ -192,10 +193,8 @@ def verify(session: Session, *, signer: Signer, progress=None, anchor: Anchor | 
     `parallel`: None decides by size (PARALLEL_MIN entries, a single-threaded process);
     True splits the work whenever it can (tests); False never does.
     """
-    from kura.ledger.service import _pending, sync_head
-
     sync_head(session)
-    own_writes = _pending(session) is not None  # uncommitted: a second process would not see them
+    own_writes = pending(session) is not None  # uncommitted: a second process would not see them
     checkpoints = [(cp.tree_size, cp.root_hash, iso_utc(cp.at), cp.signature) for cp in session.execute(
         select(Checkpoint.tree_size, Checkpoint.root_hash, Checkpoint.at, Checkpoint.signature)
         .order_by(Checkpoint.tree_size, Checkpoint.id))]

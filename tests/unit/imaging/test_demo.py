@@ -12,7 +12,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from kura.classes import service as classes
-from kura.imaging import demo, link
+from kura.imaging import demo
 from kura.imaging import service as imaging
 from kura.imaging.render import render
 from kura.ledger.models import LedgerEntry
@@ -82,19 +82,17 @@ def test_seed_stores_as_the_technologist_then_confirms_and_returns(kura):
         assert {s.study_uid for s in imaging.worklist(ctx)} == {demo.study_uid(1), demo.study_uid(3)}
 
 
-def test_with_the_records_store_wired_the_demo_images_belong_to_registered_patients(kura, monkeypatch):
+def test_with_the_records_store_wired_the_demo_images_belong_to_registered_patients(kura):
     """When kura.app wires the records store, the demo's studies carry the records demo's
     identifiers and registered names, so they link to the patient and are not flagged."""
     from kura.access.policy import Subject
     from kura.access.roles import Role
     from kura.records import service as records
-    from kura.bridge import RecordsBridge
     from tests.unit.records.helpers import patient
 
     with kura.unit_of_work(ADMIN, "HOPERAT") as ctx:
         classes.seed(ctx)
     make_user(kura, "tech", ("technologist",))
-    monkeypatch.setattr(link, "RECORDS", RecordsBridge())
     clerk = Subject(id=None, name="clerk1", roles=frozenset({Role.clerk}))
     with kura.unit_of_work(clerk, "HPAYMT") as ctx:
         records.create(ctx, patient(family="長谷川", given="翔太", kana=("ハセガワ", "ショウタ"), mrn="10000001",

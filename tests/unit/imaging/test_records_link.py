@@ -9,21 +9,19 @@ import pytest
 
 from kura.access.policy import Subject
 from kura.access.roles import Role
-from kura.imaging import link
 from kura.imaging import service as imaging
 from kura.records import service as records
 
 from tests.unit.imaging.data import PHYSICIAN, TECH, make_dataset, part10, prepare
-from kura.bridge import RecordsBridge
 from tests.unit.records.helpers import patient
 
 CLERK = Subject(id=None, name="clerk1", roles=frozenset({Role.clerk}))
 
 
 @pytest.fixture
-def linked(kura, monkeypatch):
+def linked(kura):
+    """kura.app.build wires the records store into every unit of work (ctx.records_port)."""
     prepare(kura)
-    monkeypatch.setattr(link, "RECORDS", RecordsBridge())
     with kura.unit_of_work(CLERK, "HPAYMT") as ctx:
         fhir_id = records.create(ctx, patient(mrn="P100", birth="1970-01-01")).id
     return kura, fhir_id
