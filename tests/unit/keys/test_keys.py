@@ -9,7 +9,6 @@ from sqlalchemy import select
 from kura.app import build
 from kura.blobs.crypto import key_id_of, seal, wrap_key
 from kura.errors import IntegrityFailure, Shredded
-from kura.imaging import link
 from kura.imaging import service as imaging
 from kura.imaging.query import Query
 from kura.keys import service as keys
@@ -22,7 +21,6 @@ from kura.records import service as records
 from tests.factories import ADMIN
 from tests.unit.imaging.data import PHYSICIAN, TECH, make_dataset, part10, prepare
 from tests.unit.imaging.test_records_link import CLERK
-from kura.bridge import RecordsBridge
 from tests.unit.records.helpers import patient
 
 
@@ -73,9 +71,8 @@ def test_r79_shred_makes_every_envelope_of_the_owner_unreadable(kura):
         other.dispose()
 
 
-def test_r79_images_before_registration_join_the_patients_key(kura, monkeypatch):
-    prepare(kura)
-    monkeypatch.setattr(link, "RECORDS", RecordsBridge())
+def test_r79_images_before_registration_join_the_patients_key(kura):
+    prepare(kura)  # kura.app.build wires the records store (ctx.records_port)
     early = make_dataset(patient_id="P200", name="Yamada^Tarou=山田^太郎=ヤマダ^タロウ")
     with kura.unit_of_work(TECH, "TREAT") as ctx:
         imaging.store_instance(ctx, part10(early))
