@@ -9,7 +9,7 @@ from babel.messages.pofile import read_po
 import kura.web.ui as ui_pkg
 from kura.web import errors
 from kura.web.i18n import LOCALE_DIR, gettext_for
-from kura.web.ui import account, admin, login, render
+from kura.web.ui import account, admin, login, peers, render
 
 TEMPLATES = Path(ui_pkg.__file__).parent / "templates"
 _CALL = re.compile(r'''_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')''')
@@ -19,8 +19,9 @@ _FORM_ERROR = re.compile(r'_page\([^"]*"([A-Z][^"]+)"')
 # The core's screens; the records and imaging screens keep their messages in the same
 # catalogue (a missing one shows in English until added to the .po files).
 OWN_TEMPLATES = [*TEMPLATES.glob("*.html"), *(TEMPLATES / "account").glob("*.html"),
-                 *(TEMPLATES / "admin").glob("*.html"), *(TEMPLATES / "audit").glob("*.html")]
-OWN_MODULES = ["login.py", "home.py", "account.py", "admin.py", "audit.py", "render.py"]
+                 *(TEMPLATES / "admin").glob("*.html"), *(TEMPLATES / "audit").glob("*.html"),
+                 *(TEMPLATES / "ops").glob("*.html")]
+OWN_MODULES = ["login.py", "home.py", "account.py", "admin.py", "audit.py", "render.py", "ops.py", "peers.py"]
 
 
 def ui_messages() -> set[str]:
@@ -31,6 +32,7 @@ def ui_messages() -> set[str]:
         ids |= set(_FORM_ERROR.findall((Path(ui_pkg.__file__).parent / name).read_text(encoding="utf-8")))
     ids |= {n.label for n in render.NAV} | {n.hint for n in render.NAV}
     ids |= set(login.NOTICES.values()) | set(account.DONE.values()) | set(admin.DONE.values())
+    ids |= set(peers.DONE.values())
     ids |= set(errors._TITLES.values())
     ids |= {"Normal", "Restricted", "Very restricted", "completion", "creation"}  # looked up by value
     return ids

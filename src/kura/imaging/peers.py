@@ -25,13 +25,13 @@ from sqlalchemy import select
 from kura.access.actions import Action
 from kura.access.policy import Subject, Target
 from kura.access.roles import Role
-from kura.errors import Invalid
+from kura.errors import Invalid, NotFound
 from kura.imaging.models import DicomPeer
 from kura.ledger.tags import LedgerTag
 from kura.errors import Denied
 from kura.operation import Context, Denial
 
-__all__ = ["RIGHTS", "add_peer", "list_peers", "lookup", "subject_for", "record_association",
+__all__ = ["RIGHTS", "add_peer", "disable_peer", "list_peers", "lookup", "subject_for", "record_association",
            "require_right"]
 
 RIGHTS = ("store", "query", "retrieve")
@@ -81,10 +81,27 @@ def list_peers(ctx: Context) -> list[DicomPeer]:
     return list(ctx.session.scalars(select(DicomPeer).order_by(DicomPeer.ae_title)))
 
 
+def disable_peer(ctx: Context, ae_title: str) -> DicomPeer:
+    """Take every right away: the AE title is then rejected like an unknown one (kept, not
+    deleted, so its history stays readable). Giving it rights again enables it.
+    Raises NotFound, Denied. Ledger: AdminPeerChanged (detail: disabled)."""
+    target = Target(kind="DicomPeer", id=ae_title)
+    ctx.require(Action.AdminPeerManage, target)
+    peer = ctx.session.get(DicomPeer, ae_title)
+    if peer is None:
+        raise NotFound(f"no DICOM peer {ae_title}")
+    before = {"host": peer.host, "port": peer.port, "rights": peer.rights}
+    peer.rights, peer.updated_at = "", ctx.now()
+    ctx.session.flush()
+    ctx.record(LedgerTag.AdminPeerChanged, target=target, detail={"before": before, "disabled": True})
+    return peer
+
+
 def lookup(ctx: Context, ae_title: str) -> DicomPeer | None:
-    """The registered peer for an AE title, or None. No access check: the association
+    """The registered, enabled peer for an AE title, or None. No access check: the association
     acceptor itself asks, before there is a caller to check."""
-    return ctx.session.get(DicomPeer, (ae_title or "").strip())
+    peer = ctx.session.get(DicomPeer, (ae_title or "").strip())
+    return peer if peer is not None and peer.rights else None
 
 
 def subject_for(peer: DicomPeer) -> Subject:

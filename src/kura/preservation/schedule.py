@@ -68,6 +68,13 @@ def _run(app, actor, kind: str, dest: str, job: Job) -> str:
             generations.prune(ctx, Path(dest), daily=s.backup_keep_daily, weekly=s.backup_keep_weekly,
                               monthly=s.backup_keep_monthly)
         return result.line()
+    if kind == "verify":
+        with app.unit_of_work(actor, "HOPERAT") as ctx:
+            report = generations.verify(ctx, Path(dest), public_key=app.signer.public_key,
+                                        master_key=app.master_key, progress=job.progress)
+        if not report.ok:
+            raise Findings(report.line())
+        return report.line()
     if kind == "replicate":
         return replicate.replicate(app, actor, Path(dest), progress=job.progress).line()
     if kind == "scrub":  # never repairs unattended: the operator chooses the source

@@ -23,6 +23,8 @@ AREAS = [
     "kura.web.ui.patients",
     "kura.web.ui.records",
     "kura.web.ui.images",
+    "kura.web.ui.ops",
+    "kura.web.ui.peers",
 ]
 
 router = APIRouter(include_in_schema=False)
