@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from kura import logs
 from kura.errors import (Conflict, Denied, IntegrityFailure, Invalid, KuraError, Locked, NotFound, Shredded,
                          Unauthenticated)
+from kura.records.fhir.wire import operation_outcome
 
 __all__ = ["install", "error_response", "wants_html", "log_failure"]
 
@@ -45,16 +46,16 @@ def error_response(request: Request, status: int, message: str, extra: dict | No
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="kura"'
     if request.url.path.startswith("/fhir"):
-        issues = [{"severity": "error", "code": _FHIR_CODE.get(status, "processing"), "diagnostics": message}]
+        more = []
         if (extra or {}).get("break_glass_available"):
             # CONTRACT.md: the user must learn that break-glass exists (FHIR's
             # break-the-glass OperationOutcome example, purpose of use ETREAT).
-            issues.append({"severity": "information", "code": "suppressed",
+            more.append({"severity": "information", "code": "suppressed",
                            "details": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
                                                    "code": "ETREAT", "display": "Emergency Treatment"}]},
                            "diagnostics": "break-glass is available: repeat the request with the header "
                                           "X-Kura-Break-Glass: <reason>; it will be logged as a security alert"})
-        body = {"resourceType": "OperationOutcome", "issue": issues}
+        body = operation_outcome(message, code=_FHIR_CODE.get(status, "processing"), more=more)
         return JSONResponse(body, status_code=status, media_type="application/fhir+json", headers=headers)
     return JSONResponse({"detail": message, **(extra or {})}, status_code=status, headers=headers)
 

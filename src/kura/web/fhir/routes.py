@@ -13,11 +13,11 @@ from fastapi.responses import Response
 from kura.errors import Invalid, NotFound
 from kura.records import auditevents
 from kura.records import service as records
-from kura.records.fhir import bundle
+from kura.records.fhir import searchset as bundle
+from kura.records.fhir import transaction
 from kura.records.fhir.validate import STORED_TYPES
 from kura.records.store import Version, instant
 from kura.web.deps import AuthDep, work
-from kura.web.fhir import bundles
 from kura.web.fhir.capability import capability_statement
 
 __all__ = ["router", "FHIR_JSON"]
@@ -101,11 +101,11 @@ def metadata(request: Request, auth: AuthDep):
 @router.post("")
 @router.post("/")
 def batch_or_transaction(request: Request, auth: AuthDep, raw: BodyDep):
-    """A batch or transaction Bundle (kura.web.fhir.bundles): each entry through the same
+    """A batch or transaction Bundle (kura.records.fhir.transaction): each entry through the same
     records.service call as its own route; a transaction in one unit of work."""
     body = _json(request, raw)
     minimal = "return=minimal" in request.headers.get("prefer", "").replace(" ", "")
-    out = bundles.process(body, base=_base(request), work=lambda: work(request, auth),
+    out = transaction.process(body, base=_base(request), work=lambda: work(request, auth),
                           reason=_header_text(request, REASON_HEADER),
                           on_behalf_of=request.headers.get(ON_BEHALF_HEADER), minimal=minimal)
     return _bundle(out)

@@ -1,4 +1,5 @@
-"""FHIR R4 `batch` and `transaction` Bundles at `POST /fhir` (FHIR R4 http.html#transaction).
+"""FHIR R4 `batch` and `transaction` Bundles (FHIR R4 http.html#transaction), as the web
+adapter's `POST /fhir` hands them over: the rules live here, in the records core.
 
 Entries: POST `{type}` (create; `request.ifNoneExist` makes it conditional), PUT
 `{type}/{id}` (update; `request.ifMatch`), POST `{type}/{id}/$confirm` (確定), GET
@@ -27,7 +28,6 @@ X-Kura-Break-Glass on the Bundle request apply to every entry. The body is bound
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import uuid
 from typing import Any, Callable, ContextManager
@@ -35,7 +35,8 @@ from typing import Any, Callable, ContextManager
 from kura.errors import Conflict, Denied, Invalid, KuraError, NotFound
 from kura.operation import Context
 from kura.records import service as records
-from kura.records.fhir import bundle
+from kura.records.fhir.wire import dumps as _j
+from kura.records.fhir.wire import operation_outcome
 from kura.records.store import Version, instant
 
 __all__ = ["process", "REASON_EXTENSION"]
@@ -189,10 +190,6 @@ def _run(ctx: Context, op: Op, on_behalf_of: str | None) -> tuple[str, Version]:
     return "200 OK", records.vread(ctx, op.rtype, op.id, op.vid or 0)
 
 
-def _j(obj) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
 def _ok_entry(base: str, status: str, v: Version, minimal: bool, write: bool) -> bytes:
     resp = {"status": status, "etag": v.etag, "lastModified": instant(v.at)}
     if write:
@@ -210,7 +207,7 @@ def _error_entry(exc: Exception) -> bytes:
     if status.startswith("500"):
         message = "internal error"
     return b'{"response":' + _j({"status": status,
-                                 "outcome": bundle.operation_outcome(message, code=code)}) + b"}"
+                                 "outcome": operation_outcome(message, code=code)}) + b"}"
 
 
 def _response(kind: str, parts: list[bytes], at: str) -> bytes:

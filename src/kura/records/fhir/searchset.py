@@ -1,16 +1,18 @@
-"""Bundles (searchset, history) and OperationOutcome, assembled around stored bytes.
+"""The searchset and history Bundles, assembled around stored bytes.
 
 Each entry embeds the version's canonical bytes as stored, so a resource inside a Bundle is
-the very same JSON a vread returns. Pure.
+the very same JSON a vread returns. Pure. (batch/transaction: transaction.py; the JSON
+encoding and the OperationOutcome: wire.py.)
 """
 
 from __future__ import annotations
 
-import json
 from typing import Iterable, Sequence
 from urllib.parse import urlencode
 
-__all__ = ["searchset", "history", "operation_outcome", "Entry"]
+from kura.records.fhir.wire import dumps as _j
+
+__all__ = ["searchset", "history", "Entry"]
 
 
 class Entry:
@@ -21,10 +23,6 @@ class Entry:
     def __init__(self, rtype: str, id: str, number: int, content: bytes, at: str = "", activity: str = ""):
         self.rtype, self.id, self.number, self.content = rtype, id, number, content
         self.at, self.activity = at, activity
-
-
-def _j(obj) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _links(base: str, path: str, params: Sequence[tuple[str, str]], offset: int, count: int,
@@ -74,8 +72,3 @@ def history(*, base: str, path: str, params: Sequence[tuple[str, str]], entries:
         parts.append(b'{"fullUrl":' + _j(f"{base}/{e.rtype}/{e.id}/_history/{e.number}") + b',"resource":'
                      + e.content + b',"request":' + _j(req) + b',"response":' + _j(resp) + b"}")
     return _j(head)[:-1] + b',"entry":[' + b",".join(parts) + b"]}"
-
-
-def operation_outcome(message: str, *, code: str = "processing", severity: str = "error") -> dict:
-    return {"resourceType": "OperationOutcome",
-            "issue": [{"severity": severity, "code": code, "diagnostics": message}]}
