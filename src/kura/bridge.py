@@ -2,7 +2,7 @@
 
 kura.records and kura.imaging are independent layers; this module sits above both and
 kura.app wires it in: the DICOM Patient ID is matched to the FHIR Patient identifier, and
-the FHIR ImagingStudy is kept in step with each study (CONTRACT.md).
+the FHIR ImagingStudy is kept in step with each study (README).
 """
 
 from __future__ import annotations

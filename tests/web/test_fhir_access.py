@@ -117,7 +117,7 @@ def test_r18_break_glass_for_clinicians_leaves_an_alert(role, world, as_role, se
     me = as_role(role)
     first = me.get(f"/fhir/Patient/{vip}")
     assert first.status_code == 403
-    # the OperationOutcome tells the clinician that break-glass exists (CONTRACT.md)
+    # the OperationOutcome tells the clinician that break-glass exists (README)
     assert any("X-Kura-Break-Glass" in i.get("diagnostics", "") for i in first.json()["issue"])
     glass = me.get(f"/fhir/Patient/{vip}", headers={"X-Kura-Break-Glass": "emergency: unconscious patient"})
     assert glass.status_code == 200

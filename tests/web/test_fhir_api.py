@@ -1,4 +1,4 @@
-"""FHIR R4 at /fhir per CONTRACT.md: each interaction over the real wire."""
+"""FHIR R4 at /fhir per the README: each interaction over the real wire."""
 
 from __future__ import annotations
 

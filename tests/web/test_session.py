@@ -1,4 +1,4 @@
-"""/api/session per CONTRACT.md: 2FA login, same 401 for every wrong part, lockout, logout,
+"""/api/session per the README: 2FA login, same 401 for every wrong part, lockout, logout,
 forced password change, idle timeout — each leaving its ledger entry."""
 
 import pytest

@@ -1,6 +1,6 @@
 """The `kura` command: Typer app, one module per area, the app built lazily per command.
 
-Exit codes (CONTRACT.md): 0 success, 1 a failed check, 2 bad usage. Errors print one line
+Exit codes (README): 0 success, 1 a failed check, 2 bad usage. Errors print one line
 on stderr.
 """
 

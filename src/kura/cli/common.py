@@ -17,7 +17,7 @@ __all__ = ["read_password", "operator"]
 def read_password(path: Path | None, *, confirm: bool = True) -> str:
     """The password from the first line of `path`, else a terminal prompt, else stdin's first line.
 
-    Never from the command line (CONTRACT.md).
+    Never from the command line (README).
     """
     if path is not None:
         try:

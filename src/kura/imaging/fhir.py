@@ -1,4 +1,4 @@
-"""The FHIR R4 ImagingStudy that mirrors one archived study (CONTRACT.md: kept in step). Pure.
+"""The FHIR R4 ImagingStudy that mirrors one archived study (README: kept in step). Pure.
 
 Per-instance counts and instance lists are left out on purpose: the resource then changes
 only when a series is added or the 検像 status changes, so the records store keeps a handful

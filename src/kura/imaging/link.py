@@ -1,5 +1,5 @@
 """The archive's link to the records store: the DICOM Patient ID matched to the registered
-FHIR Patient, and the FHIR ImagingStudy kept in step with each study (CONTRACT.md).
+FHIR Patient, and the FHIR ImagingStudy kept in step with each study (README).
 
 kura.records and kura.imaging are independent layers, so the archive states what it needs
 as RecordsPort and the composition root (kura.app, which may import both) supplies it to

@@ -1,6 +1,6 @@
 """Registered DICOM peers: who may associate, with which rights, acting as which Subject.
 
-Only AE titles registered with `kura dicom-peer add` may associate (CONTRACT.md, DICOM).
+Only AE titles registered with `kura dicom-peer add` may associate (README, DICOM).
 The table is read at association time, so a change takes effect on a running server.
 
 A peer is a system Subject, never a user. Its roles derive from its rights:

@@ -2,7 +2,7 @@
 
 Identical bytes again are a success stored once; different bytes under a known SOP Instance
 UID become a new version while the study is unconfirmed and are refused once it is
-confirmed (CONTRACT.md, Images; MHLW guideline §6 確定操作 for images; R41, R60). The blob
+confirmed (README, DICOM; MHLW guideline §6 確定操作 for images; R41, R60). The blob
 is durable (fsync, rename, directory fsync) before the index row is written; the adapter
 answers only after the unit of work has committed both with their ledger entry.
 """

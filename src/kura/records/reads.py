@@ -3,7 +3,7 @@
 Each function asks the one access decision for the record's management class and label and
 writes its ledger entry (who read which patient's what) in the caller's transaction (R23).
 Search and $everything leave out silently what the caller may not see; a direct read
-beyond clearance is Denied with needs_break_glass (CONTRACT.md: 403, break-glass exists).
+beyond clearance is Denied with needs_break_glass (README: 403, break-glass exists).
 """
 
 from __future__ import annotations

@@ -150,7 +150,7 @@ def update(ctx: Context, rtype: str, id: str, resource: Any, *, reason: str | No
            if_match: int | None = None, on_behalf_of: str | None = None) -> Version:
     """Store a new version (draft) of an existing record; earlier versions stay as they are.
 
-    A correction of a confirmed record needs `reason` (R36; CONTRACT: X-Kura-Reason).
+    A correction of a confirmed record needs `reason` (R36; the README: X-Kura-Reason).
     Raises NotFound, Invalid (not valid FHIR, id mismatch, missing reason, patient changed),
     Conflict (`if_match` is not the current version), Denied. Ledger: RecordsRecordUpdated.
     """
@@ -214,7 +214,7 @@ def confirm(ctx: Context, rtype: str, id: str) -> Version:
 
 # -- the image archive's ImagingStudy -----------------------------------------------------
 def upsert_imaging_study(ctx: Context, resource: dict, *, confirmed: bool = False) -> Version:
-    """Keep ImagingStudy/{id} in step with the DICOM store (CONTRACT.md).
+    """Keep ImagingStudy/{id} in step with the DICOM store (README).
 
     Called by the image archive inside its own unit of work, after it has authorised the
     store or confirmation itself (imaging actions), so no records action is required here.

@@ -48,7 +48,7 @@ def error_response(request: Request, status: int, message: str, extra: dict | No
     if request.url.path.startswith("/fhir"):
         more = []
         if (extra or {}).get("break_glass_available"):
-            # CONTRACT.md: the user must learn that break-glass exists (FHIR's
+            # README: the user must learn that break-glass exists (FHIR's
             # break-the-glass OperationOutcome example, purpose of use ETREAT).
             more.append({"severity": "information", "code": "suppressed",
                            "details": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",

@@ -1,4 +1,4 @@
-"""/api/session: sign in (password + TOTP), sign out, change password (CONTRACT.md HTTP)."""
+"""/api/session: sign in (password + TOTP), sign out, change password (README, HTTP)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from kura.errors import Invalid
 
 __all__ = ["validate", "STORED_TYPES", "WRITABLE_TYPES", "PATIENT_REF", "GENERATED_TYPES"]
 
-# Types a client may create and update (CONTRACT.md; ImagingStudy is written by the archive).
+# Types a client may create and update (README, FHIR; ImagingStudy is written by the archive).
 WRITABLE_TYPES = ("Patient", "Coverage", "Encounter", "ChargeItem", "Invoice", "DocumentReference")
 # Types kura writes itself.
 GENERATED_TYPES = ("Practitioner", "Provenance", "ImagingStudy")

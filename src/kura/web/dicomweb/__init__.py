@@ -1,7 +1,7 @@
 """DICOMweb at /dicom-web (PS3.18): QIDO-RS search, WADO-RS retrieve, STOW-RS store.
 
 Routes translate; kura.imaging decides. Results leave out what the caller may not see;
-a study named beyond the caller's clearance answers 403 (break-glass exists, CONTRACT.md).
+a study named beyond the caller's clearance answers 403 (break-glass exists, README).
 CORS for browser viewers such as OHIF comes from settings.cors_origins.
 """
 

@@ -1,4 +1,4 @@
-"""FHIR R4 REST at /fhir (CONTRACT.md): read, vread, create, update, search, _history,
+"""FHIR R4 REST at /fhir (README): read, vread, create, update, search, _history,
 $confirm, Patient/$everything, metadata, and Binary for DocumentReference attachments.
 
 An adapter: it parses HTTP, opens the request's unit of work, calls records.service and

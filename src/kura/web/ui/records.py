@@ -40,7 +40,7 @@ BreakGlass = Annotated[str, Form(max_length=500)]
 
 def guarded(request: Request, auth: Auth, view: Callable[[Any], Any], break_glass: str = ""):
     """Run `view(ctx)` in the request's unit of work. A read beyond the user's clearance that
-    break-glass could open (CONTRACT.md) answers with the break-glass dialog instead of an
+    break-glass could open (README) answers with the break-glass dialog instead of an
     error page; the dialog posts the reason back to this same URL."""
     reason = break_glass.strip() or None
     try:
