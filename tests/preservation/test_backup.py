@@ -218,3 +218,32 @@ def test_r54_keep_set_by_calendar():
     assert generations.keep_set(gens, daily=0, weekly=0, monthly=3) == {
         "20260301T010000Z", "20260201T010000Z", "20260115T010000Z"}
     assert generations.keep_set(gens, daily=0, weekly=0, monthly=0) == {"20260301T010000Z"}
+
+
+def test_r58_a_key_shredded_after_a_backup_stays_shredded_in_a_restore(kura, populated, dest, tmp_path):
+    """THE KEY DESIGN: generations never hold data keys; the vault beside them is rewritten
+    after a shred, so restoring an older generation does not bring the patient back."""
+    from kura.errors import Shredded
+    from kura.keys import service as keys
+    from kura.keys.models import DataKey
+    from kura.preservation import vault
+    from kura.records import attachments
+    from kura.records.models import Attachment
+
+    backup.create(kura, ADMIN, dest)
+    assert (dest / "vault.sealed").exists()
+    owner = keys.owner_of_patient(populated.patient_id)
+    with kura.unit_of_work(ADMIN, "HOPERAT") as ctx:
+        shredded = keys.shred(ctx, owner, reason="保存期間満了による廃棄")
+    assert [(p, why) for p, why in vault.refresh_all(kura)] == [(dest, "ok")]
+    new, _ = _restore(kura, dest, tmp_path / "restored")
+    try:
+        with new.sessions() as s:
+            rows = s.scalars(select(DataKey).where(DataKey.owner == owner)).all()
+            assert {r.id for r in rows} == set(shredded) and all(r.wrapped is None for r in rows)
+        with new.unit_of_work(ADMIN, "HOPERAT") as ctx:
+            att = ctx.session.scalars(select(Attachment)).first()
+            with pytest.raises(Shredded):
+                attachments.read(ctx, att)
+    finally:
+        new.dispose()
