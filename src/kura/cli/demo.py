@@ -37,7 +37,12 @@ def build_demo_home() -> None:
     from kura.identity import service as identity
     from kura.ledger.tags import LedgerTag
 
-    create_home(State.home, '[kura]\ndemo = true\nenv = "development"\n')
+    # The demo backs itself up and keeps a replica beside the home (the server's schedules;
+    # the operations screen, 運用管理, shows both half a minute after it starts).
+    home = State.home.absolute()
+    create_home(State.home, '[kura]\ndemo = true\nenv = "development"\n'
+                f'backup_destination = "{home.parent / (home.name + "-backups")}"\n'
+                f'replica_destination = "{home.parent / (home.name + "-replica")}"\n')
     kura = build(State.settings())
     with kura.unit_of_work(operator(), "HOPERAT") as ctx:
         ctx.record(LedgerTag.SystemHomeInitialised, detail={"demo": True})

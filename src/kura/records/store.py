@@ -345,11 +345,12 @@ def rebuild_indexes(ctx: Context, *, progress=None) -> int:
     for model in (SearchToken, SearchString, SearchDate):
         s.execute(delete(model.__table__))
     n = 0
-    for rec in ctx.session.scalars(select(Record).execution_options(yield_per=1000)):
-        v = get_version(ctx, rec)
-        if v.content is None:
-            continue  # content kept in a blob: not a searchable resource
-        reindex(ctx, rec, loads(v.content), fresh=True)
+    stmt = (select(Record, RecordVersion.content)
+            .join(RecordVersion, (RecordVersion.record_pk == Record.pk)
+                  & (RecordVersion.number == Record.current_version))
+            .where(RecordVersion.content.is_not(None)).execution_options(yield_per=1000))
+    for rec, content in ctx.session.execute(stmt):
+        reindex(ctx, rec, loads(content), fresh=True)
         n += 1
         if progress and n % 500 == 0:
             progress(n)
