@@ -74,9 +74,6 @@ class Kura:
             ctx.request_id = request_id
         try:
             yield ctx
-            if ctx.break_glass_used:
-                ctx.record(LedgerTag.AccessBreakGlassStopped, reason=break_glass_reason or "",
-                           alert=False)
             session.commit()
         except Denied:
             session.rollback()
@@ -91,7 +88,7 @@ class Kura:
 
     def _record_denials(self, failed: Context) -> None:
         with self.sessions() as session:
-            ctx = dataclasses.replace(failed, session=session, denials=[], break_glass_used=False)
+            ctx = dataclasses.replace(failed, session=session, denials=[], break_glass_used=False, under={})
             for d in failed.denials:
                 ctx.record(LedgerTag.AccessRequestDenied, target=d.target, outcome=4, reason=d.reason,
                            detail={"action": str(d.action)})

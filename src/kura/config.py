@@ -32,6 +32,7 @@ SETTINGS: list[tuple[str, object, str]] = [
     ("lockout_failures", 5, "Failed logins within the window that lock an account."),
     ("lockout_window_minutes", 15, "The window in which failures are counted."),
     ("lockout_minutes", 15, "How long a lockout lasts (an administrator can unlock sooner)."),
+    ("break_glass_minutes", 30, "A break-glass (emergency access) opens one patient to its clinician for this many minutes; every access is ledgered under it."),
     ("password_min_length", 8, "Minimum password length (MHLW guideline 6.0: 8 with a second factor)."),
     ("checkpoint_interval", 1000, "A signed ledger checkpoint is made every this many entries."),
     ("request_max_bytes", 64 * 1024 * 1024, "Largest HTTP request body accepted."),
@@ -75,6 +76,7 @@ class Settings:
     lockout_failures: int = _DEFAULTS["lockout_failures"]
     lockout_window_minutes: int = _DEFAULTS["lockout_window_minutes"]
     lockout_minutes: int = _DEFAULTS["lockout_minutes"]
+    break_glass_minutes: int = _DEFAULTS["break_glass_minutes"]
     password_min_length: int = _DEFAULTS["password_min_length"]
     checkpoint_interval: int = _DEFAULTS["checkpoint_interval"]
     request_max_bytes: int = _DEFAULTS["request_max_bytes"]
@@ -119,7 +121,7 @@ class Settings:
         if self.password_min_length < 8:
             raise Invalid("password_min_length below 8 is not allowed (MHLW guideline 6.0)")
         for name in ("session_idle_minutes", "session_absolute_hours", "lockout_failures",
-                     "lockout_window_minutes", "lockout_minutes", "checkpoint_interval",
+                     "lockout_window_minutes", "lockout_minutes", "checkpoint_interval", "break_glass_minutes",
                      "dicom_request_timeout", "dicom_max_connections_per_address", "dicom_max_associations"):
             if getattr(self, name) <= 0:
                 raise Invalid(f"{name} must be positive")

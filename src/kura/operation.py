@@ -9,13 +9,16 @@ denials in a transaction of their own after rolling the refused work back.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import json
 import uuid
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from kura.access.actions import Action
-from kura.access.policy import Decision, Subject, Target, check
+from kura.access.policy import Decision, Grant, Subject, Target, check
+from kura.access.purpose import Purpose
 from kura.blobs.store import BlobStore
 from kura.clock import Clock
 from kura.config import Settings
@@ -54,16 +57,50 @@ class Context:
     records_port: object | None = None
     denials: list[Denial] = dataclasses.field(default_factory=list)
     break_glass_used: bool = False
+    # Open break-glasses by patient (None: looked up, none open), and the ones this work used.
+    grants: dict[str, Grant | None] = dataclasses.field(default_factory=dict)
+    under: dict[str, int] = dataclasses.field(default_factory=dict)
 
     # -- access -------------------------------------------------------------------------
     def allows(self, action: Action, target: Target | None = None) -> Decision:
-        """The policy's answer, with no side effects (for filtering search results)."""
-        return check(subject=self.actor, action=action, target=target or Target(kind="*"),
-                     purpose=self.purpose, break_glass_reason=self.break_glass_reason)
+        """The policy's answer, with no side effects (for filtering search results).
+
+        Beyond clearance, the facts the policy needs about an open break-glass for the
+        target's patient are looked up in the ledger (only then, so ordinary work pays nothing)."""
+        target = target or Target(kind="*")
+        decision = check(subject=self.actor, action=action, target=target, purpose=self.purpose,
+                         break_glass_reason=self.break_glass_reason)
+        if (decision.needs_break_glass or decision.break_glass) and target.patient_id:
+            grant = self.grant_for(target.patient_id)
+            if grant is not None:
+                decision = check(subject=self.actor, action=action, target=target, purpose=self.purpose,
+                                 break_glass_reason=self.break_glass_reason, grant=grant)
+        return decision
+
+    def grant_for(self, patient_id: str) -> Grant | None:
+        """The actor's open break-glass for `patient_id` (started within break_glass_minutes)."""
+        if patient_id not in self.grants:
+            self.grants[patient_id] = None
+            if self.actor is not None and self.actor.id:
+                window = dt.timedelta(minutes=self._break_glass_minutes())
+                row = ledger.open_break_glass(self.session, actor_id=self.actor.id, patient_id=patient_id,
+                                              since=self.clock.now() - window)
+                if row is not None:
+                    at = row.at if row.at.tzinfo else row.at.replace(tzinfo=dt.timezone.utc)
+                    stated = json.loads(row.detail or "{}").get("break_glass_reason") or row.reason
+                    self.grants[patient_id] = Grant(row.seq, patient_id, stated, at + window)
+        return self.grants[patient_id]
+
+    def _break_glass_minutes(self) -> int:
+        return self.settings.break_glass_minutes
 
     def require(self, action: Action, target: Target | None = None) -> Decision:
-        """Allow or raise Denied. A denial is written to the ledger (after rollback);
-        a break-glass allowance is written now, as a security alert (R18, DICOM 110113/110127)."""
+        """Allow or raise Denied. A denial is written to the ledger (after rollback).
+
+        A break-glass starts once per patient: its AccessBreakGlassStarted entry is the one
+        security alert (R18, DICOM 110113/110127) and opens the patient to this user for
+        settings.break_glass_minutes. Later work on that patient falls under it (purpose
+        ETREAT, each ledger entry naming the break-glass), with no further alert."""
         target = target or Target(kind="*")
         decision = self.allows(action, target)
         if not decision.allowed:
@@ -71,9 +108,31 @@ class Context:
             raise Denied(decision.reason, needs_break_glass=decision.needs_break_glass)
         if decision.break_glass:
             self.break_glass_used = True
-            self.record(LedgerTag.AccessBreakGlassStarted, target=target, reason=decision.reason,
-                        detail={"action": str(action)}, alert=True)
+            self.purpose = str(Purpose.ETREAT)
+            seq = decision.grant
+            if seq is None:
+                minutes = self._break_glass_minutes()
+                seq = self.record(LedgerTag.AccessBreakGlassStarted, target=target, reason=decision.reason,
+                                  detail={"action": str(action), "minutes": minutes,
+                                          "break_glass_reason": (self.break_glass_reason or "").strip()},
+                                  alert=True)
+                if target.patient_id:
+                    self.grants[target.patient_id] = Grant(seq, target.patient_id, self.break_glass_reason or "",
+                                                           self.clock.now() + dt.timedelta(minutes=minutes))
+            if target.patient_id:
+                self.under[target.patient_id] = seq
         return decision
+
+    def end_break_glass(self, patient_id: str) -> int | None:
+        """End the actor's open break-glass for `patient_id` before its time runs out.
+        Ledger: AccessBreakGlassStopped (naming the break-glass), or nothing when none is open."""
+        grant = self.grant_for(patient_id)
+        if grant is None:
+            return None
+        self.grants[patient_id] = None
+        return self.record(LedgerTag.AccessBreakGlassStopped, target=Target(kind="Patient", id=patient_id,
+                                                                             patient_id=patient_id),
+                           reason=grant.reason, detail={"break_glass": grant.seq}, alert=False)
 
     # -- ledger -------------------------------------------------------------------------
     def record(self, tag: LedgerTag, *, target: Target | None = None, outcome: int = 0,
@@ -81,6 +140,8 @@ class Context:
                alert: bool | None = None) -> int:
         actor = self.actor
         target = target or Target(kind="")
+        if target.patient_id in self.under and tag != LedgerTag.AccessBreakGlassStarted:
+            detail = {**(detail or {}), "break_glass": self.under[target.patient_id]}
         return ledger.append(
             self.session, at=self.clock.now(), tag=tag, outcome=outcome,
             actor_id=actor.id if actor else None, actor_name=actor.name if actor else "anonymous",

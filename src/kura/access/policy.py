@@ -7,11 +7,12 @@ Pure: no database, no I/O. Every route, DIMSE handler and CLI command reaches it
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 from kura.access.actions import Action
 from kura.access.roles import ANY, CLINICAL_ROLES, ROLE_GRANTS, Role
 
-__all__ = ["Subject", "Target", "Decision", "check", "CONFIDENTIALITY", "rank", "SYSTEM"]
+__all__ = ["Subject", "Target", "Decision", "Grant", "check", "CONFIDENTIALITY", "rank", "SYSTEM"]
 
 # HL7 v3 Confidentiality, ordered (R14).
 CONFIDENTIALITY = ("N", "R", "V")
@@ -48,16 +49,31 @@ class Target:
 
 
 @dataclasses.dataclass(frozen=True)
+class Grant:
+    """A break-glass still open for one patient: the ledger entry that started it (its alert),
+    the reason given then, and until when it lasts (settings.break_glass_minutes)."""
+
+    seq: int
+    patient_id: str
+    reason: str
+    until: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True)
 class Decision:
     allowed: bool
     reason: str
     break_glass: bool = False
     needs_break_glass: bool = False
+    grant: int | None = None  # the break-glass (ledger seq) this allowance falls under
 
 
 def check(*, subject: Subject | None, action: Action, target: Target, purpose: str,
-          break_glass_reason: str | None = None) -> Decision:
-    """Decide whether `subject` may do `action` on `target` for `purpose`. Deny by default (R13)."""
+          break_glass_reason: str | None = None, grant: Grant | None = None) -> Decision:
+    """Decide whether `subject` may do `action` on `target` for `purpose`. Deny by default (R13).
+
+    Beyond clearance a clinician passes with a stated `break_glass_reason`, or under an open
+    `grant` for the target's patient (the reason was given once, for a bounded time)."""
     if subject is None:
         return Decision(False, "not authenticated")
     granting = [r for r in sorted(subject.roles) if _grants(r, action, target.kind)]
@@ -68,7 +84,11 @@ def check(*, subject: Subject | None, action: Action, target: Target, purpose: s
     if rank(target.confidentiality) > rank(subject.clearance):
         gap = f"clearance {subject.clearance} < label {target.confidentiality}"
         reason = (break_glass_reason or "").strip()
-        if reason and set(subject.roles) & CLINICAL_ROLES:
+        clinical = bool(set(subject.roles) & CLINICAL_ROLES)
+        if clinical and grant is not None and target.patient_id and grant.patient_id == target.patient_id:
+            return Decision(True, f"{gap}; under break-glass #{grant.seq} by {subject.name}: {grant.reason}",
+                            break_glass=True, grant=grant.seq)
+        if reason and clinical:
             return Decision(True, f"{gap}; break-glass by {subject.name}: {reason}", break_glass=True)
         if reason:
             return Decision(False, f"{gap}; break-glass is for clinical roles only")

@@ -97,5 +97,19 @@ def latest_checkpoint(session: Session) -> Checkpoint | None:
                                                        Checkpoint.id.desc()).limit(1)).first()
 
 
+def open_break_glass(session: Session, *, actor_id: str, patient_id: str,
+                     since: dt.datetime) -> LedgerEntry | None:
+    """The AccessBreakGlassStarted entry of `actor_id` for `patient_id` made at or after `since`,
+    unless a later AccessBreakGlassStopped for that patient ended it. The ledger itself is the
+    record of a break-glass: nothing besides it can grant or extend one."""
+    row = session.scalars(
+        select(LedgerEntry).where(LedgerEntry.patient_id == patient_id, LedgerEntry.actor_id == actor_id,
+                                  LedgerEntry.at >= since,
+                                  LedgerEntry.tag.in_((str(LedgerTag.AccessBreakGlassStarted),
+                                                       str(LedgerTag.AccessBreakGlassStopped))))
+        .order_by(LedgerEntry.seq.desc()).limit(1)).first()
+    return row if row is not None and row.tag == str(LedgerTag.AccessBreakGlassStarted) else None
+
+
 def count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(LedgerEntry)) or 0

@@ -26,7 +26,7 @@ from kura.records.fhir.validate import STORED_TYPES
 from kura.records.models import Attachment, Record, RecordVersion, SearchString
 from kura.records.store import Version, all_classes, get_record, get_version, target_of, version_of
 
-__all__ = ["read", "vread", "history", "type_history", "search", "everything", "patient_summary",
+__all__ = ["read", "vread", "history", "type_history", "search", "restricted_matches", "everything", "patient_summary",
            "version_history", "diff", "read_attachment", "Page", "VersionInfo"]
 
 
@@ -122,7 +122,7 @@ def diff(ctx: Context, rtype: str, id: str, a: int, b: int) -> tuple[dict, dict,
     return va, vb, changes
 
 
-def _visible(ctx: Context, rtype: str, action: Action, cols=None):
+def _visible(ctx: Context, rtype: str, action: Action, cols=None, want=None):
     """SQL condition: the records of `rtype` the caller may see without break-glass.
 
     The policy decides per (management class, stored label); asking it once per pair here
@@ -131,14 +131,15 @@ def _visible(ctx: Context, rtype: str, action: Action, cols=None):
     copies kept in search_string for index-only name searches.
     """
     class_col, label_col = cols if cols is not None else (Record.class_code, Record.confidentiality)
+    want = want or _plain
     alts = []
     for code, mc in all_classes(ctx).items():
         labels = [lab for lab in CONFIDENTIALITY
-                  if _plain(ctx.allows(action, classes.target_for(mc, kind=rtype, id=None, patient_id=None,
+                  if want(ctx.allows(action, classes.target_for(mc, kind=rtype, id=None, patient_id=None,
                                                                    confidentiality=lab)))]
         if labels:
             alts.append(and_(class_col == code, label_col.in_(labels)))
-    labels = [lab for lab in CONFIDENTIALITY if _plain(ctx.allows(action, Target(kind=rtype, confidentiality=lab)))]
+    labels = [lab for lab in CONFIDENTIALITY if want(ctx.allows(action, Target(kind=rtype, confidentiality=lab)))]
     if labels:
         alts.append(and_(class_col.is_(None), label_col.in_(labels)))
     return or_(*alts) if alts else false()
@@ -146,6 +147,10 @@ def _visible(ctx: Context, rtype: str, action: Action, cols=None):
 
 def _plain(decision) -> bool:
     return decision.allowed and not decision.break_glass
+
+
+def _breakable(decision) -> bool:
+    return not decision.allowed and decision.needs_break_glass
 
 
 def search(ctx: Context, rtype: str, pairs: Iterable[tuple[str, str]]) -> Page:
@@ -174,9 +179,27 @@ def search(ctx: Context, rtype: str, pairs: Iterable[tuple[str, str]]) -> Page:
     return Page([version_of(r, v) for r, v in rows], total, q.offset, q.count)
 
 
-def _general_search(ctx: Context, q: params.Query) -> tuple[int, list[Record]]:
+def restricted_matches(ctx: Context, rtype: str, pairs: Iterable[tuple[str, str]], *, limit: int = 10) -> list[str]:
+    """The ids of records matching a search that the caller may open only with break-glass
+    (R18): in an emergency a clinician must find a restricted patient by number or name.
+    Only ids are returned — nothing of the protected content. Empty for anyone who cannot
+    break the glass. Raises Invalid, Denied as `search`. Ledger: RecordsRecordSearched
+    (the query and the restricted ids), when any matched."""
+    pairs = [(k, v) for k, v in pairs if k not in ("_count", "_offset")] + [("_count", str(limit))]
+    q = params.parse(rtype, pairs)
+    ctx.require(Action.RecordsRecordSearch, Target(kind=rtype))
+    searcher = _name_search if params.name_only(q) else _general_search
+    _, page = searcher(ctx, q, want=_breakable)
+    ids = [r.logical_id for r in page]
+    if ids:
+        ctx.record(LedgerTag.RecordsRecordSearched, target=Target(kind=rtype),
+                   detail={"query": [[k, v] for k, v in pairs][:20], "restricted": ids})
+    return ids
+
+
+def _general_search(ctx: Context, q: params.Query, want=None) -> tuple[int, list[Record]]:
     skip, matched = params.driver(q)
-    where = [_visible(ctx, q.rtype, Action.RecordsRecordSearch), *params.conditions(q, skip=skip)]
+    where = [_visible(ctx, q.rtype, Action.RecordsRecordSearch, want=want), *params.conditions(q, skip=skip)]
     if matched is None:
         where.append(Record.rtype == q.rtype)
 
@@ -192,7 +215,7 @@ def _general_search(ctx: Context, q: params.Query) -> tuple[int, list[Record]]:
                                            .offset(q.offset).limit(q.count)))
 
 
-def _name_search(ctx: Context, q: params.Query) -> tuple[int, list[Record]]:
+def _name_search(ctx: Context, q: params.Query, want=None) -> tuple[int, list[Record]]:
     """A plain name search (search as you type): answered from the name index alone.
 
     The index rows carry the record's class and label, so the total and the page come from
@@ -201,7 +224,7 @@ def _name_search(ctx: Context, q: params.Query) -> tuple[int, list[Record]]:
     """
     match = params.name_match(q)
     visible = _visible(ctx, q.rtype, Action.RecordsRecordSearch,
-                       (SearchString.class_code, SearchString.confidentiality))
+                       (SearchString.class_code, SearchString.confidentiality), want)
     where = [*match, visible]
     # Exact and cheap: a record with two keys matching one prefix has them both `shared`
     # (they begin alike), so only shared rows need DISTINCT; the rest are counted as rows.

@@ -32,11 +32,12 @@ from kura.records.fhir.validate import PATIENT_REF, WRITABLE_TYPES, validate
 from kura.records.models import CONFIRMED, DRAFT, Attachment, Record, RecordVersion
 # Reading lives in records.reads; this module is the one entry point for both.
 from kura.records.reads import (Page, VersionInfo, diff, everything, history, patient_summary, read,  # noqa: F401
-                                read_attachment, search, type_history, version_history, vread)
+                                read_attachment, restricted_matches, search, type_history, version_history,
+                                vread)
 from kura.records.store import (Actor, Version, actor_of, class_for, effective_label, get_record, get_version,
                                 new_record, target_of, version_of, write_version)
 
-__all__ = ["create", "update", "confirm", "read", "vread", "history", "type_history", "search",
+__all__ = ["create", "update", "confirm", "read", "vread", "history", "type_history", "search", "restricted_matches",
            "everything", "patient_summary", "version_history", "diff", "upsert_imaging_study",
            "upload_attachment", "read_attachment", "Version", "Page", "VersionInfo"]
 

@@ -40,7 +40,7 @@ def test_r28_every_ledger_tag_maps_to_a_dicom_audit_event():
 
 @pytest.fixture
 def events(kura, clock):
-    """A login, a break-glass read of a V-labelled record, a logout."""
+    """A login, a break-glass read of a V-labelled record, its end, a logout."""
     with kura.unit_of_work(DOCTOR, "TREAT", origin="192.0.2.10") as ctx:
         ctx.record(LedgerTag.AuthLoginSucceeded, target=Target(kind="User", id="dr.sato"))
     clock.advance(seconds=5)
@@ -48,6 +48,9 @@ def events(kura, clock):
         target = Target(kind="Patient", id="p1", patient_id="P00042", confidentiality="V")
         ctx.require(Action.RecordsRecordRead, target)
         ctx.record(LedgerTag.RecordsRecordRead, target=target, digest="ab" * 32)
+    clock.advance(seconds=5)
+    with kura.unit_of_work(DOCTOR, "ETREAT", origin="192.0.2.10") as ctx:
+        ctx.end_break_glass("P00042")  # the emergency is over before its time ran out
     clock.advance(seconds=5)
     with kura.unit_of_work(DOCTOR, "TREAT", origin="192.0.2.10") as ctx:
         ctx.record(LedgerTag.AuthSessionEnded, target=Target(kind="User", id="dr.sato"),

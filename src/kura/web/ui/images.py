@@ -22,6 +22,7 @@ from kura.imaging import printing
 from kura.imaging import service as imaging
 from kura.imaging.query import Query
 from kura.web.deps import work
+from kura.web.ui.records import BreakGlass, guarded
 from kura.web.ui.render import PageDep, can, redirect, render, safe_next
 
 __all__ = ["router", "PRESETS"]
@@ -106,22 +107,28 @@ def index(request: Request, auth: PageDep, pid: Text = "", name: Text = "", sinc
         "error": error, "done": done}, status=400 if error else 200)
 
 
-@router.get("/studies/{study_uid}")
-def study_page(study_uid: str, request: Request, auth: PageDep, done: Text = "", error: Text = ""):
-    with work(request, auth) as ctx:
-        study = imaging.get_study(ctx, study_uid)
-        series = []
-        for s in imaging.series_of(ctx, study):
-            # One entry per image to show: a multi-frame instance contributes each of its frames.
-            sops, frames = [], []
-            for inst in imaging.instances_of(ctx, s):
-                count = inst.frames or 1
-                sops += [inst.sop_uid] * count
-                frames += list(range(1, count + 1)) if count > 1 else [0]
-            series.append({"uid": s.series_uid, "number": s.series_number, "modality": s.modality,
-                           "description": s.description, "body_part": s.body_part, "sops": sops,
-                           "frames": frames})
-        row = _row(study)
+@router.api_route("/studies/{study_uid}", methods=["GET", "POST"])
+def study_page(study_uid: str, request: Request, auth: PageDep, done: Text = "", error: Text = "",
+               break_glass: BreakGlass = ""):
+    """The viewer. A study beyond the user's clearance asks a clinician for a break-glass
+    reason once; the images then load under that break-glass (kura.operation)."""
+    return guarded(request, auth, lambda ctx: _study_view(ctx, request, auth, study_uid, done, error), break_glass)
+
+
+def _study_view(ctx, request: Request, auth, study_uid: str, done: str, error: str):
+    study = imaging.get_study(ctx, study_uid)
+    series = []
+    for s in imaging.series_of(ctx, study):
+        # One entry per image to show: a multi-frame instance contributes each of its frames.
+        sops, frames = [], []
+        for inst in imaging.instances_of(ctx, s):
+            count = inst.frames or 1
+            sops += [inst.sop_uid] * count
+            frames += list(range(1, count + 1)) if count > 1 else [0]
+        series.append({"uid": s.series_uid, "number": s.series_number, "modality": s.modality,
+                       "description": s.description, "body_part": s.body_part, "sops": sops,
+                       "frames": frames})
+    row = _row(study)
     viewer = {"study": study_uid, "series": [{"uid": s["uid"], "modality": s["modality"],
                                               "body_part": s["body_part"], "sops": s["sops"],
                                               "frames": s["frames"]} for s in series],

@@ -55,10 +55,14 @@ def interpret(q: str) -> list[list[tuple[str, str]]]:
     return searches
 
 
-def _search(ctx, q: str) -> tuple[list[dict], int]:
+def _search(ctx, q: str) -> tuple[list[dict], int, list[str]]:
+    """The visible matches, their total, and the ids of restricted matches a clinician may
+    open with break-glass (shown without any of their content)."""
     seen: dict[str, dict] = {}
+    restricted: list[str] = []
     total = 0
     for pairs in interpret(q):
+        restricted += [i for i in records.restricted_matches(ctx, "Patient", pairs) if i not in restricted]
         page = records.search(ctx, "Patient", [*pairs, ("_count", str(RESULTS))])
         total += page.total
         for v in page.versions:
@@ -67,31 +71,33 @@ def _search(ctx, q: str) -> tuple[list[dict], int]:
             seen.setdefault(v.id, {**version_row(v), "kanji": kanji, "kana": kana,
                                    "mrn": forms.values_of(res).get("mrn", ""), "birth": res.get("birthDate", ""),
                                    "gender": res.get("gender", "")})
-    return list(seen.values()), total
+    return list(seen.values()), total, [i for i in restricted if i not in seen]
 
 
 @router.get("")
-def search_page(request: Request, auth: PageDep, q: Q = ""):
-    rows, total = [], 0
+def search_page(request: Request, auth: PageDep, q: Q = "", done: str = ""):
+    rows, total, restricted = [], 0, []
     with work(request, auth) as ctx:
         # The empty page too needs the search right; the search itself asks again and records.
         ctx.require(Action.RecordsRecordSearch, Target(kind="Patient"))
         if q.strip():
-            rows, total = _search(ctx, q)
+            rows, total, restricted = _search(ctx, q)
     return render(request, "patients/search.html", {"q": q, "rows": rows, "total": total, "searched": bool(q.strip()),
+                                                    "restricted": restricted,
+                                                    "done": "Emergency access has ended." if done == "emergency-ended" else None,
                                                     "can_register": can(auth, Action.RecordsRecordCreate, "Patient")})
 
 
 @router.get("/search")
 def search_fragment(request: Request, auth: PageDep, q: Q = ""):
     """The results list alone (HTML fragment) for the search-as-you-type script."""
-    rows, total = [], 0
+    rows, total, restricted = [], 0, []
     with work(request, auth) as ctx:
         # The empty page too needs the search right; the search itself asks again and records.
         ctx.require(Action.RecordsRecordSearch, Target(kind="Patient"))
         if q.strip():
-            rows, total = _search(ctx, q)
-    return render(request, "patients/_results.html", {"q": q, "rows": rows, "total": total,
+            rows, total, restricted = _search(ctx, q)
+    return render(request, "patients/_results.html", {"q": q, "rows": rows, "total": total, "restricted": restricted,
                                                       "searched": bool(q.strip())})
 
 
@@ -168,6 +174,14 @@ def patient_page(request: Request, auth: PageDep, pid: str, done: str = "", brea
         })
 
     return guarded(request, auth, view, break_glass)
+
+
+@router.post("/{pid}/break-glass/end")
+def end_break_glass(request: Request, auth: PageDep, pid: str):
+    """The emergency is over before its time ran out. Ledger: AccessBreakGlassStopped."""
+    with work(request, auth) as ctx:
+        ctx.end_break_glass(pid)
+    return redirect("/patients?done=emergency-ended")
 
 
 # -- entry forms of the patient's records -------------------------------------------------------

@@ -20,7 +20,7 @@ from kura.records import printout, resources
 from kura.records import service as records
 from kura.records.fhir.validate import STORED_TYPES, WRITABLE_TYPES
 from kura.records.store import Version
-from kura.web.deps import Auth, work
+from kura.web.deps import Auth, kura_of, work
 from kura.web.ui import forms
 from kura.web.ui.render import PageDep, redirect, render
 
@@ -45,11 +45,14 @@ def guarded(request: Request, auth: Auth, view: Callable[[Any], Any], break_glas
     reason = break_glass.strip() or None
     try:
         with work(request, auth, break_glass=reason) as ctx:
+            request.state.uow = ctx  # render shows the open break-glass this page fell under
             return view(ctx)
     except Denied as exc:
         if not exc.needs_break_glass or reason:
             raise
-        return render(request, "records/break_glass.html", {"reason": exc.reason}, status=403)
+        return render(request, "records/break_glass.html",
+                      {"minutes": kura_of(request).settings.break_glass_minutes,
+                       "cancel": "/images" if request.url.path.startswith("/images") else "/patients"}, status=403)
 
 
 def pretty(v: Version) -> str:

@@ -131,10 +131,28 @@ def render(request: Request, name: str, context: dict | None = None, status: int
         "here": here(request), "quote": lambda s: quote(s, safe=""),
         "idle_seconds": kura.settings.session_idle_minutes * 60 if auth else 0,
         "role_label": lambda r: role_label(r, lang), "fmt_time": fmt_time,
+        "emergency": emergency_of(request),
     }
     values.update(context or {})
     html = env.get_template(name).render(values)
     return HTMLResponse(html, status_code=status)
+
+
+def emergency_of(request: Request) -> list[dict]:
+    """The break-glasses the page's unit of work fell under: a banner names each, until when
+    it lasts, and offers to end it."""
+    ctx = getattr(request.state, "uow", None)
+    out = []
+    for pid, seq in (ctx.under.items() if ctx is not None else ()):
+        grant = ctx.grants.get(pid)
+        if grant is not None:
+            out.append({"patient_id": pid, "seq": seq, "until": fmt_clock(grant.until)})
+    return out
+
+
+def fmt_clock(value: dt.datetime) -> str:
+    """A time of today in hospital time, e.g. 14:35."""
+    return value.astimezone(LOCAL_TZ).strftime("%H:%M")
 
 
 def redirect(url: str) -> RedirectResponse:
