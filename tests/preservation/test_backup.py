@@ -124,10 +124,12 @@ def test_r62_verify_names_each_damaged_and_missing_file(kura, populated, dest):
     blob.write_bytes(bytes(data))
     os.chmod(gen, 0o700)
     (gen / "home.sealed").unlink()
+    (dest / "vault.sealed").unlink()
     with kura.unit_of_work(ADMIN, "HOPERAT") as ctx:
         report = generations.verify(ctx, dest, public_key=kura.signer.public_key, master_key=kura.master_key)
     assert not report.ok
     assert f"generations/{result.generation}/home.sealed: missing" in report.problems
+    assert any(p.startswith("vault.sealed: missing") for p in report.problems)
     assert any(blob.name in p and "differs" in p for p in report.problems)
     with kura.sessions() as s:
         entry = s.scalars(select(LedgerEntry).where(LedgerEntry.tag == str(LedgerTag.OpsBackupVerified))).one()

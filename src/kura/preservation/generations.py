@@ -113,11 +113,13 @@ def verify(ctx: Context | None, dest: Path, *, public_key, master_key: bytes | N
     seen: dict[str, tuple[str, int] | None] = {}
     for gen in gens:
         _check_generation(d, gen, public_key, seen, report, progress)
-    if master_key is not None:
+    if gens and not (d.root / vault.FILE).exists():
+        report.problems.append(f"{vault.FILE}: missing (a restore needs the current key vault)")
+    elif master_key is not None:
         try:
             vault.read(d, master_key)
         except IntegrityFailure as exc:
-            report.problems.append(str(exc))
+            report.problems.append(f"{vault.FILE}: {exc}")
     at = (ctx.now() if ctx else dt.datetime.now(dt.timezone.utc)).isoformat()
     for gen in gens:
         mine = [p for p in report.problems if p.startswith(f"generations/{gen}/")]

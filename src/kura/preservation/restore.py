@@ -115,6 +115,8 @@ def restore_files(dest: Path, into: Path, *, master_key: bytes, public_key, gene
     if raw(signing.public_key()) != raw(public_key):
         raise Invalid("the backup's signing key is not the one the key file names")
     rows = vault.read(d, master_key)
+    if rows is None:
+        raise Invalid(f"{dest} has no {vault.FILE}: copy the newest one from another destination of this home")
 
     created = not into.exists()
     try:

@@ -15,44 +15,28 @@ from pathlib import Path
 from sqlalchemy import select
 
 from kura.errors import IntegrityFailure
+from kura.keys import vault as kv
 from kura.ledger.models import LedgerEntry
 from kura.ledger.tags import LedgerTag
 from kura.preservation.destination import Destination, write_atomic
 
-__all__ = ["available", "write", "read", "install", "known_destinations", "refresh_all", "FILE"]
+__all__ = ["write", "read", "install", "known_destinations", "refresh_all", "FILE"]
 
-FILE = "vault.sealed"
-
-
-def _keys_vault():
-    try:
-        from kura.keys import vault as kv
-    except ImportError:  # a home whose keys still live in its own tables (before kura.keys)
-        return None
-    return kv
+FILE = kv.VAULT_FILE
 
 
-def available() -> bool:
-    return _keys_vault() is not None
-
-
-def write(app, d: Destination) -> bool:
-    """Rewrite DEST/vault.sealed from the database's current data keys; False if there is no vault."""
-    kv = _keys_vault()
-    if kv is None:
-        return False
+def write(app, d: Destination) -> None:
+    """Rewrite DEST/vault.sealed from the database's current data keys (atomically, read-only)."""
     with app.sessions() as session:
         data = kv.export_vault(session, app.keyring)
     write_atomic(d.root / FILE, data, mode=0o400)
-    return True
 
 
 def read(d: Destination, master_key: bytes) -> list | None:
     """The vault's rows, opened with the master key; None when DEST has no vault. Raises
     IntegrityFailure when it does not open (altered, or another home's key)."""
-    kv = _keys_vault()
     path = d.root / FILE
-    if kv is None or not path.exists():
+    if not path.exists():
         return None
     try:
         return kv.read_vault(path.read_bytes(), master_key)
@@ -63,8 +47,7 @@ def read(d: Destination, master_key: bytes) -> list | None:
 
 
 def install(session, rows) -> None:
-    kv = _keys_vault()
-    if kv is not None and rows is not None:
+    if rows is not None:
         kv.install_vault(session, rows)
 
 
@@ -90,7 +73,7 @@ def known_destinations(session, settings=None) -> list[Path]:
 
 
 def refresh_all(app) -> list[tuple[Path, str]]:
-    """After a shred: rewrite the vault at every known destination that is reachable now.
+    """After a shred is committed (call it then): rewrite the vault at every known destination that is reachable now.
     Returns (destination, "ok" or why not) per destination; an unreachable one (an offline
     disk) gets its vault rewritten at its next backup, before anything is restored from it."""
     with app.sessions() as session:
