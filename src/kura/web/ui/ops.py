@@ -9,6 +9,7 @@ and those it has written to), never a path typed into the form.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -22,7 +23,7 @@ from kura.preservation import status
 from kura.preservation.schedule import JOBS
 from kura.preservation.vault import known_destinations
 from kura.web.deps import kura_of, work
-from kura.web.ui.render import NAV, NavItem, PageDep, redirect, render
+from kura.web.ui.render import NAV, NavItem, PageDep, fmt_time, redirect, render
 
 __all__ = ["router"]
 
@@ -36,6 +37,15 @@ NAV.append(NavItem("/ops", "Operations", Action.OpsStatusRead, "Operations",
                    "Backups, the second medium, scrub and self-check, disk use, alerts."))
 
 
+def _size(n) -> str:
+    n = float(n or 0)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return ""
+
+
 @router.get("")
 def index(request: Request, auth: PageDep, job: str = "", error: str = ""):
     with work(request, auth, PURPOSE) as ctx:
@@ -43,7 +53,8 @@ def index(request: Request, auth: PageDep, job: str = "", error: str = ""):
     running = JOBS.current
     shown = JOBS.get(job) if job else running
     return render(request, "ops/index.html", {
-        "o": view, "detail": status.detail_of, "job": shown.view() if shown else None,
+        "o": view, "detail": status.detail_of, "size": _size,
+        "iso": lambda t: fmt_time(dt.datetime.fromisoformat(t)) if t else "", "job": shown.view() if shown else None,
         "busy": running is not None, "error": error,
         "replica_path": kura_of(request).settings.replica_destination})
 
