@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from typing import Annotated
@@ -11,10 +12,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from kura.errors import Invalid, NotFound
-from kura.records import auditevents
+from kura.audit import fhir as auditevents
 from kura.records import service as records
 from kura.records.fhir import searchset as bundle
 from kura.records.fhir import transaction
+from kura.records.fhir.params import date_range
 from kura.records.fhir.validate import STORED_TYPES
 from kura.records.store import Version, instant
 from kura.web.deps import AuthDep, work
@@ -81,6 +83,13 @@ def _header_text(request: Request, name: str) -> str | None:
     except (UnicodeEncodeError, UnicodeDecodeError):
         pass
     return unquote(value)
+
+
+def _start(value: str) -> dt.datetime | None:
+    """The first second a FHIR date/dateTime denotes, in UTC (for ge/lt bounds)."""
+    if not value:
+        return None
+    return dt.datetime.fromisoformat(date_range(value)[0]).replace(tzinfo=dt.timezone.utc)
 
 
 def _int(value: str | None, name: str, default: int) -> int:
@@ -154,7 +163,7 @@ def audit_search(request: Request, auth: AuthDep):
     count, offset = _int(qp.get("_count"), "_count", 50), _int(qp.get("_offset"), "_offset", 0)
     with work(request, auth, "HOPERAT") as ctx:
         events, total = auditevents.search(ctx, patient=qp.get("patient", ""), agent=qp.get("agent", ""),
-                                           date_ge=ge, date_lt=lt, offset=offset, count=count)
+                                           since=_start(ge), until=_start(lt), offset=offset, count=count)
         now = instant(ctx.now())
     entries = [bundle.Entry("AuditEvent", e["id"], 1, json.dumps(e, ensure_ascii=False).encode()) for e in events]
     return _bundle(bundle.searchset(base=_base(request), path="AuditEvent", params=list(qp.multi_items()),
@@ -186,11 +195,7 @@ def type_history(rtype: str, request: Request, auth: AuthDep):
     rtype = _type(rtype)
     qp = request.query_params
     count, offset = _int(qp.get("_count"), "_count", 20), _int(qp.get("_offset"), "_offset", 0)
-    since = None
-    if qp.get("_since"):
-        from kura.records.fhir.params import date_range
-        import datetime as dt
-        since = dt.datetime.fromisoformat(date_range(qp["_since"])[0]).replace(tzinfo=dt.timezone.utc)
+    since = _start(qp.get("_since", ""))
     with work(request, auth) as ctx:
         page = records.type_history(ctx, rtype, count=min(count, 500), offset=offset, since=since)
         now = instant(ctx.now())

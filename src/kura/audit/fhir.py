@@ -7,6 +7,7 @@ ledger entry (R25, DICOM 110101 Audit Log Used).
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 
 from kura.access.actions import Action
@@ -16,7 +17,6 @@ from kura.errors import NotFound
 from kura.ledger.models import LedgerEntry
 from kura.ledger.tags import LedgerTag
 from kura.operation import Context
-from kura.records.fhir.params import date_range
 
 __all__ = ["read", "search"]
 
@@ -38,19 +38,11 @@ def read(ctx: Context, id: str) -> dict:
     return audit_event(_row(entry), _HOST)
 
 
-def search(ctx: Context, *, patient: str = "", date_ge: str = "", date_lt: str = "", agent: str = "",
-           offset: int = 0, count: int = 50) -> tuple[list[dict], int]:
-    """Newest first, filtered by patient, agent name and date. Ledger: AuditLedgerRead."""
-    import datetime as dt
-
-    def at(value: str, end: bool) -> dt.datetime | None:
-        if not value:
-            return None
-        lo, hi = date_range(value)
-        t = dt.datetime.fromisoformat(hi if end else lo).replace(tzinfo=dt.timezone.utc)
-        return t + dt.timedelta(seconds=1) if end else t
-
-    flt = audit.Filter(actor=agent, patient_id=patient.removeprefix("Patient/"), since=at(date_ge, False),
-                       until=at(date_lt, False))
+def search(ctx: Context, *, patient: str = "", since: dt.datetime | None = None,
+           until: dt.datetime | None = None, agent: str = "", offset: int = 0,
+           count: int = 50) -> tuple[list[dict], int]:
+    """Newest first, filtered by patient, agent name and time (since ≤ recorded < until).
+    Raises Denied. Ledger: AuditLedgerRead."""
+    flt = audit.Filter(actor=agent, patient_id=patient.removeprefix("Patient/"), since=since, until=until)
     rows, total = audit.browse(ctx, flt, offset=offset, limit=max(1, min(count, 1000)))
     return [audit_event(_row(e), _HOST) for e in rows], total
