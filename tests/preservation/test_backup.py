@@ -249,3 +249,39 @@ def test_r58_a_key_shredded_after_a_backup_stays_shredded_in_a_restore(kura, pop
                 attachments.read(ctx, att)
     finally:
         new.dispose()
+
+
+def test_r64_restore_into_a_postgresql_database(kura, populated, dest, tmp_path):
+    """A generation restores into a fresh PostgreSQL database and the home goes on working;
+    on the PostgreSQL run every other restore here goes into SQLite, i.e. across engines."""
+    from tests.conftest import PG_URL, _pg_admin_url, _with_db
+    if not PG_URL:
+        pytest.skip("needs $KURA_TEST_DATABASE_URL (the PostgreSQL run)")
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    before = _facts(kura)
+    backup.create(kura, ADMIN, dest)
+    name = f"kura_restore_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = _with_db(_pg_admin_url(), name)
+        new, _ = _restore(kura, dest, tmp_path / "restored", database_url=url)
+        try:
+            assert new.engine.dialect.name == "postgresql"
+            assert _facts(new) == before
+            with new.unit_of_work(ADMIN, "HOPERAT") as ctx:
+                assert deep_check(ctx) == []
+            # the restored home keeps writing: sequences moved past the restored ids
+            backup.create(new, ADMIN, tmp_path / "dest2")
+        finally:
+            new.dispose()
+        with pytest.raises(Invalid, match="not empty"):
+            restore.restore_files(dest, tmp_path / "again", master_key=kura.master_key,
+                                  public_key=kura.signer.public_key, database_url=url)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
