@@ -171,6 +171,7 @@ def _fill(app, d: Destination, work: Path, gen: str, *, anchor: str, kind: str, 
     names = list(app.blobs.names())
     blobs: dict[str, list] = {}
     new, new_bytes, done_bytes = 0, 0, 0
+    written = [work / "db.sealed", work / "home.sealed"]
     for i, name in enumerate(names):
         path = d.blob_path(name)
         if name in known and path.exists():
@@ -178,7 +179,8 @@ def _fill(app, d: Destination, work: Path, gen: str, *, anchor: str, kind: str, 
         else:
             data = app.blobs.get(name)
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(path, data, fsync=False)  # one syncfs below, before the manifest
+            write_atomic(path, data, fsync=False)  # made durable below, before the manifest
+            written.append(path)
             blobs[name] = [hashlib.sha256(data).hexdigest(), len(data)]
             new += 1
             new_bytes += len(data)
@@ -187,7 +189,7 @@ def _fill(app, d: Destination, work: Path, gen: str, *, anchor: str, kind: str, 
             progress("blobs", i + 1, len(names))
 
     # 4. durable, then the manifest, then the folder into place
-    sync_fs(d.root)
+    _durable(d, written)
     now = app.clock.now()
     body = {"format": FORMAT, "kind": kind, "generation": gen, "created_at": now.isoformat(),
             "engine": app.engine.dialect.name, "schema": revision, "tables": counts, "files": files,
@@ -203,6 +205,25 @@ def _fill(app, d: Destination, work: Path, gen: str, *, anchor: str, kind: str, 
     total = sum(f[1] for f in files.values()) + done_bytes
     return BackupResult(d.root, gen, len(files) + len(blobs), total, new, new_bytes,
                         time.monotonic() - t0, head.size)
+
+
+def _durable(d: Destination, written: list[Path]) -> None:
+    """Flush what this run wrote: file by file when it is little (an incremental run; a
+    syncfs would also wait for every other writer's data on a shared disk), else one syncfs."""
+    if len(written) > 256:
+        sync_fs(d.root)
+        return
+    for path in written:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    folders = set()
+    for p in written:  # new folders too: their entries live in their parents
+        folders.update(q for q in p.parents if q == d.root or d.root in q.parents)
+    for folder in folders:
+        _fsync(folder)
 
 
 def _fsync(path: Path) -> None:
