@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from kura.text import wareki
+
 __all__ = ["REP", "MRN_SYSTEM", "INSURER_SYSTEM", "insurer_check_digit", "RECEIPT_SYSTEM", "CHARGE_CODES", "COVERAGE_TYPES",
            "GENDERS", "patient", "coverage", "encounter", "charge_item", "invoice", "document_reference",
            "names_of", "display_name", "summary_rows", "title_of", "charge_name"]
@@ -50,6 +52,25 @@ COVERAGE_TYPES = {
 COVERAGE_TYPE_SYSTEM = "urn:kura:coverage-type"
 
 GENDERS = {"male": "男", "female": "女", "other": "その他", "unknown": "不明"}
+# FHIR status codes as staff read them (Coverage, Encounter, ChargeItem, Invoice, DocumentReference).
+STATUS_WORDS = {"active": "有効", "cancelled": "取消", "draft": "下書き", "entered-in-error": "誤入力",
+                "finished": "終了", "in-progress": "診療中", "planned": "予定", "arrived": "来院",
+                "billable": "請求可", "not-billable": "請求対象外", "billed": "請求済み", "aborted": "中止",
+                "issued": "発行済み", "balanced": "入金済み", "current": "現行", "superseded": "差し替え済み",
+                "available": "利用可", "registered": "登録済み"}
+
+
+def status_word(code: str) -> str:
+    return STATUS_WORDS.get(code, code)
+
+
+def birth_date(value: str) -> str:
+    """A birth date as staff expect it: 昭和34年8月5日 (1959-08-05)."""
+    try:
+        era = wareki(dt.date.fromisoformat(value[:10]))
+    except (TypeError, ValueError):
+        return value or ""
+    return f"{era} ({value[:10]})" if era else value
 
 
 def insurer_check_digit(first: str) -> str:
@@ -242,33 +263,33 @@ def summary_rows(resource: dict) -> list[tuple[str, str]]:
     if t == "Patient":
         kanji, kana = names_of(resource)
         rows += [("患者ID", _mrn(resource)), ("氏名", kanji), ("カナ氏名", kana),
-                 ("生年月日", resource.get("birthDate", "")),
+                 ("生年月日", birth_date(resource.get("birthDate", ""))),
                  ("性別", GENDERS.get(resource.get("gender", ""), resource.get("gender", "")))]
     elif t == "Coverage":
         payor = (resource.get("payor") or [{}])[0]
         rows += [("保険種別", _coding(resource.get("type")).split(" ", 1)[-1]),
                  ("保険者番号", (payor.get("identifier") or {}).get("value", "")),
                  ("記号・番号", resource.get("subscriberId", "")),
-                 ("適用開始", (resource.get("period") or {}).get("start", "")), ("状態", resource.get("status", ""))]
+                 ("適用開始", (resource.get("period") or {}).get("start", "")), ("状態", status_word(resource.get("status", "")))]
     elif t == "Encounter":
         rows += [("受診日時", _date((resource.get("period") or {}).get("start"))),
                  ("区分", (resource.get("class") or {}).get("display") or (resource.get("class") or {}).get("code", "")),
-                 ("診療科", (resource.get("serviceType") or {}).get("text", "")), ("状態", resource.get("status", ""))]
+                 ("診療科", (resource.get("serviceType") or {}).get("text", "")), ("状態", status_word(resource.get("status", "")))]
     elif t == "ChargeItem":
         qty = (resource.get("quantity") or {}).get("value", 1)
         rows += [("実施日", _date(resource.get("occurrenceDateTime"))), ("診療行為", _coding(resource.get("code"))),
                  ("回数", str(qty)), ("点数", ", ".join(n.get("text", "") for n in resource.get("note") or [])),
-                 ("状態", resource.get("status", ""))]
+                 ("状態", status_word(resource.get("status", "")))]
     elif t == "Invoice":
         total = (resource.get("totalGross") or {}).get("value")
         rows += [("請求日", _date(resource.get("date"))),
                  ("請求額", "" if total is None else f"{int(total):,} 円"),
-                 ("明細", str(len(resource.get("lineItem") or []))), ("状態", resource.get("status", ""))]
+                 ("明細", str(len(resource.get("lineItem") or []))), ("状態", status_word(resource.get("status", "")))]
     elif t == "DocumentReference":
         att = ((resource.get("content") or [{}])[0] or {}).get("attachment") or {}
         rows += [("文書日時", _date(resource.get("date"))), ("表題", att.get("title", "")),
                  ("説明", resource.get("description", "")), ("形式", att.get("contentType", "")),
-                 ("大きさ", f"{att['size']:,} バイト" if att.get("size") else ""), ("状態", resource.get("status", ""))]
+                 ("大きさ", f"{att['size']:,} バイト" if att.get("size") else ""), ("状態", status_word(resource.get("status", "")))]
     elif t == "ImagingStudy":
         rows += [("検査日", resource.get("started", "")), ("説明", resource.get("description", "")),
                  ("モダリティ", ", ".join(m.get("code", "") for m in resource.get("modality") or []))]

@@ -27,6 +27,7 @@ from kura.ledger.tags import LedgerTag
 from kura.operation import Context
 from kura.records import attachments
 from kura.records.canonical import loads
+from kura.records import patients
 from kura.records.fhir import params
 from kura.records.fhir.validate import PATIENT_REF, WRITABLE_TYPES, validate
 from kura.records.models import CONFIRMED, DRAFT, Attachment, Record, RecordVersion
@@ -108,6 +109,8 @@ def create(ctx: Context, resource: Any, *, on_behalf_of: str | None = None,
     # recorded) whatever the body; the label-specific check follows.
     ctx.require(Action.RecordsRecordCreate, Target(kind=rtype))
     validate(rtype, resource)
+    if rtype == "Patient":
+        patients.check_patient(resource, today=patients.today_of(ctx))
     patient_id = _patient_of(ctx, rtype, resource)
     mc = class_for(ctx, rtype)
     label = effective_label(mc, resource)
@@ -162,6 +165,8 @@ def update(ctx: Context, rtype: str, id: str, resource: Any, *, reason: str | No
     if rtype not in WRITABLE_TYPES:
         raise Invalid(f"{rtype} is written by kura itself, not by clients")
     validate(rtype, resource)
+    if rtype == "Patient":
+        patients.check_patient(resource, today=patients.today_of(ctx))
     if if_match is not None and if_match != rec.current_version:
         raise Conflict(f"{rtype}/{id} is at version {rec.current_version}, not {if_match}")
     reason = (reason or "").strip()

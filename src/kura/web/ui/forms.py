@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Any
 
 from kura.errors import Invalid
+from kura.records import patients
 from kura.records import resources as R
 
 __all__ = ["Field", "FORMS", "KINDS", "build", "values_of", "LABELS"]
@@ -29,7 +30,8 @@ class Field:
     attrs: str = ""
 
 
-_GENDERS = (("male", "Male"), ("female", "Female"), ("other", "Other"), ("unknown", "Unknown"))
+# No default: the first option is empty and the field required (a default sex was once saved unseen).
+_GENDERS = (("", "Choose…"), ("male", "Male"), ("female", "Female"), ("other", "Other"), ("unknown", "Unknown"))
 _COVERAGE = tuple((k, v[0]) for k, v in R.COVERAGE_TYPES.items())
 _CODES = tuple((k, f"{k} {name} ({points} 点)") for k, (name, points) in R.CHARGE_CODES.items())
 _LABEL = Field("label", "Confidentiality", "select", True, LABELS,
@@ -39,8 +41,10 @@ FORMS: dict[str, list[Field]] = {
     "Patient": [
         Field("mrn", "Patient ID", hint="The hospital's 患者ID, e.g. 00012345", attrs='inputmode="numeric"'),
         Field("family", "Family name (kanji)"), Field("given", "Given name (kanji)"),
-        Field("family_kana", "Family name (kana)"), Field("given_kana", "Given name (kana)"),
-        Field("birth_date", "Birth date", "date"), Field("gender", "Gender", "select", True, _GENDERS), _LABEL,
+        Field("family_kana", "Family name (kana)", hint="Katakana or hiragana (half-width too), e.g. ヤマダ",
+              attrs='autocomplete="off"'),
+        Field("given_kana", "Given name (kana)", hint="e.g. タロウ", attrs='autocomplete="off"'),
+        Field("birth_date", "Birth date", "date", attrs='max="{today}"'), Field("gender", "Gender", "select", True, _GENDERS), _LABEL,
     ],
     "Coverage": [
         Field("kind", "Insurance type", "select", True, _COVERAGE),
@@ -108,11 +112,11 @@ def build(rtype: str, v: dict[str, str], *, patient_id: str | None, attachment: 
     store validates the resource against FHIR R4)."""
     for f in FORMS[rtype]:
         if f.required and f.type != "file" and not str(v.get(f.name, "")).strip():
-            raise Invalid(f"{f.name} is required")
+            raise Invalid(f"Fill in: {f.label}")
     s = {k: str(x).strip() for k, x in v.items()}
     if rtype == "Patient":
-        return R.patient(mrn=s["mrn"], family=s["family"], given=s["given"], family_kana=s["family_kana"],
-                         given_kana=s["given_kana"], birth_date=s["birth_date"], gender=s["gender"],
+        return R.patient(mrn=s["mrn"], family=s["family"], given=s["given"], family_kana=patients.kana(s["family_kana"]),
+                         given_kana=patients.kana(s["given_kana"]), birth_date=s["birth_date"], gender=s["gender"],
                          label=s.get("label"), id=id)
     if rtype == "Coverage":
         if not s["insurer"].isdigit() or len(s["insurer"]) not in (6, 8):

@@ -16,9 +16,10 @@ from fastapi.responses import Response
 from kura.access.actions import Action
 from kura.access.policy import Target
 from kura.errors import Invalid, NotFound
-from kura.records import disclosure, printout, resources
+from kura.records import disclosure, patients, printout, resources
 from kura.records import service as records
 from kura.records.kana import normalise
+from kura.text import parse_wareki
 from kura.web.deps import work
 from kura.web.ui import forms
 from kura.web.ui.records import (DONE, BreakGlass, _form, attachment_of, guarded, uploaded,
@@ -36,10 +37,14 @@ _DATE = re.compile(r"^(\d{4})[-/.]?(\d{1,2})[-/.]?(\d{1,2})$")
 
 def interpret(q: str) -> list[list[tuple[str, str]]]:
     """The FHIR searches a free-text query stands for: 患者ID (digits), birth date
-    (1970-01-02, 1970/1/2, 19700102), else a kanji or kana name prefix."""
+    (1970-01-02, 1970/1/2, 19700102, or 和暦: S45.1.2, 昭和45年1月2日, H1.1.8), else a kanji
+    or kana name prefix."""
     text = normalise(q)
     if not text:
         return []
+    era_day = parse_wareki(q)
+    if era_day is not None:
+        return [[("birthdate", era_day.isoformat())]]
     searches: list[list[tuple[str, str]]] = []
     m = _DATE.match(text)
     if m:
@@ -103,28 +108,41 @@ def search_fragment(request: Request, auth: PageDep, q: Q = ""):
 
 # -- registration ---------------------------------------------------------------------------
 def _new_page(request: Request, rtype: str, values: dict, *, patient=None, error: str | None = None,
-              status: int = 200, kind: str = ""):
+              status: int = 200, kind: str = "", duplicates: list | None = None):
     return render(request, "patients/new.html", {"rtype": rtype, "fields": forms.FORMS[rtype], "values": values,
-                                                 "patient": patient, "error": error, "kind": kind}, status=status)
+                                                 "patient": patient, "error": error, "kind": kind,
+                                                 "duplicates": duplicates or []}, status=status)
 
 
 @router.get("/new")
 def new_patient(request: Request, auth: PageDep):
     with work(request, auth) as ctx:
         ctx.require(Action.RecordsRecordCreate, Target(kind="Patient"))
-    return _new_page(request, "Patient", {"label": "N", "gender": "female"})
+    return _new_page(request, "Patient", {"label": "N"})
 
 
 @router.post("")
 async def register(request: Request, auth: PageDep):
+    """Register a patient. A likely duplicate (same kana name and birth date) is shown
+    first; the clerk saves anyway only by saying so (the `not_duplicate` box)."""
     values, _ = await _form(request)
     try:
         resource = forms.build("Patient", values, patient_id=None)
         mrn = values.get("mrn", "").strip()
         with work(request, auth) as ctx:
-            v = records.create(ctx, resource, if_none_exist=f"identifier={resources.MRN_SYSTEM}|{mrn}")
+            patients.check_patient(resource, today=patients.today_of(ctx))
+            dups = [] if values.get("not_duplicate") else patients.likely_duplicates(ctx, resource)
+            if any(forms.values_of(d.resource()).get("mrn") == mrn for d in dups):
+                dups = []  # the same 患者ID: a re-sent registration, answered by the conditional create
+            if not dups:
+                v = records.create(ctx, resource, if_none_exist=f"identifier={resources.MRN_SYSTEM}|{mrn}")
     except Invalid as exc:
         return _new_page(request, "Patient", values, error=str(exc), status=400)
+    if dups:
+        rows = [{**version_row(d), "mrn": forms.values_of(d.resource()).get("mrn", ""),
+                 "birth": d.resource().get("birthDate", "")} for d in dups]
+        return _new_page(request, "Patient", values, duplicates=rows, status=409,
+                         error="A patient with the same kana name and birth date is registered already.")
     return redirect(f"/patients/{v.id}?done={'created' if v.created else 'exists'}")
 
 

@@ -23,8 +23,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from kura.access.actions import Action
 from kura.access.policy import Target, check
 from kura.access.roles import ROLE_GRANTS, ROLE_LABELS, Role
+from kura.text import wareki
 from kura.web.deps import Auth, AuthPendingDep, kura_of
 from kura.web.i18n import gettext_for, language_of
+from kura.web.ui.words import action_name, say
 
 __all__ = ["render", "redirect", "PageDep", "NAV", "NavItem", "can", "safe_next", "qr_data_uri",
            "role_label", "fmt_time", "PERSON_ROLES", "LOCAL_TZ", "PasswordChangeRequired"]
@@ -42,6 +44,21 @@ PERSON_ROLES = tuple(r for r in Role if Action.SelfPasswordChange in ROLE_GRANTS
 env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
                          autoescape=jinja2.select_autoescape(["html"]),
                          trim_blocks=True, lstrip_blocks=True)
+
+
+def _wareki(value) -> str:
+    """Jinja filter: a date (date, or YYYY-MM-DD / YYYYMMDD text) as 昭和34年8月5日 (1959-08-05)."""
+    text = value.isoformat() if isinstance(value, dt.date) else str(value or "")
+    if len(text) == 8 and text.isdigit():
+        text = f"{text[:4]}-{text[4:6]}-{text[6:]}"
+    try:
+        era = wareki(dt.date.fromisoformat(text[:10]))
+    except ValueError:
+        return text
+    return f"{era} ({text[:10]})" if era else text
+
+
+env.filters["wareki"] = _wareki
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,6 +149,8 @@ def render(request: Request, name: str, context: dict | None = None, status: int
         "idle_seconds": kura.settings.session_idle_minutes * 60 if auth else 0,
         "role_label": lambda r: role_label(r, lang), "fmt_time": fmt_time,
         "emergency": emergency_of(request),
+        "say": lambda m: say(m, gettext_for(lang), lang), "action_name": lambda a: action_name(a, lang),
+        "today": kura.clock.now().astimezone(LOCAL_TZ).date().isoformat(),
     }
     values.update(context or {})
     html = env.get_template(name).render(values)

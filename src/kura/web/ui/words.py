@@ -1,0 +1,94 @@
+"""Words for codes on the screens: action names (権限表, 403 pages, the ledger) and the
+core's English messages as the Japanese UI shows them.
+
+The core speaks English message ids (the API's language); a screen passes every message it
+shows through `say`, which finds its translation — exactly, or by pattern for the messages
+that carry values (a user name, an action, a label).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+__all__ = ["AREAS", "action_name", "area_of", "say"]
+
+# area -> (ja, en), in the order the permission table groups them.
+AREAS = {"records": ("医事記録", "Records"), "imaging": ("画像", "Images"), "audit": ("監査", "Audit"),
+         "admin": ("システム管理", "Administration"), "ops": ("運用管理", "Operations"),
+         "self": ("自分のアカウント", "Own account")}
+_RESOURCES = {"class": "管理区分", "peer": "DICOM 接続先", "permissions": "権限表", "user": "利用者",
+              "alert": "アラート", "checkpoint": "署名付きチェックポイント", "ledger": "監査ログ",
+              "instance": "画像", "study": "画像検査", "backup": "バックアップ", "key": "マスター鍵 (復旧キット)",
+              "replica": "複製", "scrub": "保存データの検査", "selfcheck": "自己点検", "status": "運用状況",
+              "record": "記録", "password": "パスワード", "session": "セッション", "hold": "訴訟ホールド",
+              "disposal": "廃棄", "incident": "インシデント", "export": "持ち出し", "label": "機密区分",
+              "patient": "患者"}
+_VERBS = {"manage": "管理", "read": "閲覧", "signoff": "確認 (サインオフ)", "create": "作成", "export": "書き出し",
+          "verify": "検証", "store": "受信・保存", "confirm": "確定", "print": "印刷", "return": "差し戻し",
+          "search": "検索", "prune": "整理", "restore": "復元", "run": "実行", "update": "訂正・更新",
+          "change": "変更", "end": "終了", "place": "設定", "lift": "解除", "approve": "承認", "dispose": "実施",
+          "label": "設定", "report": "登録"}
+_SPECIAL = {"imaging:study:confirm": "画像検査の確定 (検像)", "imaging:instance:store": "画像の受信・保存",
+            "records:record:update": "記録の更新・訂正", "records:record:export": "記録の書き出し (開示)",
+            "ops:scrub:run": "保存データの検査 (スクラブ)", "ops:selfcheck:run": "自己点検の実行",
+            "ops:status:read": "運用状況の閲覧", "self:password:change": "自分のパスワード変更",
+            "self:session:end": "ログアウト"}
+
+
+def area_of(action: str) -> str:
+    return str(action).split(":", 1)[0]
+
+
+def action_name(action: str, lang: str = "ja") -> str:
+    """A person's name for an action code: records:record:read → 記録の閲覧 (ja) or
+    'record: read' (en). Unknown parts fall back to the code's own words."""
+    code = str(action)
+    parts = code.split(":")
+    if len(parts) != 3:
+        return code
+    _, resource, verb = parts
+    if lang != "ja":
+        return f"{resource}: {verb}"
+    if code in _SPECIAL:
+        return _SPECIAL[code]
+    return f"{_RESOURCES.get(resource, resource)}の{_VERBS.get(verb, verb)}"
+
+
+# (pattern of the core's English message, message id with fields); fields named `action` are
+# shown by their action name, those named `field` translated as form labels.
+_PATTERNS: list[tuple[re.Pattern, str]] = [(re.compile(p), m) for p, m in [
+    (r"^Fill in: (?P<field>.+)$", "Fill in: %(field)s"),
+    (r"^no role of (?P<user>\S+) grants (?P<action>\S+) on (?P<kind>\S+)$",
+     "None of your roles allows this (%(action)s)."),
+    (r"^clearance (?P<clearance>[NRV]) < label (?P<label>[NRV])(;.*)?$",
+     "This record is labelled %(label)s, above your clearance %(clearance)s."),
+    (r"^class (?P<cls>\S+) is outside the scope of .*$",
+     "This record's management class (%(cls)s) is outside the scope of your roles."),
+    (r"^\S+ is confirmed; a correction needs a reason.*$", "A correction of a confirmed record needs a reason."),
+    (r"^not a date and time: .*$", "Not a date and time."),
+    (r"^(?P<field>\w+): not a number$", "Not a number: %(field)s"),
+    (r"^unknown procedure code .*$", "Unknown procedure code."),
+    (r"^denied: (?P<rest>.+)$", "%(rest)s"),
+]]
+
+
+def say(message: str, _: Callable[..., str], lang: str = "ja") -> str:
+    """`message` in the UI language: its catalogue entry, else the first matching pattern's."""
+    if not message:
+        return ""
+    exact = _(message)
+    if exact != message or lang != "ja":
+        return exact
+    for pattern, msgid in _PATTERNS:
+        m = pattern.match(message)
+        if m:
+            fields = {k: v for k, v in m.groupdict().items() if v is not None}
+            if "action" in fields:
+                fields["action"] = action_name(fields["action"], lang)
+            if "field" in fields:
+                fields["field"] = _(fields["field"])
+            if "rest" in fields:
+                fields["rest"] = say(fields["rest"], _, lang)
+            return _(msgid, **fields)
+    return exact
