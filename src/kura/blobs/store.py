@@ -51,6 +51,10 @@ class FilesystemStore:
         _check(name)
         return self.root / name[:2] / name[2:4] / name
 
+    def local_path(self, name: str) -> Path:
+        """The file that holds blob `name`, for copies the kernel does (backups)."""
+        return self._path(name)
+
     def put(self, name: str, data: bytes) -> None:
         path = self._path(name)
         if path.exists():
