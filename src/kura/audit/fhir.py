@@ -14,6 +14,7 @@ from kura.access.actions import Action
 from kura.audit import service as audit
 from kura.audit.export import audit_event
 from kura.errors import NotFound
+from kura.limits import within_int
 from kura.ledger.models import LedgerEntry
 from kura.ledger.tags import LedgerTag
 from kura.operation import Context
@@ -31,7 +32,7 @@ def read(ctx: Context, id: str) -> dict:
     """AuditEvent/ledger-{seq}. Raises NotFound, Denied. Ledger: AuditLedgerRead."""
     ctx.require(Action.AuditLedgerRead, audit.LEDGER)
     seq = id.removeprefix("ledger-")
-    entry = ctx.session.get(LedgerEntry, int(seq)) if seq.isdigit() else None
+    entry = ctx.session.get(LedgerEntry, int(seq)) if seq.isdigit() and len(seq) <= 10 and within_int(int(seq)) else None
     if entry is None:
         raise NotFound(f"AuditEvent/{id} not found")
     ctx.record(LedgerTag.AuditLedgerRead, target=audit.LEDGER, detail={"seq": entry.seq})

@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from kura.access.actions import Action
 from kura.access.policy import Target
 from kura.errors import Invalid, NotFound
+from kura.limits import MAX_INT, within_int
 from kura.ledger import service as ledger
 from kura.ledger.models import AlertSignoff, Checkpoint, LedgerEntry
 from kura.ledger.tags import LedgerTag
@@ -62,8 +63,8 @@ class Filter:
 def browse(ctx: Context, flt: Filter, *, offset: int = 0, limit: int = 50) -> tuple[list[LedgerEntry], int]:
     """Entries matching `flt`, newest first, and the total. Ledger: AuditLedgerRead (R25)."""
     ctx.require(Action.AuditLedgerRead, LEDGER)
-    if not 1 <= limit <= 1000 or offset < 0:
-        raise Invalid("limit must be 1–1000 and offset non-negative")
+    if not 1 <= limit <= 1000 or not 0 <= offset <= MAX_INT:
+        raise Invalid(f"limit must be 1–1000 and offset 0–{MAX_INT}")
     conds = []
     if flt.actor:
         conds.append(LedgerEntry.actor_name == flt.actor)
@@ -101,7 +102,7 @@ def alerts(ctx: Context, *, open_only: bool = True, limit: int = 200) -> list[tu
 def sign_off(ctx: Context, *, seq: int, note: str) -> AlertSignoff:
     """The audit manager's review of one alert. Ledger: AuditAlertSignedOff."""
     ctx.require(Action.AuditAlertSignoff, LEDGER)
-    entry = ctx.session.get(LedgerEntry, seq)
+    entry = ctx.session.get(LedgerEntry, seq) if within_int(seq) else None
     if entry is None or not entry.alert:
         raise NotFound(f"no alert {seq}")
     if ctx.session.get(AlertSignoff, seq) is not None:

@@ -17,6 +17,7 @@ from pydicom.dataset import Dataset
 from sqlalchemy import Select, and_, false, func, or_, select
 
 from kura.errors import Invalid
+from kura.limits import check_index, within_int
 from kura.imaging.models import ImagingInstance, ImagingSeries, ImagingStudy
 from kura.imaging.names import normalise
 
@@ -91,6 +92,9 @@ class Query:
     def __post_init__(self):
         if self.level not in LEVELS:
             raise Invalid(f"query level must be one of {', '.join(LEVELS)}")
+        check_index(self.offset, "offset")
+        if self.limit is not None:
+            check_index(self.limit, "limit")
 
 
 def _like(value: str) -> str:
@@ -101,9 +105,12 @@ def _like(value: str) -> str:
 def _single(column, value: str, kind: str):
     if kind == "int":
         try:
-            return column == int(value)
+            number = int(value) if len(value) <= 12 else None
         except ValueError:
-            raise Invalid(f"not an integer: {value!r}") from None
+            number = None
+        if number is None or not within_int(number):
+            raise Invalid(f"not an integer of at most 32 bits: {value[:20]!r}")
+        return column == number
     if kind in ("date", "time") and "-" in value:
         low, _, high = value.partition("-")
         if kind == "time":

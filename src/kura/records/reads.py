@@ -18,6 +18,7 @@ from kura.access.actions import Action
 from kura.access.policy import CONFIDENTIALITY, Target
 from kura.classes import service as classes
 from kura.errors import NotFound
+from kura.limits import check_index
 from kura.ledger.tags import LedgerTag
 from kura.operation import Context
 from kura.records import attachments
@@ -82,7 +83,9 @@ def vread(ctx: Context, rtype: str, id: str, number: int) -> Version:
 
 
 def history(ctx: Context, rtype: str, id: str, *, count: int = 100, offset: int = 0) -> Page:
-    """Every version of one record, newest first (instance _history). Ledger: RecordsRecordRead."""
+    """Every version of one record, newest first (instance _history). Raises NotFound, Denied,
+    Invalid (offset or count beyond limits.MAX_INT). Ledger: RecordsRecordRead."""
+    check_index(offset, "_offset"), check_index(count, "_count")
     rec = get_record(ctx, rtype, id)
     target = target_of(ctx, rec)
     ctx.require(Action.RecordsRecordRead, target)
@@ -259,7 +262,9 @@ def _name_search(ctx: Context, q: params.Query, want=None) -> tuple[int, list[Re
 
 def type_history(ctx: Context, rtype: str, *, count: int = 20, offset: int = 0,
                  since: dt.datetime | None = None) -> Page:
-    """Every version of every visible record of `rtype`, newest first. Ledger: RecordsRecordSearched."""
+    """Every version of every visible record of `rtype`, newest first. Raises NotFound, Denied,
+    Invalid (offset or count beyond limits.MAX_INT). Ledger: RecordsRecordSearched."""
+    check_index(offset, "_offset"), check_index(count, "_count")
     if rtype not in STORED_TYPES:
         raise NotFound(f"kura stores no {rtype}")
     ctx.require(Action.RecordsRecordSearch, Target(kind=rtype))

@@ -13,6 +13,7 @@ import time
 import uuid
 
 from kura import logs
+from kura.records.fhir.wire import operation_outcome
 from kura.web.deps import SESSION_COOKIE
 
 __all__ = ["KuraMiddleware", "CSRF_EXEMPT", "SECURITY_HEADERS"]
@@ -38,11 +39,20 @@ def _headers(scope) -> dict[str, str]:
     return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
 
 
-async def _reply(send, status: int, message: str) -> None:
+_FHIR_CODE = {400: "invalid", 403: "forbidden", 413: "too-costly"}
+
+
+async def _reply(send, status: int, message: str, path: str = "") -> None:
+    """An error before the app runs: {"detail": …}, or under /fhir an OperationOutcome."""
     import json
-    body = json.dumps({"detail": message}).encode()
+    ctype = b"application/json"
+    payload: dict = {"detail": message}
+    if path == "/fhir" or path.startswith("/fhir/"):
+        ctype = b"application/fhir+json"
+        payload = operation_outcome(message, code=_FHIR_CODE.get(status, "processing"))
+    body = json.dumps(payload).encode()
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode()),
                             (b"cache-control", b"no-store"), *SECURITY_HEADERS]})
     await send({"type": "http.response.body", "body": body})
 
@@ -88,11 +98,11 @@ class KuraMiddleware:
         length = headers.get("content-length")
         if length is not None:
             if not length.isdigit():
-                return await _reply(send, 400, "bad Content-Length")
+                return await _reply(send, 400, "bad Content-Length", path)
             if int(length) > limit:
-                return await _reply(send, 413, f"request body larger than {limit} bytes")
+                return await _reply(send, 413, f"request body larger than {limit} bytes", path)
         if method in UNSAFE and path not in CSRF_EXEMPT and not self._same_origin(scope, headers):
-            return await _reply(send, 403, "cross-site request refused (CSRF)")
+            return await _reply(send, 403, "cross-site request refused (CSRF)", path)
 
         received = 0
 
@@ -121,7 +131,7 @@ class KuraMiddleware:
         try:
             await self.app(scope, limited_receive, secured_send)
         except _TooLarge:
-            await _reply(send, 413, f"request body larger than {limit} bytes")
+            await _reply(send, 413, f"request body larger than {limit} bytes", path)
 
     @staticmethod
     def _same_origin(scope, headers: dict[str, str]) -> bool:

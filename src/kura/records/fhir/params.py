@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, exists, func, or_, select
 
 from kura.errors import Invalid
+from kura.limits import control_characters, parse_index
 from kura.records.kana import normalise
 from kura.records.models import Record, SearchDate, SearchString, SearchToken
 
@@ -176,14 +177,12 @@ def parse(rtype: str, pairs: list[tuple[str, str]]) -> Query:
     q = Query(rtype=rtype, filters=[])
     for raw, value in pairs:
         name, _, modifier = raw.partition(":")
+        if control_characters(value):
+            raise Invalid(f"search parameter {name} contains a control character")
         if name == "_count":
-            if not value.isdigit() or not 0 <= int(value) <= MAX_COUNT:
-                raise Invalid(f"_count must be 0–{MAX_COUNT}")
-            q.count = int(value)
+            q.count = parse_index(value, "_count", default=DEFAULT_COUNT, maximum=MAX_COUNT)
         elif name == "_offset":
-            if not value.isdigit():
-                raise Invalid("_offset must be a non-negative integer")
-            q.offset = int(value)
+            q.offset = parse_index(value, "_offset", default=0)
         elif name == "_sort":
             for key in filter(None, value.split(",")):
                 desc = key.startswith("-")

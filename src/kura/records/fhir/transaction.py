@@ -33,6 +33,7 @@ import uuid
 from typing import Any, Callable, ContextManager
 
 from kura.errors import Conflict, Denied, Invalid, KuraError, NotFound
+from kura.limits import parse_index
 from kura.operation import Context
 from kura.records import service as records
 from kura.records.fhir.wire import dumps as _j
@@ -106,13 +107,14 @@ def _parse(index: int, entry: Any, reason_header: str | None) -> Op:
             digits = str(req["ifMatch"]).strip().removeprefix("W/").strip('"')
             if not digits.isdigit():
                 raise Invalid(f'{op.label()}: ifMatch must be W/"<version>"')
-            op.if_match = int(digits)
+            op.if_match = parse_index(digits, f"{op.label()}: ifMatch", default=0)
         ext = [e.get("valueString") for e in req.get("extension") or []
                if isinstance(e, dict) and e.get("url") == REASON_EXTENSION]
         op.reason = ext[0] if ext and ext[0] else reason_header
     elif method == "GET" and len(parts) == 2:
         op.kind, op.rtype, op.id = "read", parts[0], parts[1]
-    elif method == "GET" and len(parts) == 4 and parts[2] == "_history" and parts[3].isdigit():
+    elif method == "GET" and len(parts) == 4 and parts[2] == "_history" and parts[3].isdigit() \
+            and len(parts[3]) <= 10:
         op.kind, op.rtype, op.id, op.vid = "vread", parts[0], parts[1], int(parts[3])
     else:
         raise Invalid(f"{op.label()}: kura supports POST {{type}}, PUT {{type}}/{{id}}, "

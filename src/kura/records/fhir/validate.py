@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kura.errors import Invalid
+from kura.limits import control_characters
 
 __all__ = ["validate", "STORED_TYPES", "WRITABLE_TYPES", "PATIENT_REF", "GENERATED_TYPES"]
 
@@ -31,6 +32,7 @@ PATIENT_REF = {
 }
 
 _GENDER = {"male", "female", "other", "unknown"}
+MAX_DEPTH = 32  # nesting of objects and arrays; kura's resource types need about 8
 _models: dict[str, Any] = {}
 
 
@@ -45,6 +47,27 @@ def _where(loc) -> str:
     return ".".join(str(p) for p in loc) or "(resource)"
 
 
+def _check_shape(rtype: str, resource: dict) -> None:
+    """Nesting depth and forbidden characters, walked without recursion (the models would
+    recurse as deep as the JSON goes). Raises Invalid naming the element."""
+    stack: list[tuple[Any, str, int]] = [(resource, rtype, 1)]
+    while stack:
+        value, where, depth = stack.pop()
+        if isinstance(value, str):
+            if control_characters(value):
+                raise Invalid(f"{where}: contains a control character (FHIR allows only tab, CR and LF)")
+            continue
+        if not isinstance(value, (dict, list)):
+            continue
+        if depth > MAX_DEPTH:
+            raise Invalid(f"{where}: nested more than {MAX_DEPTH} levels deep")
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if isinstance(key, str) and control_characters(key):
+                raise Invalid(f"{where}: an element name contains a control character")
+            stack.append((item, f"{where}.{key}", depth + 1))
+
+
 def validate(rtype: str, resource: Any) -> dict:
     """Check `resource` is a JSON object of type `rtype` valid under FHIR R4 (R4B models).
 
@@ -54,6 +77,7 @@ def validate(rtype: str, resource: Any) -> dict:
         raise Invalid("the body must be a JSON object (a FHIR resource)")
     if resource.get("resourceType") != rtype:
         raise Invalid(f"resourceType must be {rtype}, not {resource.get('resourceType')!r}")
+    _check_shape(rtype, resource)
     try:
         _model(rtype).model_validate(resource)
     except ValidationError as exc:

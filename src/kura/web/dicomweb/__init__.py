@@ -17,6 +17,7 @@ from kura.imaging import service as imaging
 from kura.imaging.instance import add_preamble, parse, read_dataset
 from kura.imaging.query import ATTRIBUTES, QIDO_DEFAULTS, Query, level_of
 from kura.imaging.render import render
+from kura.limits import control_characters, parse_index
 from kura.web.deps import AuthDep, PublicDep, kura_of, work
 from kura.web.dicomweb import multipart
 
@@ -77,6 +78,8 @@ def _qido(request: Request, auth, level: str, fixed: dict[str, str]):
     params = request.query_params
     keys: dict[str, str] = {}
     for name, value in params.multi_items():
+        if control_characters(value):
+            raise Invalid(f"query parameter {name!r} contains a control character")
         if name in _PAGING:
             continue
         keyword = _keyword(name)
@@ -96,11 +99,8 @@ def _qido(request: Request, auth, level: str, fixed: dict[str, str]):
             elif (kw := _keyword(name.strip())) is not None:
                 includes.append(kw)
     includes += [k for k in keys if k not in includes]
-    try:
-        limit = min(int(params.get("limit", _MAX_LIMIT)), _MAX_LIMIT)
-        offset = max(int(params.get("offset", 0)), 0)
-    except ValueError:
-        raise Invalid("limit and offset are integers") from None
+    limit = min(parse_index(params.get("limit"), "limit", default=_MAX_LIMIT), _MAX_LIMIT)
+    offset = parse_index(params.get("offset"), "offset", default=0)
     query = Query(level=level, keys=keys, fuzzy=params.get("fuzzymatching") == "true",
                   limit=limit, offset=offset)
     with work(request, auth) as ctx:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import uuid
+from itertools import accumulate
 from typing import Annotated
 from urllib.parse import unquote
 
@@ -13,6 +15,7 @@ from fastapi.responses import Response
 
 from kura.errors import Invalid, NotFound
 from kura.audit import fhir as auditevents
+from kura.limits import parse_index
 from kura.records import service as records
 from kura.records.fhir import searchset as bundle
 from kura.records.fhir import transaction
@@ -38,13 +41,31 @@ async def _body(request: Request) -> bytes:
 BodyDep = Annotated[bytes, Depends(_body)]
 
 
+MAX_JSON_DEPTH = 64  # a Bundle of resources nested records.fhir.validate.MAX_DEPTH deep fits
+_JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"')
+_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def _depth(raw: bytes) -> int:
+    """The deepest nesting of arrays and objects in a JSON text, without parsing it (strings
+    removed first, so brackets inside them do not count)."""
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _BRACKETS)
+    return max(accumulate(_STEP[b] for b in brackets), default=0)
+
+
 def _json(request: Request, raw: bytes):
+    """The body as JSON. The size is bounded by the middleware (json_max_bytes, 413) and the
+    nesting here before parsing: deep nesting would make the parser and the FHIR models
+    recurse until Python gives up. Raises Invalid."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in (FHIR_JSON, "application/json"):
         raise Invalid(f"Content-Type must be {FHIR_JSON}, not {ctype or 'missing'}")
+    if _depth(raw) > MAX_JSON_DEPTH:
+        raise Invalid(f"the body is nested more than {MAX_JSON_DEPTH} levels deep")
     try:
         return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise Invalid(f"the body is not JSON: {exc}") from None
 
 
@@ -93,11 +114,7 @@ def _start(value: str) -> dt.datetime | None:
 
 
 def _int(value: str | None, name: str, default: int) -> int:
-    if value is None:
-        return default
-    if not value.isdigit():
-        raise Invalid(f"{name} must be a non-negative integer")
-    return int(value)
+    return parse_index(value, name, default=default)
 
 
 # -- whole system -------------------------------------------------------------------------
@@ -247,7 +264,7 @@ def update(rtype: str, id: str, request: Request, auth: AuthDep, raw: BodyDep):
         digits = if_match.strip().removeprefix("W/").strip('"')
         if not digits.isdigit():
             raise Invalid('If-Match must be W/"<version>"')
-        version = int(digits)
+        version = parse_index(digits, "If-Match", default=0)
     with work(request, auth) as ctx:
         v = records.update(ctx, rtype, id, resource, reason=_header_text(request, REASON_HEADER),
                            if_match=version, on_behalf_of=request.headers.get(ON_BEHALF_HEADER))
@@ -279,8 +296,8 @@ def instance_history(rtype: str, id: str, request: Request, auth: AuthDep):
 @router.get("/{rtype}/{id}/_history/{vid}")
 def vread(rtype: str, id: str, vid: str, request: Request, auth: AuthDep):
     rtype = _type(rtype)
-    if not vid.isdigit():
-        raise NotFound(f"{rtype}/{id}/_history/{vid} not found")
+    if not vid.isdigit() or len(vid) > 10:
+        raise NotFound(f"{rtype}/{id}/_history/{vid[:20]} not found")
     with work(request, auth) as ctx:
         v = records.vread(ctx, rtype, id, int(vid))
     return _resource(v)

@@ -16,6 +16,7 @@ from fastapi.responses import Response
 
 from kura.access.actions import Action
 from kura.errors import Conflict, Denied, Invalid
+from kura.limits import MAX_INT
 from kura.records import printout, resources
 from kura.records import service as records
 from kura.records.fhir.validate import STORED_TYPES, WRITABLE_TYPES
@@ -234,8 +235,8 @@ def _flat(value: Any) -> str:
 
 
 @router.api_route("/{rtype}/{id}/diff", methods=["GET", "POST"])
-def diff(request: Request, auth: PageDep, rtype: str, id: str, a: Annotated[int, Query(ge=1)],
-         b: Annotated[int, Query(ge=1)], break_glass: BreakGlass = ""):
+def diff(request: Request, auth: PageDep, rtype: str, id: str, a: Annotated[int, Query(ge=1, le=MAX_INT)],
+         b: Annotated[int, Query(ge=1, le=MAX_INT)], break_glass: BreakGlass = ""):
     rtype = _type(rtype)
 
     def view(ctx):
@@ -287,7 +288,7 @@ def print_view(request: Request, auth: PageDep, rtype: str, id: str):
 
 
 @router.get("/{rtype}/{id}/pdf")
-def pdf(request: Request, auth: PageDep, rtype: str, id: str, version: Annotated[int | None, Query(ge=1)] = None):
+def pdf(request: Request, auth: PageDep, rtype: str, id: str, version: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None):
     rtype = _type(rtype)
     with work(request, auth) as ctx:
         out = printout.print_record(ctx, rtype, id, version=version)
