@@ -5,7 +5,8 @@ serving (hypothesis)."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pynetdicom import AE, _config
 from pynetdicom.sop_class import CTImageStorage, Verification
 
@@ -66,8 +67,8 @@ _HOSTILE = {"InstanceNumber": ("IS", _DIGITS), "SeriesNumber": ("IS", _DIGITS), 
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_fuzz_c_store_and_c_find_hostile_values(scp, raw_sending, tmp_path, data):
-    from pydicom.dataelem import RawDataElement
     from pydicom.datadict import tag_for_keyword
+    from pydicom.dataelem import RawDataElement
     from pydicom.dataset import Dataset
     from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
 

@@ -14,9 +14,9 @@ from kura.access.actions import Action
 from kura.audit import service as audit
 from kura.audit.export import audit_event
 from kura.errors import NotFound
-from kura.limits import within_int
 from kura.ledger.models import LedgerEntry
 from kura.ledger.tags import LedgerTag
+from kura.limits import within_int
 from kura.operation import Context
 
 __all__ = ["read", "search"]

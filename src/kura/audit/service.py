@@ -14,10 +14,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from kura.access.actions import Action
 from kura.access.policy import Target
 from kura.errors import Invalid, NotFound
-from kura.limits import MAX_INT, within_int
 from kura.ledger import service as ledger
 from kura.ledger.models import AlertSignoff, Checkpoint, LedgerEntry
 from kura.ledger.tags import LedgerTag
+from kura.limits import MAX_INT, within_int
 from kura.operation import Context
 
 __all__ = ["verify", "checkpoint", "browse", "Filter", "alerts", "sign_off"]

@@ -17,9 +17,9 @@ from pydicom.dataset import Dataset
 from sqlalchemy import Select, and_, false, func, or_, select
 
 from kura.errors import Invalid
-from kura.limits import check_index, within_int
 from kura.imaging.models import ImagingInstance, ImagingSeries, ImagingStudy
 from kura.imaging.names import normalise
+from kura.limits import check_index, within_int
 
 __all__ = ["LEVELS", "Query", "statement", "result_dataset", "ATTRIBUTES", "QIDO_DEFAULTS",
            "level_of"]

@@ -18,8 +18,8 @@ from kura.access.actions import Action
 from kura.access.policy import CONFIDENTIALITY, Target
 from kura.classes import service as classes
 from kura.errors import NotFound
-from kura.limits import check_index
 from kura.ledger.tags import LedgerTag
+from kura.limits import check_index
 from kura.operation import Context
 from kura.records import attachments
 from kura.records.fhir import params

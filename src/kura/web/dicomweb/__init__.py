@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query as Q, Request
+from fastapi import APIRouter, Request
+from fastapi import Query as Q
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from kura.errors import Denied, Invalid, KuraError, NotFound

@@ -13,8 +13,8 @@ from urllib.parse import unquote
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from kura.errors import Invalid, NotFound
 from kura.audit import fhir as auditevents
+from kura.errors import Invalid, NotFound
 from kura.limits import parse_index
 from kura.records import service as records
 from kura.records.fhir import searchset as bundle
