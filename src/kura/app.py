@@ -25,6 +25,7 @@ from kura.bridge import RecordsBridge
 from kura.errors import Denied, Invalid
 from kura.keys.ring import KeyRing
 from kura.imaging.link import RecordsPort
+from kura.records.link import ImagingPort
 from kura.ledger import head as ledger_head
 from kura.ledger.signing import Signer
 from kura.operation import Context
@@ -46,6 +47,7 @@ class Kura:
     signer: Signer
     clock: Clock
     records_port: RecordsPort | None = None
+    imaging_port: ImagingPort | None = None
     keyring: KeyRing = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
@@ -69,7 +71,7 @@ class Kura:
                       signer=self.signer, origin=origin, break_glass_reason=break_glass_reason,
                       checkpoint_interval=self.settings.checkpoint_interval, blobs=self.blobs,
                       master_key=self.master_key, keyring=self.keyring, settings=self.settings,
-                      records_port=self.records_port)
+                      records_port=self.records_port, imaging_port=self.imaging_port)
         if request_id:
             ctx.request_id = request_id
         try:
@@ -120,11 +122,12 @@ def build(settings: Settings, *, clock: Clock | None = None, blobs: BlobStore | 
     if not isinstance(signing, Ed25519PrivateKey) or len(master) != 32:
         raise Invalid("the home's keys are malformed")
     engine = engine or make_engine(settings.db_url)
+    bridge = RecordsBridge()
     kura = Kura(settings=settings, engine=engine, sessions=ledger_head.install(make_sessionmaker(engine)),
                 blobs=blobs or FilesystemStore(settings.blob_dir), master_key=master,
                 signer=Signer(signing), clock=clock or SystemClock(),
-                # the image archive's view of the records store (imaging cannot import records)
-                records_port=RecordsBridge())
+                # each store's view of the other (neither may import the other)
+                records_port=bridge, imaging_port=bridge)
     if migrate:
         kura.migrate()
     return kura

@@ -1,8 +1,10 @@
-"""The image archive's link to the records store (kura.imaging.link.RecordsPort).
+"""The link between the image archive and the records store, both ways
+(kura.imaging.link.RecordsPort and kura.records.link.ImagingPort).
 
 kura.records and kura.imaging are independent layers; this module sits above both and
-kura.app wires it in: the DICOM Patient ID is matched to the FHIR Patient identifier, and
-the FHIR ImagingStudy is kept in step with each study (README).
+kura.app wires it in: the DICOM Patient ID is matched to the FHIR Patient identifier, the
+FHIR ImagingStudy is kept in step with each study (README), and a Patient's
+confidentiality label reaches that patient's studies at once (kura.imaging.labels).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 from sqlalchemy import select
 
 from kura.imaging.names import normalise
+from kura.imaging import relabel
 from kura.imaging.link import RegisteredPatient
 from kura.records import service as records
 from kura.records.models import Record, RecordVersion, SearchToken
@@ -37,7 +40,13 @@ class RecordsBridge:
                 names.add(normalise(full))
         return RegisteredPatient(fhir_id=rec.logical_id, names=frozenset(names),
                                  birth_date=(resource.get("birthDate") or "").replace("-", ""),
-                                 sex=_SEX.get(resource.get("gender") or "", ""))
+                                 sex=_SEX.get(resource.get("gender") or "", ""),
+                                 confidentiality=rec.confidentiality)
 
-    def study_changed(self, ctx, resource: dict, *, confirmed: bool) -> None:
-        records.upsert_imaging_study(ctx, resource, confirmed=confirmed)
+    def study_changed(self, ctx, resource: dict, *, confirmed: bool, reason: str = "") -> None:
+        records.upsert_imaging_study(ctx, resource, confirmed=confirmed, reason=reason)
+
+    # -- kura.records.link.ImagingPort ------------------------------------------------------
+    def patient_label_changed(self, ctx, *, fhir_patient_id: str, identifiers: list[str], label: str) -> int:
+        return relabel.patient_label_changed(ctx, fhir_patient_id=fhir_patient_id, identifiers=identifiers,
+                                             label=label)

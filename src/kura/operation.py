@@ -55,6 +55,8 @@ class Context:
     # The image archive's view of the records store (kura.imaging.link.RecordsPort), wired by
     # kura.app; typed loosely because this layer sits below both stores.
     records_port: object | None = None
+    # The records store's view of the image archive (kura.records.link.ImagingPort), likewise.
+    imaging_port: object | None = None
     denials: list[Denial] = dataclasses.field(default_factory=list)
     break_glass_used: bool = False
     # Open break-glasses by patient (None: looked up, none open), and the ones this work used.

@@ -158,7 +158,7 @@ def test_r14_clearance_filters_qido_and_wado_needs_break_glass(web, kura):
     ds = make_dataset()
     assert _stow(server, tokens["tech"], part10(ds)).status_code == 200
     with kura.unit_of_work(ADMIN, "HOPERAT") as ctx:
-        imaging._study(ctx, ds.StudyInstanceUID).confidentiality = "V"
+        imaging.get_study_row(ctx, ds.StudyInstanceUID).confidentiality = "V"
     doc = {"Authorization": f"Bearer {tokens['doc']}"}
     url = f"/dicom-web/studies/{ds.StudyInstanceUID}"
     with httpx.Client(base_url=server.url, headers=doc) as c:

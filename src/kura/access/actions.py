@@ -25,6 +25,7 @@ class Action(StrEnum):
     AuditLedgerVerify = "audit:ledger:verify"
     ImagingInstanceStore = "imaging:instance:store"
     ImagingStudyConfirm = "imaging:study:confirm"
+    ImagingStudyLabel = "imaging:study:label"
     ImagingStudyPrint = "imaging:study:print"
     ImagingStudyRead = "imaging:study:read"
     ImagingStudyReturn = "imaging:study:return"

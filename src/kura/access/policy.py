@@ -12,7 +12,7 @@ import datetime as dt
 from kura.access.actions import Action
 from kura.access.roles import ANY, CLINICAL_ROLES, ROLE_GRANTS, Role
 
-__all__ = ["Subject", "Target", "Decision", "Grant", "check", "CONFIDENTIALITY", "rank", "SYSTEM"]
+__all__ = ["Subject", "Target", "Decision", "Grant", "check", "CONFIDENTIALITY", "rank", "highest", "SYSTEM"]
 
 # HL7 v3 Confidentiality, ordered (R14).
 CONFIDENTIALITY = ("N", "R", "V")
@@ -20,6 +20,11 @@ CONFIDENTIALITY = ("N", "R", "V")
 
 def rank(code: str) -> int:
     return CONFIDENTIALITY.index(code)
+
+
+def highest(*codes: str | None) -> str:
+    """The most restrictive of the labels given (None and "" ignored); N when none is."""
+    return max((c for c in codes if c), key=rank, default="N")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,6 +3,8 @@
 R15: policy administration (admin), technical operation (operations) and audit review
 (auditor) are separate roles, and no role grants any action that alters the ledger.
 R17: neither admin nor operations may read stored records.
+Labelling one study (ImagingStudyLabel) is for those who see it and know why it is sensitive:
+the physician and the technologist, never the administrator, who may not read images (R17).
 """
 
 from enum import StrEnum
@@ -81,6 +83,7 @@ ROLE_GRANTS: dict[Role, dict[A, frozenset[str] | str]] = {
         A.RecordsRecordConfirm: frozenset({"DocumentReference", "Encounter"}),
         A.RecordsRecordPrint: _READ_TYPES, A.RecordsRecordExport: _READ_TYPES,
         A.ImagingStudyRead: ANY, A.ImagingStudySearch: ANY, A.ImagingStudyPrint: ANY,
+        A.ImagingStudyLabel: ANY,
     },
     Role.nurse: {
         **_EVERYONE,
@@ -94,6 +97,7 @@ ROLE_GRANTS: dict[Role, dict[A, frozenset[str] | str]] = {
         A.RecordsRecordSearch: frozenset({"Patient", "Practitioner", "ImagingStudy"}),
         A.ImagingInstanceStore: ANY, A.ImagingStudyConfirm: ANY, A.ImagingStudyReturn: ANY,
         A.ImagingStudyRead: ANY, A.ImagingStudySearch: ANY, A.ImagingStudyPrint: ANY,
+        A.ImagingStudyLabel: ANY,
     },
     # DICOM peers are system Subjects, never users (kura.imaging.peers).
     Role.modality: {A.ImagingInstanceStore: ANY},

@@ -93,6 +93,7 @@ EVENTS: dict[LedgerTag, Event] = {
     T.ImagingInstanceStored: Event("110104", None, "C"),
     T.ImagingStudyConfirmed: Event("110103", None, "U"),
     T.ImagingStudyFlagged: Event("110103", None, "U"),
+    T.ImagingStudyLabelled: Event("110103", None, "U"),
     T.ImagingStudyPrinted: Event("110106", None, "R"),
     T.ImagingStudyQueried: Event("110112", None, "E"),
     T.ImagingStudyRead: Event("110103", None, "R"),

@@ -185,6 +185,9 @@ def on_get(event, kura):
     try:
         items = _retrieve(event, kura)
     except KuraError as exc:
+        # pynetdicom reads the number of sub-operations first; one, answered by the failure,
+        # makes the refusal (e.g. 0x0124 for a study beyond the peer's clearance) the final status.
+        yield 1
         yield status_for(exc, "C-GET"), None
         return
     yield len(items)
@@ -215,6 +218,7 @@ def on_move(event, kura):
         "contexts": _contexts(items) or [build_context(uid.CTImageStorage)],
         "evt_handlers": [(evt.EVT_CONN_OPEN, on_conn_open)]}
     if failure is not None:
+        yield 1  # as in on_get: the failure answers the one announced sub-operation
         yield failure, None
         return
     yield len(items)

@@ -12,6 +12,7 @@ from kura.imaging.models import ImagingSeries, ImagingStudy
 __all__ = ["imaging_study_resource", "DCM"]
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
+V3_CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 
 
 def _date(da: str) -> str | None:
@@ -20,11 +21,14 @@ def _date(da: str) -> str | None:
     return None
 
 
-def imaging_study_resource(study: ImagingStudy, series: list[ImagingSeries], *, patient_fhir_id: str) -> dict:
-    """ImagingStudy/{StudyInstanceUID}: a UID is a valid FHIR id (digits and dots, ≤ 64)."""
+def imaging_study_resource(study: ImagingStudy, series: list[ImagingSeries], *, patient_fhir_id: str,
+                           label: str = "N") -> dict:
+    """ImagingStudy/{StudyInstanceUID}: a UID is a valid FHIR id (digits and dots, ≤ 64).
+    `label` is the study's effective confidentiality (kura.imaging.labels), as meta.security."""
     resource = {
         "resourceType": "ImagingStudy",
         "id": study.study_uid,
+        "meta": {"security": [{"system": V3_CONFIDENTIALITY, "code": label}]},
         "identifier": [{"system": "urn:dicom:uid", "value": f"urn:oid:{study.study_uid}"}],
         "status": "available",
         "subject": {"reference": f"Patient/{patient_fhir_id}"},

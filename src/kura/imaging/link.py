@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from kura.imaging.fhir import imaging_study_resource
 from kura.imaging.instance import InstanceInfo
+from kura.imaging.labels import effective_label
 from kura.imaging.models import ImagingPatient, ImagingSeries, ImagingStudy
 from kura.imaging.names import normalise
 from kura.keys import service as key_service
@@ -32,14 +33,16 @@ class RegisteredPatient:
     names: frozenset[str]  # normalised names (kanji, kana, alphabetic), family+given joined
     birth_date: str = ""  # YYYYMMDD
     sex: str = ""  # DICOM M / F / O
+    confidentiality: str = "N"  # the Patient record's v3 label: every study of the patient is at least this
 
 
 class RecordsPort(Protocol):
     def registered_patient(self, ctx: Context, patient_id: str) -> RegisteredPatient | None:
         """The one Patient whose identifier is `patient_id`, or None (none, or ambiguous)."""
 
-    def study_changed(self, ctx: Context, resource: dict, *, confirmed: bool) -> None:
-        """Write ImagingStudy `resource` as a new version when it changed."""
+    def study_changed(self, ctx: Context, resource: dict, *, confirmed: bool, reason: str = "") -> None:
+        """Write ImagingStudy `resource` (meta.security = the study's effective label) as a new
+        version when it or its label changed; `reason` goes into that version."""
 
 
 def port(ctx: Context) -> RecordsPort | None:
@@ -61,6 +64,10 @@ def match_registered(ctx: Context, patient: ImagingPatient, info: InstanceInfo) 
         # images that came first were sealed under the Patient ID's own key: now the patient's
         key_service.link(ctx, key_service.owner_of_dicom(patient.patient_id),
                          key_service.owner_of_patient(registered.fhir_id))
+    # The registered patient's label covers the images too, disagreeing demographics or not
+    # (a flagged study is still the images of someone registered under this ID).
+    if patient.fhir_patient_id == registered.fhir_id:
+        patient.confidentiality = registered.confidentiality
     diffs = []
     pn = info.patient_name
     names = {normalise(g.replace("^", "")) for g in (pn.alphabetic, pn.ideographic, pn.phonetic) if g}
@@ -73,9 +80,9 @@ def match_registered(ctx: Context, patient: ImagingPatient, info: InstanceInfo) 
     return "; ".join(diffs)
 
 
-def sync(ctx: Context, study: ImagingStudy, *, confirmed: bool = False) -> None:
-    """Keep the FHIR ImagingStudy in step, when the patient is registered and the study is
-    not flagged for review."""
+def sync(ctx: Context, study: ImagingStudy, *, confirmed: bool = False, reason: str = "") -> None:
+    """Keep the FHIR ImagingStudy in step (its series, its 検像 status and its effective
+    label in meta.security), when the patient is registered and the study is not flagged."""
     records = port(ctx)
     if records is None:
         return
@@ -84,5 +91,6 @@ def sync(ctx: Context, study: ImagingStudy, *, confirmed: bool = False) -> None:
         return
     series = list(ctx.session.scalars(select(ImagingSeries).where(ImagingSeries.study_ref == study.id)
                                       .order_by(ImagingSeries.series_number, ImagingSeries.series_uid)))
-    records.study_changed(ctx, imaging_study_resource(study, series, patient_fhir_id=patient.fhir_patient_id),
-                          confirmed=confirmed)
+    resource = imaging_study_resource(study, series, patient_fhir_id=patient.fhir_patient_id,
+                                      label=effective_label(ctx, study))
+    records.study_changed(ctx, resource, confirmed=confirmed, reason=reason)

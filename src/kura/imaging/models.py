@@ -42,13 +42,18 @@ class DicomPeer(Base):
 
 
 class ImagingPatient(Base):
-    """A DICOM Patient ID and its first-seen demographics (its data keys: kura.keys)."""
+    """A DICOM Patient ID, its first-seen demographics (its data keys: kura.keys), and the
+    confidentiality label of the registered FHIR Patient it belongs to (kura.imaging.labels):
+    every study of the patient is at least that restricted."""
 
     __tablename__ = "imaging_patient"
 
     id: Mapped[uuid_pk]
     patient_id: Mapped[str] = mapped_column(String(64), unique=True)  # DICOM (0010,0020)
-    fhir_patient_id: Mapped[str | None] = mapped_column(String(64))
+    fhir_patient_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    # The Patient record's v3 label, kept in step in the transaction that changes it. Indexed:
+    # a search below clearance V leaves out the (few) patients labelled above it.
+    confidentiality: Mapped[str] = mapped_column(String(1), default="N", server_default="N", index=True)
     name: Mapped[str] = mapped_column(String(400), default="")
     birth_date: Mapped[str] = mapped_column(String(8), default="")
     sex: Mapped[str] = mapped_column(String(16), default="")

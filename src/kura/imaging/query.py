@@ -16,18 +16,19 @@ from typing import Callable
 from pydicom.dataset import Dataset
 from sqlalchemy import Select, and_, false, func, or_, select
 
+from kura.access.policy import CONFIDENTIALITY
 from kura.errors import Invalid
-from kura.imaging.models import ImagingInstance, ImagingSeries, ImagingStudy
+from kura.imaging.models import ImagingInstance, ImagingPatient, ImagingSeries, ImagingStudy
 from kura.imaging.names import normalise
 from kura.limits import check_index, within_int
 
-__all__ = ["LEVELS", "Query", "statement", "result_dataset", "ATTRIBUTES", "QIDO_DEFAULTS",
+__all__ = ["LEVELS", "Query", "statement", "visible", "result_dataset", "ATTRIBUTES", "QIDO_DEFAULTS",
            "level_of"]
 
 LEVELS = ("PATIENT", "STUDY", "SERIES", "IMAGE")
 _RANK = {name: i for i, name in enumerate(LEVELS)}
 
-S, R, I = ImagingStudy, ImagingSeries, ImagingInstance
+S, R, I, P = ImagingStudy, ImagingSeries, ImagingInstance, ImagingPatient
 
 # keyword -> (level, column or None, kind, value getter from (study, series, instance))
 _Getter = Callable[[ImagingStudy, ImagingSeries | None, ImagingInstance | None], object]
@@ -164,9 +165,32 @@ def _condition(keyword: str, value: str, fuzzy: bool):
     return or_(*conds) if conds else None
 
 
+def visible(allowed: list[tuple[str, str]]):
+    """The studies whose effective label the caller may pass, as SQL: `allowed` names, per
+    management class, the labels the caller may reach in it (kura.imaging.service.allowed_labels);
+    a study is visible when its class is listed and both its own label and its patient's
+    (ImagingPatient.confidentiality, the registered Patient's) are among that class's labels.
+    The effective label is the highest of class, study and patient (kura.imaging.labels)."""
+    if not allowed:
+        return false()
+    by_class: dict[str, set[str]] = {}
+    for code, label in allowed:
+        by_class.setdefault(code, set()).add(label)
+    conds = []
+    for code, labels in sorted(by_class.items()):
+        if labels >= set(CONFIDENTIALITY):
+            conds.append(S.class_code == code)
+            continue
+        # NOT IN the (few) patients labelled above the caller: no join, and a short index scan.
+        above = select(P.id).where(P.confidentiality.not_in(sorted(labels)))
+        conds.append(and_(S.class_code == code, S.confidentiality.in_(sorted(labels)),
+                          S.patient_ref.not_in(above)))
+    return or_(*conds)
+
+
 def statement(query: Query, allowed: list[tuple[str, str]] | None) -> Select:
-    """The SELECT for `query`, limited to studies whose (class, confidentiality) is `allowed`
-    (None: no restriction). Rows are (study,), (study, series) or (study, series, instance)."""
+    """The SELECT for `query`, limited to the studies `allowed` lets the caller see (see
+    `visible`; None: no restriction). Rows are (study,), (study, series) or (study, series, instance)."""
     level = query.level
     if level in ("PATIENT", "STUDY"):
         stmt = select(S)
@@ -184,10 +208,7 @@ def statement(query: Query, allowed: list[tuple[str, str]] | None) -> Select:
         if cond is not None:
             stmt = stmt.where(cond)
     if allowed is not None:
-        if not allowed:
-            stmt = stmt.where(false())
-        else:
-            stmt = stmt.where(or_(*[and_(S.class_code == c, S.confidentiality == x) for c, x in allowed]))
+        stmt = stmt.where(visible(allowed))
     order = {"PATIENT": (S.patient_id, S.study_date, S.study_uid), "STUDY": (S.study_date.desc(), S.study_uid),
              "SERIES": (S.study_uid, R.series_number, R.series_uid),
              "IMAGE": (R.series_uid, I.instance_number, I.sop_uid)}[level]

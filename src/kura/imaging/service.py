@@ -15,13 +15,14 @@ from typing import Iterable
 from sqlalchemy import func, select
 
 from kura.access.actions import Action
-from kura.access.policy import CONFIDENTIALITY, Target
+from kura.access.policy import CONFIDENTIALITY, Target, highest
 from kura.classes import service as classes
 from kura.classes.models import ManagementClass
 from kura.errors import Conflict, IntegrityFailure, Invalid, NotFound
 from kura.imaging import link
 from kura.imaging.keys import blob_aad, owner_of
 from kura.keys import service as key_service
+from kura.imaging.labels import patient_label
 from kura.imaging.models import ImagingInstance, ImagingPatient, ImagingSeries, ImagingStudy
 from kura.imaging.query import Query, result_dataset, statement
 from kura.imaging.store import Prepared, StoreResult, prepare, prewrite, store_instance
@@ -30,7 +31,7 @@ from kura.operation import Context
 
 __all__ = ["StoreResult", "Prepared", "prepare", "prewrite", "Retrievable", "store_instance", "find", "find_datasets", "retrieve",
            "get_study", "studies_for_patient", "worklist", "confirm", "return_study",
-           "study_target", "allowed_labels", "series_of", "instances_of",
+           "study_target", "get_study_row", "allowed_labels", "series_of", "instances_of",
            "count_instances"]
 
 RECORD_TYPE = "ImagingStudy"
@@ -70,15 +71,18 @@ def _class(ctx: Context, code: str, cache: dict | None = None) -> ManagementClas
 
 
 def study_target(ctx: Context, study: ImagingStudy, cache: dict | None = None) -> Target:
+    """The access target of a study, labelled as kura.imaging.labels decides: the highest of
+    its class's, its own and its patient's label."""
     return classes.target_for(_class(ctx, study.class_code, cache), kind=RECORD_TYPE,
                               id=study.study_uid, patient_id=study.patient_id,
-                              confidentiality=study.confidentiality)
+                              confidentiality=highest(study.confidentiality, patient_label(ctx, study)))
 
 
 def allowed_labels(ctx: Context, action: Action) -> list[tuple[str, str]]:
     """The (class, confidentiality) pairs whose studies the caller may `action`.
 
-    Search results are filtered in SQL by these pairs, so limit/offset stay exact. A pair
+    Search results are filtered in SQL by these pairs (kura.imaging.query.visible: a study's
+    own label and its patient's label must both be among its class's), so limit/offset stay exact. A pair
     reachable only by break-glass is included and the break-glass is recorded (an alert).
     """
     pairs = []
@@ -94,7 +98,9 @@ def allowed_labels(ctx: Context, action: Action) -> list[tuple[str, str]]:
     return pairs
 
 
-def _study(ctx: Context, study_uid: str) -> ImagingStudy:
+def get_study_row(ctx: Context, study_uid: str) -> ImagingStudy:
+    """The study's index row, with no access check: callers ask the policy next (study_target).
+    Raises NotFound."""
     study = ctx.session.scalar(select(ImagingStudy).where(ImagingStudy.study_uid == study_uid))
     if study is None:
         raise NotFound(f"no study {study_uid}")
@@ -103,7 +109,7 @@ def _study(ctx: Context, study_uid: str) -> ImagingStudy:
 
 def _visible_study(ctx: Context, study_uid: str, action: Action) -> ImagingStudy:
     """The study, after the access check (Denied is recorded; adapters map it to 403/404)."""
-    study = _study(ctx, study_uid)
+    study = get_study_row(ctx, study_uid)
     ctx.require(action, study_target(ctx, study))
     return study
 

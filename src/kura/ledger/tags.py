@@ -42,6 +42,7 @@ class LedgerTag(StrEnum):
     ImagingInstanceStored = "imaging:instance:stored"
     ImagingStudyConfirmed = "imaging:study:confirmed"
     ImagingStudyFlagged = "imaging:study:flagged"
+    ImagingStudyLabelled = "imaging:study:labelled"
     ImagingStudyPrinted = "imaging:study:printed"
     ImagingStudyQueried = "imaging:study:queried"
     ImagingStudyRead = "imaging:study:read"

@@ -25,7 +25,7 @@ from kura.errors import Conflict, Invalid, NotFound
 from kura.identity.models import User
 from kura.ledger.tags import LedgerTag
 from kura.operation import Context
-from kura.records import attachments
+from kura.records import attachments, link
 from kura.records.canonical import loads
 from kura.records import patients
 from kura.records.fhir import params
@@ -99,7 +99,8 @@ def create(ctx: Context, resource: Any, *, on_behalf_of: str | None = None,
     confirm it. `if_none_exist` ("identifier=system|value") makes the create conditional:
     an existing match is returned (`created` False) instead of a duplicate.
     Raises Invalid (not valid FHIR, unknown patient), Denied, Conflict (several matches).
-    Ledger: RecordsRecordCreated (digest = the version's SHA-256), or RecordsRecordRead on a match.
+    Ledger: RecordsRecordCreated (digest = the version's SHA-256), or RecordsRecordRead on a match;
+    for a Patient labelled above N, ImagingStudyLabelled for images already filed under its ID.
     """
     rtype = resource.get("resourceType") if isinstance(resource, dict) else None
     if rtype not in WRITABLE_TYPES:
@@ -131,6 +132,9 @@ def create(ctx: Context, resource: Any, *, on_behalf_of: str | None = None,
                                on_behalf_of=proxy)
     _ledger(ctx, LedgerTag.RecordsRecordCreated, rec, target_of(ctx, rec), v, prov, **_link(rec, used),
             **({"on_behalf_of": proxy.name} if proxy else {}))
+    if rtype == "Patient" and label != "N":
+        # Images filed under this patient's ID before the registration take its label now.
+        link.patient_changed(ctx, rec, body)
     return version_of(rec, v)
 
 
@@ -156,7 +160,8 @@ def update(ctx: Context, rtype: str, id: str, resource: Any, *, reason: str | No
 
     A correction of a confirmed record needs `reason` (R36; the README: X-Kura-Reason).
     Raises NotFound, Invalid (not valid FHIR, id mismatch, missing reason, patient changed),
-    Conflict (`if_match` is not the current version), Denied. Ledger: RecordsRecordUpdated.
+    Conflict (`if_match` is not the current version), Denied. Ledger: RecordsRecordUpdated; for a
+    Patient whose label changed, ImagingStudyLabelled for each of its studies (kura.records.link).
     """
     rec = get_record(ctx, rtype, id)
     ctx.require(Action.RecordsRecordUpdate, target_of(ctx, rec))
@@ -188,6 +193,8 @@ def update(ctx: Context, rtype: str, id: str, resource: Any, *, reason: str | No
     _ledger(ctx, LedgerTag.RecordsRecordUpdated, rec, target_of(ctx, rec), v, prov, reason=reason[:2000],
             **_link(rec, used),
             **({"on_behalf_of": proxy.name} if proxy else {}))
+    if rtype == "Patient":
+        link.patient_changed(ctx, rec, body)  # a changed label covers the patient's images at once
     return version_of(rec, v)
 
 
@@ -219,13 +226,14 @@ def confirm(ctx: Context, rtype: str, id: str) -> Version:
 
 
 # -- the image archive's ImagingStudy -----------------------------------------------------
-def upsert_imaging_study(ctx: Context, resource: dict, *, confirmed: bool = False) -> Version:
+def upsert_imaging_study(ctx: Context, resource: dict, *, confirmed: bool = False, reason: str = "") -> Version:
     """Keep ImagingStudy/{id} in step with the DICOM store (README).
 
     Called by the image archive inside its own unit of work, after it has authorised the
-    store or confirmation itself (imaging actions), so no records action is required here.
-    Writes a new version only when the content changed; `confirmed` marks the archive's
-    検像 confirmation. Raises Invalid. Ledger: RecordsRecordCreated/Updated/Confirmed.
+    store, confirmation or relabelling itself (imaging actions), so no records action is
+    required here. Writes a new version only when the content or the label (meta.security,
+    the study's effective label) changed; `confirmed` marks the archive's 検像 confirmation.
+    Raises Invalid. Ledger: RecordsRecordCreated/Updated/Confirmed.
     """
     validate("ImagingStudy", resource)
     if not resource.get("id"):
@@ -238,23 +246,30 @@ def upsert_imaging_study(ctx: Context, resource: dict, *, confirmed: bool = Fals
     me = actor_of(ctx)
     mc = class_for(ctx, "ImagingStudy")
     status = CONFIRMED if confirmed else DRAFT
+    label = effective_label(mc, resource)
+    confirmed_by = me if confirmed else None
     if rec is None:
         rec = new_record(ctx, rtype="ImagingStudy", logical_id=resource["id"], patient_id=patient_id, mc=mc,
-                         label=effective_label(mc, resource))
+                         label=label)
         tag = LedgerTag.RecordsRecordCreated
         activity = "create"
     else:
-        cur = loads(get_version(ctx, rec).content)
+        prev = get_version(ctx, rec)
+        cur = loads(prev.content)
         strip = lambda r: {k: v for k, v in r.items() if k != "meta"}  # noqa: E731
-        if strip(cur) == strip(resource) and rec.status == status:
-            return version_of(rec, get_version(ctx, rec))
-        rec.confidentiality = effective_label(mc, resource)
+        same = strip(cur) == strip(resource)
+        if same and rec.status == status and rec.confidentiality == label:
+            return version_of(rec, prev)
+        rec.confidentiality = label
         tag, activity = LedgerTag.RecordsRecordUpdated, "update"
-        if strip(cur) == strip(resource):
+        if same and rec.status != status:
             tag, activity = LedgerTag.RecordsRecordConfirmed, "confirm"
-    v, _, prov = write_version(ctx, rec, resource, activity=activity, status=status, author=me, enterer=me,
-                               confirmed_by=me if confirmed else None)
-    _ledger(ctx, tag, rec, target_of(ctx, rec), v, prov)
+        elif same and confirmed and prev.confirmed_by_id is not None:
+            # Only the label changed: the 検像 confirmation stays the confirmer's.
+            confirmed_by = Actor(prev.confirmed_by_id, prev.confirmed_by_name or "")
+    v, _, prov = write_version(ctx, rec, resource, activity=activity, status=status, reason=reason[:2000],
+                               author=me, enterer=me, confirmed_by=confirmed_by)
+    _ledger(ctx, tag, rec, target_of(ctx, rec), v, prov, reason=reason[:2000])
     return version_of(rec, v)
 
 

@@ -1,11 +1,14 @@
-"""The technologist's image check (検像) over HTTP: confirm or send back a study."""
+"""Images over HTTP: the technologist's image check (検像) — confirm or send back a study —
+and one study's confidentiality label (issue 7)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
+from kura.imaging import relabel
 from kura.imaging import service as imaging
+from kura.imaging.labels import effective_label
 from kura.web.deps import AuthDep, work
 
 __all__ = ["router"]
@@ -35,3 +38,18 @@ def send_back(study_uid: str, body: ReturnBody, request: Request, auth: AuthDep)
     """Send the study back with a reason; corrected instances then arrive as new versions."""
     with work(request, auth) as ctx:
         return _study_json(imaging.return_study(ctx, study_uid, reason=body.reason))
+
+
+class LabelBody(BaseModel):
+    label: str
+    reason: str = ""
+
+
+@router.put("/{study_uid}/confidentiality")
+def set_confidentiality(study_uid: str, body: LabelBody, request: Request, auth: AuthDep):
+    """Set the study's own v3 label (N/R/V) with a reason (raising and lowering alike). The
+    answer names the effective label: the highest of this, the class's and the patient's."""
+    with work(request, auth) as ctx:
+        study = relabel.set_study_label(ctx, study_uid, label=body.label, reason=body.reason)
+        return {"study_uid": study.study_uid, "label": study.confidentiality,
+                "effective": effective_label(ctx, study)}

@@ -117,7 +117,7 @@ def test_japanese_names_found_fuzzily_in_any_script(archive):
 def test_r14_clearance_filters_search_and_denies_read(archive):
     r = store(archive, part10(make_dataset()))
     with archive.unit_of_work(ADMIN, "HOPERAT") as ctx:
-        study = imaging._study(ctx, r.study_uid)
+        study = imaging.get_study_row(ctx, r.study_uid)
         study.confidentiality = "V"
     with archive.unit_of_work(PHYSICIAN, "TREAT") as ctx:
         assert imaging.find(ctx, Query(level="STUDY", keys={})) == []

@@ -1,5 +1,5 @@
 """The image screens: study search, the technologist's 検像 worklist, the study page with its
-viewer, confirm / send back, and key-image printing.
+viewer, confirm / send back, the study's confidentiality label, and key-image printing.
 
 Frames reach the viewer as PNG through WADO-RS /rendered (same origin, the session cookie),
 so every frame shown passes the access check and is a ledger entry there. Printing goes
@@ -18,8 +18,9 @@ from fastapi.responses import Response
 
 from kura.access.actions import Action
 from kura.errors import Conflict, Invalid
-from kura.imaging import printing
+from kura.imaging import printing, relabel
 from kura.imaging import service as imaging
+from kura.imaging.labels import effective_label
 from kura.imaging.query import Query
 from kura.web.deps import work
 from kura.web.ui.records import BreakGlass, guarded
@@ -34,6 +35,8 @@ SEARCH_LIMIT = 100
 
 # Window presets (name, center, width), as radiology reads them; labelled in study.html.
 PRESETS = [("lung", -600, 1500), ("mediastinum", 50, 350), ("bone", 300, 2000), ("brain", 40, 80)]
+# v3 Confidentiality codes and their words (looked up in the catalogue by value).
+LABELS = (("N", "Normal"), ("R", "Restricted"), ("V", "Very restricted"))
 MODALITIES = ("CT", "MR", "CR", "DX", "US", "MG", "NM", "PT", "XA", "RF", "OT")
 
 Text = Annotated[str, Q(max_length=64)]
@@ -129,6 +132,7 @@ def _study_view(ctx, request: Request, auth, study_uid: str, done: str, error: s
                        "description": s.description, "body_part": s.body_part, "sops": sops,
                        "frames": frames})
     row = _row(study)
+    row["label"], row["effective_label"] = study.confidentiality, effective_label(ctx, study)
     viewer = {"study": study_uid, "series": [{"uid": s["uid"], "modality": s["modality"],
                                               "body_part": s["body_part"], "sops": s["sops"],
                                               "frames": s["frames"]} for s in series],
@@ -139,6 +143,7 @@ def _study_view(ctx, request: Request, auth, study_uid: str, done: str, error: s
         "may_confirm": can(auth, Action.ImagingStudyConfirm, KIND) and row["status"] != "confirmed",
         "may_return": can(auth, Action.ImagingStudyReturn, KIND) and row["status"] == "draft",
         "may_print": can(auth, Action.ImagingStudyPrint, KIND),
+        "may_label": can(auth, Action.ImagingStudyLabel, KIND), "labels": LABELS,
         "done": done, "error": error})
 
 
@@ -174,6 +179,20 @@ def send_back(study_uid: str, request: Request, auth: PageDep,
     except Invalid:
         return redirect(_back(study_uid, "", error="reason"))
     return redirect(_back(study_uid, next, done="returned"))
+
+
+@router.post("/studies/{study_uid}/confidentiality")
+def set_label(study_uid: str, request: Request, auth: PageDep,
+              label: Annotated[str, Form(max_length=1)] = "",
+              reason: Annotated[str, Form(max_length=2000)] = ""):
+    """The study's own confidentiality label, with a reason: the same service call as
+    PUT /api/studies/{uid}/confidentiality."""
+    try:
+        with work(request, auth, PURPOSE) as ctx:
+            relabel.set_study_label(ctx, study_uid, label=label, reason=reason)
+    except Invalid:
+        return redirect(_back(study_uid, "", error="label-reason" if not reason.strip() else "label"))
+    return redirect(_back(study_uid, "", done="labelled"))
 
 
 def _window(window: str) -> tuple[float | None, float | None]:
