@@ -5,7 +5,9 @@ pydicom and numpy (kura.imaging.phantoms) — nothing is downloaded. Patient nam
 their alphabetic, ideographic and phonetic groups (SpecificCharacterSet ISO_IR 192).
 Everything is stored through the imaging service as the demo technologist, so the ledger
 shows each instance arriving; some studies are then confirmed (検像), one is sent back, and
-the rest wait on the technologist's worklist.
+the rest wait on the technologist's worklist. The doctor then restricts one study (機密区分
+R, with the reason), so the nurse and the technologist no longer find it; the records demo's
+VIP patients (V) restrict their own studies through kura.imaging.labels.
 """
 
 from __future__ import annotations
@@ -22,14 +24,15 @@ from kura.access.policy import Subject
 from kura.access.roles import Role
 from kura.errors import NotFound
 from kura.identity import service as identity
-from kura.imaging import link, phantoms
+from kura.imaging import link, phantoms, relabel
 from kura.imaging import service as imaging
 
 __all__ = ["DESCRIPTION", "STEPS", "PATIENTS", "PLAN", "DemoPatient", "studies", "seed",
-           "TECHNOLOGIST", "RETURN_REASON", "study_uid", "instance_uid", "demo_patients", "RECORDS_IDS"]
+           "TECHNOLOGIST", "PHYSICIAN", "RETURN_REASON", "LABELLED", "study_uid", "instance_uid", "demo_patients", "RECORDS_IDS"]
 
 DESCRIPTION = "画像 (DICOM) の合成データ / synthetic DICOM studies"
 TECHNOLOGIST = "tech"
+PHYSICIAN = "doctor"  # clearance R in kura.cli.demo
 RETURN_REASON = "体位不良 (肩の挙上不十分) のため再撮影をお願いします"
 INSTITUTION = "蔵総合病院"
 _ROOT = "kura-demo-imaging-1"
@@ -79,6 +82,9 @@ PLAN = [
     (11, "mr_head", "20260125", "confirmed"), (12, "ct_chest", "20260402", "confirmed"),
     (13, "cr_chest", "20260416", "draft"), (14, "ct_head", "20260330", "confirmed"),
 ]
+
+# plan index -> (label, reason): studies the doctor restricts by hand (機密区分の変更).
+LABELLED = {3: ("R", "ご本人の希望により閲覧を制限 (精神科通院中のため)")}
 
 # kind -> modality, SOP class, description (ja), series description, slices, body part
 KINDS = {
@@ -230,22 +236,25 @@ def studies(plan=None, *, max_slices: int | None = None, patients: list[DemoPati
             _instance(patient, kind, date, n, i, slices) for i in range(slices)]
 
 
-def _technologist(kura, username: str) -> Subject:
-    """The demo technologist's own account, so the ledger names a real user."""
+def _user(kura, username: str, role: Role = Role.technologist, clearance: str = "N") -> Subject:
+    """The demo user's own account, so the ledger names a real user."""
     with kura.unit_of_work(None, "HOPERAT") as ctx:
         try:
             return identity.subject_of(identity.get_user(ctx, username))
         except NotFound:
-            return Subject(id=None, name=username, roles=frozenset({Role.technologist}))
+            return Subject(id=None, name=username, roles=frozenset({role}), clearance=clearance)
 
 
 def seed(kura, progress: Callable[..., object] = lambda n=1: None, *, plan=None,
-         technologist: str = TECHNOLOGIST, max_slices: int | None = None) -> dict[str, int]:
+         technologist: str = TECHNOLOGIST, max_slices: int | None = None,
+         labelled: dict[int, tuple[str, str]] | None = None) -> dict[str, int]:
     """Store the demo studies through the imaging service as the technologist, then confirm
-    or return them as planned. Needs the management classes (classes.seed). Returns counts."""
-    tech = _technologist(kura, technologist)
+    or return them as planned, and let the physician label the `labelled` ones (LABELLED for
+    the demo's own plan). Needs the management classes (classes.seed). Returns counts."""
+    tech = _user(kura, technologist)
     patients = demo_patients(kura, tech)
-    counts = {"studies": 0, "instances": 0, "confirmed": 0, "returned": 0, "draft": 0}
+    labelled = labelled if labelled is not None else (LABELLED if plan is None else {})
+    counts = {"studies": 0, "instances": 0, "confirmed": 0, "returned": 0, "draft": 0, "labelled": 0}
     for n, patient, study_uid, outcome, instances in studies(plan, max_slices=max_slices, patients=patients):
         with kura.unit_of_work(tech, "TREAT", origin="kura demo") as ctx:
             for data in instances:
@@ -260,4 +269,10 @@ def seed(kura, progress: Callable[..., object] = lambda n=1: None, *, plan=None,
         counts["studies"] += 1
         counts["instances"] += len(instances)
         counts[outcome] += 1
+    if labelled:
+        doctor = _user(kura, PHYSICIAN, Role.physician, "R")
+        with kura.unit_of_work(doctor, "TREAT", origin="kura demo") as ctx:
+            for n, (label, reason) in sorted(labelled.items()):
+                relabel.set_study_label(ctx, _uid("study", n), label=label, reason=reason)
+                counts["labelled"] += 1
     return counts

@@ -67,7 +67,8 @@ def test_seed_stores_as_the_technologist_then_confirms_and_returns(kura):
     tech = make_user(kura, "tech", ("technologist",))
     calls = []
     counts = demo.seed(kura, progress=lambda n=1: calls.append(n), plan=PLAN, max_slices=4)
-    assert counts == {"studies": 4, "instances": 4 + 4 + 1 + 4, "confirmed": 1, "returned": 1, "draft": 2}
+    assert counts == {"studies": 4, "instances": 4 + 4 + 1 + 4, "confirmed": 1, "returned": 1, "draft": 2,
+                      "labelled": 0}
     assert sum(calls) == counts["instances"] + len(PLAN)
     with kura.sessions() as s:
         stored = list(s.scalars(select(LedgerEntry).where(LedgerEntry.tag == str(LedgerTag.ImagingInstanceStored))))
@@ -106,3 +107,21 @@ def test_with_the_records_store_wired_the_demo_images_belong_to_registered_patie
         assert records.read(ctx, "ImagingStudy", demo.study_uid(0)).status == "confirmed"
         own = imaging.get_study(ctx, demo.study_uid(1))  # 10000002 is not registered: the demo's own patient
         assert (own.patient_id, own.name_ideographic, own.flagged) == ("00002", "佐藤^花子", False)
+
+
+def test_r14_demo_doctor_restricts_a_study_with_a_reason(kura):
+    from kura.access.policy import Subject
+    from kura.access.roles import Role
+    from kura.imaging.query import Query
+
+    with kura.unit_of_work(ADMIN, "HOPERAT") as ctx:
+        classes.seed(ctx)
+    counts = demo.seed(kura, plan=[(0, "cr_chest", "20260415", "confirmed"), (1, "cr_chest", "20260415", "draft")],
+                       labelled={0: ("R", "ご本人の希望")})
+    assert counts["labelled"] == 1
+    nurse = Subject(id=None, name="nurse1", roles=frozenset({Role.nurse}), clearance="N")
+    with kura.unit_of_work(nurse, "TREAT") as ctx:
+        assert [r[0].study_uid for r in imaging.find(ctx, Query(level="STUDY", keys={}))] == [demo.study_uid(1)]
+    with kura.sessions() as s:
+        (entry,) = s.scalars(select(LedgerEntry).where(LedgerEntry.tag == str(LedgerTag.ImagingStudyLabelled)))
+    assert entry.actor_name == demo.PHYSICIAN and entry.reason == "ご本人の希望"
