@@ -188,7 +188,7 @@ def set_label(study_uid: str, request: Request, auth: PageDep,
     """The study's own confidentiality label, with a reason: the same service call as
     PUT /api/studies/{uid}/confidentiality."""
     try:
-        with work(request, auth, PURPOSE) as ctx:
+        with work(request, auth) as ctx:
             relabel.set_study_label(ctx, study_uid, label=label, reason=reason)
     except Invalid:
         return redirect(_back(study_uid, "", error="label-reason" if not reason.strip() else "label"))
