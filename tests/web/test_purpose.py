@@ -38,7 +38,7 @@ def restricted(server):
     with kura.unit_of_work(TECH) as ctx:
         imaging.store_instance(ctx, part10(ds))
     with kura.unit_of_work(ADMIN) as ctx:
-        imaging._study(ctx, ds.StudyInstanceUID).confidentiality = "V"
+        imaging.get_study_row(ctx, ds.StudyInstanceUID).confidentiality = "V"
     return {"encounter": enc.id, "study": ds.StudyInstanceUID}
 
 
