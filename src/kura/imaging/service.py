@@ -163,16 +163,16 @@ def retrieve(ctx: Context, query: Query, *, action: Action = Action.ImagingStudy
     """
     ctx.require(action, Target(kind=RECORD_TYPE))
     study_uid = query.keys.get("StudyInstanceUID", "")
-    labels = None
-    if study_uid and "\\" not in study_uid and "*" not in study_uid:
-        named = _visible_study(ctx, study_uid, action)
-        # Allowed by name — perhaps under the user's break-glass for its patient, which the
-        # label-wide filter below cannot know: let exactly this study's label through.
-        labels = [*allowed_labels(ctx, action), (named.class_code, named.confidentiality)]
+    named = bool(study_uid) and "\\" not in study_uid and "*" not in study_uid and "?" not in study_uid
+    if named:
+        # Allowed by name — perhaps under the user's break-glass for its patient, which a
+        # label-wide filter cannot know. The query below is pinned to exactly this study by
+        # its UID, so it needs no further filter.
+        _visible_study(ctx, study_uid, action)
     image = Query(level="IMAGE", keys={k: v for k, v in query.keys.items()
                                        if k in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID",
                                                 "SOPInstanceUID")})
-    rows = list(ctx.session.execute(statement(image, labels if labels is not None else allowed_labels(ctx, action))))
+    rows = list(ctx.session.execute(statement(image, None if named else allowed_labels(ctx, action))))
     patient_keys: dict[str, dict[bytes, bytes]] = {}
     out, per_study = [], {}
     for study, series, inst in rows:
