@@ -129,6 +129,21 @@ def test_r18_nurse_break_glass_is_allowed_and_alerted(server, as_role, restricte
     assert tech.get(urls(ds)["metadata"], headers=bg).status_code == 403
 
 
+def test_r18_one_break_glass_opens_the_restricted_patients_study_for_the_viewer(server, as_role, restricted):
+    """The reason is given once (the study page, or a first request); the viewer's frames then
+    load under that break-glass, although the study's own label is N and its patient's R."""
+    pid, ds = restricted
+    nurse = as_role("nurse", clearance="N")
+    u = urls(ds)
+    assert nurse.get(u["rendered"]).status_code == 403
+    assert nurse.get(u["metadata"], headers={"X-Kura-Break-Glass": "%E6%80%A5%E5%A4%89"}).status_code == 200
+    assert nurse.get(u["rendered"]).status_code == 200  # no header: under the open break-glass
+    assert nurse.get(u["instance_metadata"]).status_code == 200
+    assert qido(nurse, PatientID=MRN) == []  # searches still leave the patient out
+    assert len(entries(server.kura, LedgerTag.AccessBreakGlassStarted, actor=nurse.user.username)) == 1
+    assert as_role("nurse", clearance="N").get(u["rendered"]).status_code == 403  # only for that nurse
+
+
 def test_r14_raising_the_patients_label_hides_existing_studies_at_once(server, as_role):
     prepare(server.kura)
     pid = register(server.kura)  # N
