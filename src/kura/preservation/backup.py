@@ -256,7 +256,7 @@ def _hash(path: Path) -> tuple[str, int]:
 def _durable(d: Destination, written: list[Path]) -> None:
     """Flush what this run wrote: file by file when it is little (an incremental run; a
     syncfs would also wait for every other writer's data on a shared disk), else one syncfs."""
-    if len(written) > 256:
+    if len(written) > 32:
         sync_fs(d.root)
         return
     for path in written:
