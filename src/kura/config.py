@@ -33,6 +33,7 @@ SETTINGS: list[tuple[str, object, str]] = [
     ("lockout_window_minutes", 15, "The window in which failures are counted."),
     ("lockout_minutes", 15, "How long a lockout lasts (an administrator can unlock sooner)."),
     ("break_glass_minutes", 30, "A break-glass (emergency access) opens one patient to its clinician for this many minutes; every access is ledgered under it."),
+    ("support_contact", "", "Whom users call when their account is locked (e.g. `医療情報部 内線 2345`); shown after the right password and code. Empty: the system administrator."),
     ("password_min_length", 8, "Minimum password length (MHLW guideline 6.0: 8 with a second factor)."),
     ("checkpoint_interval", 1000, "A signed ledger checkpoint is made every this many entries."),
     ("request_max_bytes", 64 * 1024 * 1024, "Largest HTTP request body accepted."),
@@ -77,6 +78,7 @@ class Settings:
     lockout_window_minutes: int = _DEFAULTS["lockout_window_minutes"]
     lockout_minutes: int = _DEFAULTS["lockout_minutes"]
     break_glass_minutes: int = _DEFAULTS["break_glass_minutes"]
+    support_contact: str = _DEFAULTS["support_contact"]
     password_min_length: int = _DEFAULTS["password_min_length"]
     checkpoint_interval: int = _DEFAULTS["checkpoint_interval"]
     request_max_bytes: int = _DEFAULTS["request_max_bytes"]

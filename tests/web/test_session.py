@@ -53,11 +53,12 @@ def test_r22_lockout_after_five_failures_and_admin_unlock(server, clock):
     with server.client() as c:
         codes = [c.post("/api/session", json={"username": "kato", "password": "bad-password-x", "otp": "123456"}).status_code
                  for _ in range(5)]
-        assert codes == [401, 401, 401, 401, 423]
+        assert codes == [401, 401, 401, 401, 401]  # the attempt that locks answers as any failure (R7)
         clock.advance(seconds=30)
         c.cookies.clear()
         right = c.post("/api/session", json={"username": "kato", "password": user.password, "otp": user.code(clock)})
-        assert right.status_code == 423
+        assert right.status_code == 423  # only the owner, with the right password and code, learns of it
+        assert "locked" in right.json()["detail"] and "system administrator" in right.json()["detail"]
     assert _entries(server.kura, LedgerTag.AuthAccountLocked)
     from kura.identity import service as identity
     with server.kura.unit_of_work(ADMIN, "HOPERAT") as ctx:
@@ -184,3 +185,34 @@ def test_security_headers_on_every_response(server):
     assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
     assert r.headers["x-frame-options"] == "DENY"
     assert r.headers["cache-control"] == "no-store"
+
+
+def test_r7_lockout_answers_alike_for_unknown_and_existing_names(server, clock):
+    make_user(server.kura, "kondo", ("clerk",))
+    answers = {}
+    with server.client() as c:
+        for name in ("kondo", "kondou"):  # an account, and a name that is none
+            answers[name] = [(r.status_code, r.content) for r in
+                             (c.post("/api/session", json={"username": name, "password": "bad-password-x",
+                                                           "otp": "123456"}) for _ in range(7))]
+    assert answers["kondo"] == answers["kondou"]
+    assert {code for code, _ in answers["kondo"]} == {401}
+    # the auditor still sees both lockouts, the unknown name marked as such
+    locked = {e.target_id: e.reason for e in _entries(server.kura, LedgerTag.AuthAccountLocked)}
+    assert set(locked) == {"kondo", "kondou"} and "no such account" in locked["kondou"]
+
+
+def test_r7_unknown_name_lock_lasts_as_long_as_an_account_lock(server, clock):
+    """After the lockout minutes both may fail five more times before locking again."""
+    make_user(server.kura, "mori", ("clerk",))
+    with server.client() as c:
+        for name in ("mori", "morii"):
+            for _ in range(5):
+                c.post("/api/session", json={"username": name, "password": "bad-password-x", "otp": "123456"})
+    clock.advance(minutes=16)
+    with server.client() as c:
+        for name in ("mori", "morii"):
+            for _ in range(5):
+                c.post("/api/session", json={"username": name, "password": "bad-password-x", "otp": "123456"})
+    locked = [e.target_id for e in _entries(server.kura, LedgerTag.AuthAccountLocked)]
+    assert sorted(locked) == ["mori", "mori", "morii", "morii"]

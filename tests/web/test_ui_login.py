@@ -36,13 +36,29 @@ def test_r7_one_message_for_any_wrong_part(server, clock):
     assert "ユーザー名、パスワードまたは確認コードが正しくありません" in bodies.pop()
 
 
-def test_r22_locked_account_gets_the_locked_message(server, clock):
-    make_user(server.kura, "kimura", ("clerk",))
+def test_r22_r7_locked_account_owner_gets_the_locked_message_and_whom_to_call(server, clock):
+    import dataclasses
+
+    server.kura.settings = dataclasses.replace(server.kura.settings, support_contact="医療情報部（内線 2345）")
+    user = make_user(server.kura, "kimura", ("clerk",))
     with browser(server) as c:
-        codes = [c.post("/login", data={"username": "kimura", "password": "bad-password-x", "otp": "123456"}).status_code
-                 for _ in range(5)]
-        assert codes == [401] * 4 + [423]
-        assert "ロック" in c.post("/login", data={"username": "kimura", "password": "x", "otp": "1"}).text
+        pages = [c.post("/login", data={"username": name, "password": "bad-password-x", "otp": "123456"})
+                 for name in ("kimura", "kimurax") for _ in range(6)]
+        # the attempts that lock and those after: the same page for the account and the unknown name
+        assert [p.status_code for p in pages] == [401] * 12
+        assert {text_of(p.text).replace("kimurax", "").replace("kimura", "") for p in pages} == \
+            {text_of(pages[0].text).replace("kimura", "")}
+        assert "ロック" not in pages[5].text
+        # a wrong password still says only "wrong" …
+        clock.advance(seconds=30)
+        wrong = c.post("/login", data={"username": "kimura", "password": "bad-password-y", "otp": user.code(clock)})
+        assert wrong.status_code == 401 and "ロック" not in wrong.text
+        # … the right password and code tell the owner it is locked and whom to call
+        right = c.post("/login", data={"username": "kimura", "password": user.password, "otp": user.code(clock)})
+        assert right.status_code == 423
+        text = text_of(right.text)
+        assert "ロックされています" in text and "医療情報部（内線 2345）に連絡" in text
+        assert c.get("/").status_code == 303  # and no session
 
 
 def test_r6_forced_password_change_before_anything_else(server, clock):

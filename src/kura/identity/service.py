@@ -147,45 +147,76 @@ class LoginResult:
     must_change_password: bool = False
 
 
+_DUMMY_TOTP_SECRET = "KURADUMMYTIMINGSECRETAAAAAAAAAAA"  # checked for unknown names: the same work
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+
+
+def _name_locked(ctx: Context, key: str, now: dt.datetime) -> bool:
+    """Whether a name with no account would be locked now, were it one: its last
+    `lockout_failures` failures fell within the window and the last of them is less than
+    `lockout_minutes` old. (Failures are not recorded while locked, so the last is the one
+    that locked.) Lets an unknown name answer exactly as an existing one (R7)."""
+    s = ctx.settings
+    recent = [_utc(t) for t in ctx.session.scalars(
+        select(LoginFailure.at).where(LoginFailure.username == key)
+        .order_by(LoginFailure.at.desc()).limit(s.lockout_failures))]
+    return (len(recent) >= s.lockout_failures
+            and recent[-1] > recent[0] - dt.timedelta(minutes=s.lockout_window_minutes)
+            and recent[0] + dt.timedelta(minutes=s.lockout_minutes) > now)
+
+
 def authenticate(ctx: Context, *, username: str, password: str, otp: str) -> LoginResult:
     """Check password (Argon2id) and TOTP code; start a session on success.
 
     Unknown user, wrong password, wrong or replayed code and disabled account all give the
     same `failed` result after the same work (R7). `lockout_failures` failures within the
-    window lock the account for `lockout_minutes` (`locked`). Ledger: AuthLoginSucceeded,
-    AuthLoginFailed, AuthAccountLocked.
+    window lock the account for `lockout_minutes`; unknown names are counted and "locked"
+    alike, and the attempt that locks and every later failing one still answer `failed`, so
+    the lockout does not tell which names exist. Only the right password and code for a
+    locked account give `locked`, so its owner learns why they cannot sign in. Ledger:
+    AuthLoginSucceeded, AuthLoginFailed, AuthAccountLocked (also for an unknown name).
     """
     s, now = ctx.settings, ctx.now()
     try:
         name = normalise_username(username)
     except Invalid:
         name = ""
+    key = name or "-"
     user = ctx.session.scalar(select(User).where(User.username == name)) if name else None
     password_ok = passwords.verify_password(user.password_hash if user else passwords.DUMMY_HASH,
                                             password or "")
-    step = None
-    if user is not None:
-        step = totp.accepted_step(_open_secret(ctx, user), otp, now=now, last_step=user.totp_last_step)
+    step = totp.accepted_step(_open_secret(ctx, user) if user else _DUMMY_TOTP_SECRET, otp, now=now,
+                              last_step=user.totp_last_step if user else 0)
+    if user is None:
+        step = None
     target = Target(kind="User", id=name or None)
-    if user is not None and user.locked_until and user.locked_until > now:
+    name_locked = _name_locked(ctx, key, now)  # asked for every name: the same queries either way
+    locked = (user.locked_until is not None and _utc(user.locked_until) > now) if user else name_locked
+    if locked:
         ctx.record(LedgerTag.AuthLoginFailed, target=target, outcome=4, reason="account locked")
-        return LoginResult(LoginOutcome.locked)
+        if user is not None and not user.disabled and password_ok and step is not None:
+            return LoginResult(LoginOutcome.locked)  # the owner: told why, and whom to call
+        return LoginResult(LoginOutcome.failed)
     if user is None or user.disabled or not password_ok or step is None:
         why = ("unknown user" if user is None else "account disabled" if user.disabled
                else "wrong password" if not password_ok else "wrong or reused code")
-        ctx.session.add(LoginFailure(username=name or "-", at=now, origin=ctx.origin))
+        ctx.session.add(LoginFailure(username=key, at=now, origin=ctx.origin))
         ctx.session.flush()
         ctx.record(LedgerTag.AuthLoginFailed, target=target, outcome=4, reason=why)
-        if user is not None:
-            since = max(now - dt.timedelta(minutes=s.lockout_window_minutes),
-                        user.failures_since or dt.datetime.min.replace(tzinfo=dt.timezone.utc))
-            failures = ctx.session.scalar(select(func.count()).select_from(LoginFailure).where(
-                LoginFailure.username == name, LoginFailure.at > since)) or 0
-            if failures >= s.lockout_failures:
+        since = now - dt.timedelta(minutes=s.lockout_window_minutes)
+        if user is not None and user.failures_since:
+            since = max(since, _utc(user.failures_since))
+        failures = ctx.session.scalar(select(func.count()).select_from(LoginFailure).where(
+            LoginFailure.username == key, LoginFailure.at > since)) or 0
+        if failures >= s.lockout_failures:
+            if user is not None:
                 user.locked_until = now + dt.timedelta(minutes=s.lockout_minutes)
-                ctx.record(LedgerTag.AuthAccountLocked, target=target, outcome=8,
-                           reason=f"{failures} failed logins within {s.lockout_window_minutes} minutes")
-                return LoginResult(LoginOutcome.locked)
+            ctx.record(LedgerTag.AuthAccountLocked, target=target, outcome=8,
+                       reason=f"{failures} failed logins within {s.lockout_window_minutes} minutes"
+                              + ("" if user is not None else " (no such account)"))
         return LoginResult(LoginOutcome.failed)
     user.totp_last_step = step
     user.totp_confirmed = True

@@ -41,7 +41,10 @@ def sign_in(request: Request, username: str, password: str, otp: str) -> identit
     with kura.unit_of_work(None, "", origin=origin_of(request), request_id=request.state.request_id) as ctx:
         result = identity.authenticate(ctx, username=username, password=password, otp=otp)
     if result.outcome is identity.LoginOutcome.locked:
-        raise Locked("account locked")
+        # Only with the right password and code (R7); say whom to call.
+        contact = kura.settings.support_contact or "the system administrator"
+        raise Locked(f"account locked after too many failed logins; wait {kura.settings.lockout_minutes} "
+                     f"minutes or call {contact} to have it unlocked")
     if result.outcome is not identity.LoginOutcome.ok:
         raise Unauthenticated("invalid credentials")
     return result

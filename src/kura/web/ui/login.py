@@ -67,9 +67,12 @@ def login(request: Request, _: PublicDep,
     try:
         result = sign_in(request, username, password, otp.replace(" ", ""))
     except Locked:
+        # Only the right password and code for a locked account get here (R7: the attempt
+        # that locks and later wrong ones answer as any failure), so telling is safe.
+        settings = kura_of(request).settings
         return render(request, "login.html", {"next": safe_next(target), "username": username, "locked": True,
-                                              "lockout_minutes": kura_of(request).settings.lockout_minutes},
-                      status=423)
+                                              "lockout_minutes": settings.lockout_minutes,
+                                              "contact": settings.support_contact}, status=423)
     except Unauthenticated:
         # One message whichever part was wrong (R7).
         return render(request, "login.html", {"next": safe_next(target), "username": username, "failed": True,
