@@ -12,6 +12,7 @@ from tests.factories import ADMIN
 # The visible opt-outs (STYLE.md §3). Adding one is a reviewed change to this list.
 PUBLIC = {
     "GET /healthz",
+    "GET /fhir/metadata",  # the capability statement: FHIR clients read it before they sign in
     "POST /api/session",
     "GET /login",
     "POST /login",

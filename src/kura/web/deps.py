@@ -11,17 +11,19 @@ import contextlib
 import dataclasses
 import datetime as dt
 from typing import Annotated, Iterator
+from urllib.parse import unquote
 
 from fastapi import Depends, Request
 
 from kura.access.policy import Subject
-from kura.errors import Denied, Unauthenticated
+from kura.errors import Denied, Invalid, Unauthenticated
 from kura.identity import service as identity
 from kura.ledger.tags import LedgerTag
+from kura.limits import control_characters
 from kura.operation import Context
 
 __all__ = ["Auth", "AuthDep", "AuthPendingDep", "PublicDep", "work", "kura_of", "origin_of",
-           "SESSION_COOKIE", "token_of", "GUARDS"]
+           "SESSION_COOKIE", "token_of", "GUARDS", "header_text"]
 
 SESSION_COOKIE = "kura_session"
 BREAK_GLASS_HEADER = "x-kura-break-glass"
@@ -105,6 +107,27 @@ PublicDep = Annotated[None, Depends(public)]
 GUARDS = (authenticate, authenticate_pending, public)
 
 
+def header_text(request: Request, name: str) -> str | None:
+    """A free-text header (X-Kura-Reason, X-Kura-Break-Glass, X-Kura-On-Behalf-Of) as text.
+
+    HTTP header values are ASCII; Japanese text comes percent-encoded as UTF-8
+    (`X-Kura-Reason: %E8%A8%82%E6%AD%A3` for 訂正), as README and the capability statement
+    say. A raw non-ASCII value is refused rather than guessed at (its bytes arrive as
+    Latin-1, mojibake if stored). Raises Invalid."""
+    value = request.headers.get(name)
+    if value is None:
+        return None
+    if not value.isascii():
+        raise Invalid(f"header {name}: send non-ASCII text percent-encoded as UTF-8 (e.g. %E8%A8%82%E6%AD%A3 for 訂正)")
+    try:
+        text = unquote(value, errors="strict")
+    except UnicodeDecodeError:
+        raise Invalid(f"header {name}: the percent-encoded bytes are not UTF-8") from None
+    if control_characters(text):
+        raise Invalid(f"header {name}: contains a control character")
+    return text
+
+
 @contextlib.contextmanager
 def work(request: Request, auth: Auth | None, purpose: str | None = None, *,
          break_glass: str | None = None) -> Iterator[Context]:
@@ -113,7 +136,7 @@ def work(request: Request, auth: Auth | None, purpose: str | None = None, *,
     The break-glass reason comes from the X-Kura-Break-Glass header, or from `break_glass`
     (the reason typed into a screen's break-glass dialog). Without a `purpose` the unit of
     work decides it (kura.access.purpose) from the user and the break-glass."""
-    reason = (break_glass or request.headers.get(BREAK_GLASS_HEADER) or "").strip()[:500] or None
+    reason = (break_glass or header_text(request, BREAK_GLASS_HEADER) or "").strip()[:500] or None
     with kura_of(request).unit_of_work(auth.subject if auth else None, purpose,
                                        origin=origin_of(request), request_id=request.state.request_id,
                                        break_glass_reason=reason) as ctx:

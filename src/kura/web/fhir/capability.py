@@ -37,7 +37,10 @@ def capability_statement(base: str) -> dict:
             "implementation": {"description": "kura 医事 records store", "url": base},
             "rest": [{"mode": "server", "security": {"description":
                       "Bearer token from POST /api/session (password + TOTP). X-Kura-Break-Glass: <reason> "
-                      "for emergency access; X-Kura-Reason: <why> to correct a confirmed resource."},
+                      "for emergency access; X-Kura-Reason: <why> to correct a confirmed resource; "
+                      "X-Kura-On-Behalf-Of: <user> for proxy entry. Header values are ASCII: Japanese "
+                      "text is sent percent-encoded as UTF-8 (X-Kura-Reason: %E8%A8%82%E6%AD%A3 for "
+                      "訂正); a raw non-ASCII value is refused with 400."},
                       "resource": resources,
                       "interaction": [{"code": "transaction", "documentation":
                                        "POST /fhir with a transaction Bundle: one unit of work, all or nothing; "

@@ -8,7 +8,6 @@ import re
 import uuid
 from itertools import accumulate
 from typing import Annotated
-from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -22,7 +21,7 @@ from kura.records.fhir import transaction
 from kura.records.fhir.params import date_range
 from kura.records.fhir.validate import STORED_TYPES
 from kura.records.store import Version, instant
-from kura.web.deps import AuthDep, work
+from kura.web.deps import AuthDep, PublicDep, header_text, work
 from kura.web.fhir.capability import capability_statement
 
 __all__ = ["router", "FHIR_JSON"]
@@ -94,18 +93,6 @@ def _bundle(body: bytes) -> Response:
     return Response(content=body, media_type=FHIR_JSON)
 
 
-def _header_text(request: Request, name: str) -> str | None:
-    """A free-text header (X-Kura-Reason): percent-encoded UTF-8, or raw UTF-8 bytes."""
-    value = request.headers.get(name)
-    if value is None:
-        return None
-    try:
-        value = value.encode("latin-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        pass
-    return unquote(value)
-
-
 def _start(value: str) -> dt.datetime | None:
     """The first second a FHIR date/dateTime denotes, in UTC (for ge/lt bounds)."""
     if not value:
@@ -119,7 +106,9 @@ def _int(value: str | None, name: str, default: int) -> int:
 
 # -- whole system -------------------------------------------------------------------------
 @router.get("/metadata")
-def metadata(request: Request, auth: AuthDep):
+def metadata(request: Request, _: PublicDep):
+    """Public (CONTRACT.md): clients read it before they sign in. It describes the server,
+    never a patient."""
     return Response(content=json.dumps(capability_statement(_base(request)), ensure_ascii=False),
                     media_type=FHIR_JSON)
 
@@ -132,8 +121,8 @@ def batch_or_transaction(request: Request, auth: AuthDep, raw: BodyDep):
     body = _json(request, raw)
     minimal = "return=minimal" in request.headers.get("prefer", "").replace(" ", "")
     out = transaction.process(body, base=_base(request), work=lambda: work(request, auth),
-                          reason=_header_text(request, REASON_HEADER),
-                          on_behalf_of=request.headers.get(ON_BEHALF_HEADER), minimal=minimal)
+                          reason=header_text(request, REASON_HEADER),
+                          on_behalf_of=header_text(request, ON_BEHALF_HEADER), minimal=minimal)
     return _bundle(out)
 
 
@@ -240,7 +229,7 @@ def create(rtype: str, request: Request, auth: AuthDep, raw: BodyDep):
     if isinstance(resource, dict) and resource.get("resourceType") != rtype:
         raise Invalid(f"resourceType must be {rtype} for POST /fhir/{rtype}")
     with work(request, auth) as ctx:
-        v = records.create(ctx, resource, on_behalf_of=request.headers.get(ON_BEHALF_HEADER),
+        v = records.create(ctx, resource, on_behalf_of=header_text(request, ON_BEHALF_HEADER),
                            if_none_exist=request.headers.get("if-none-exist"))
     return _resource(v, 201 if v.created else 200, request)
 
@@ -266,8 +255,8 @@ def update(rtype: str, id: str, request: Request, auth: AuthDep, raw: BodyDep):
             raise Invalid('If-Match must be W/"<version>"')
         version = parse_index(digits, "If-Match", default=0)
     with work(request, auth) as ctx:
-        v = records.update(ctx, rtype, id, resource, reason=_header_text(request, REASON_HEADER),
-                           if_match=version, on_behalf_of=request.headers.get(ON_BEHALF_HEADER))
+        v = records.update(ctx, rtype, id, resource, reason=header_text(request, REASON_HEADER),
+                           if_match=version, on_behalf_of=header_text(request, ON_BEHALF_HEADER))
     return _resource(v)
 
 
