@@ -265,3 +265,20 @@ def test_r14_label_control_on_the_study_page(server, clock):
     assert entry.reason == "本人の希望"
     with page_as(server, clock, "nurse", clearance="N", name="nurse-2") as c:
         assert c.get(f"/images/studies/{uid}").status_code == 403
+
+
+def test_r14_a_study_labelled_by_hand_leaves_the_fhir_searches_and_everything(server, as_role):
+    prepare(server.kura)
+    pid = register(server.kura, mrn="P700")  # an ordinary patient (N)
+    ds = store(server.kura, mrn="P700")
+    nurse = as_role("nurse", clearance="N")
+    everything = lambda: [e["resource"]["resourceType"] for e in  # noqa: E731
+                          nurse.get(f"/fhir/Patient/{pid}/$everything").json().get("entry") or []]
+    assert "ImagingStudy" in everything() and len(fhir_studies(nurse, pid)) == 1
+    r = as_role("physician", clearance="R").put(f"/api/studies/{ds.StudyInstanceUID}/confidentiality",
+                                                json={"label": "R", "reason": "本人の希望"})
+    assert r.status_code == 200
+    assert "ImagingStudy" not in everything() and "Patient" in everything()
+    assert fhir_studies(nurse, pid) == []
+    assert nurse.get(f"/fhir/ImagingStudy/{ds.StudyInstanceUID}").status_code == 403
+    assert qido(nurse, PatientID="P700") == []

@@ -264,7 +264,7 @@ def upsert_imaging_study(ctx: Context, resource: dict, *, confirmed: bool = Fals
         tag, activity = LedgerTag.RecordsRecordUpdated, "update"
         if same and rec.status != status:
             tag, activity = LedgerTag.RecordsRecordConfirmed, "confirm"
-        elif same and confirmed and prev.confirmed_by_id is not None:
+        elif same and confirmed and prev.confirmed_by_name:
             # Only the label changed: the 検像 confirmation stays the confirmer's.
             confirmed_by = Actor(prev.confirmed_by_id, prev.confirmed_by_name or "")
     v, _, prov = write_version(ctx, rec, resource, activity=activity, status=status, reason=reason[:2000],

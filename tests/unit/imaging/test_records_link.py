@@ -59,3 +59,26 @@ def test_r39_disagreeing_demographics_flagged_and_not_linked(linked):
         assert study.flagged and "birth date" in study.flag_reason and "name" in study.flag_reason
         with pytest.raises(Exception):
             records.read(ctx, "ImagingStudy", ds.StudyInstanceUID)
+
+
+def test_r14_relabelling_a_confirmed_study_versions_its_fhir_mirror_and_stays_confirmed(linked):
+    from kura.imaging import relabel
+
+    kura, fhir_id = linked
+    ds = make_dataset(patient_id="P100", name="Yamada^Tarou=山田^太郎=ヤマダ^タロウ")
+    store(kura, ds)
+    with kura.unit_of_work(TECH, "TREAT") as ctx:
+        imaging.confirm(ctx, ds.StudyInstanceUID)
+    doctor_r = Subject(id=None, name="dr-r", roles=frozenset({Role.physician}), clearance="R")
+    with kura.unit_of_work(doctor_r, "TREAT") as ctx:
+        before = records.read(ctx, "ImagingStudy", ds.StudyInstanceUID)
+        relabel.set_study_label(ctx, ds.StudyInstanceUID, label="R", reason="本人の希望")
+    with kura.unit_of_work(doctor_r, "TREAT") as ctx:
+        after = records.read(ctx, "ImagingStudy", ds.StudyInstanceUID)
+        assert after.number == before.number + 1 and after.status == "confirmed"
+        assert after.confirmed_by_name == before.confirmed_by_name == TECH.name
+        assert after.reason == "本人の希望" and after.confidentiality == "R"
+        assert json.loads(after.content)["meta"]["security"][0]["code"] == "R"
+    with kura.unit_of_work(PHYSICIAN, "TREAT") as ctx:  # clearance N
+        with pytest.raises(Exception):
+            records.read(ctx, "ImagingStudy", ds.StudyInstanceUID)
