@@ -13,6 +13,7 @@ from tests.factories import ADMIN
 PUBLIC = {
     "GET /healthz",
     "GET /fhir/metadata",  # the capability statement: FHIR clients read it before they sign in
+    "GET /favicon.ico",  # the icon browsers ask for on every page, the login page included
     "POST /api/session",
     "GET /login",
     "POST /login",

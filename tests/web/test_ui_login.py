@@ -115,3 +115,23 @@ def test_login_redirect_never_leaves_the_site(server, clock):
         r = c.post("/login", data={"username": "abe", "password": user.password, "otp": user.code(clock),
                                    "next": "//evil.example/x"})
         assert r.headers["location"] == "/"
+
+
+def test_r7_a_reused_code_gets_its_own_message_only_with_the_right_password(server, clock):
+    """Demo users signed in twice within 30 seconds and then locked themselves out on the
+    generic message. A right code already used, with the right password, says so and is not
+    counted towards the lockout; with a wrong password it is the one generic message (R7)."""
+    user = make_user(server.kura, "ueda", ("clerk",))
+    with browser(server) as c:
+        form_login(server, clock, user, c)
+        c.post("/logout")
+        used = user.code(clock)
+        for _ in range(server.kura.settings.lockout_failures + 1):
+            r = c.post("/login", data={"username": "ueda", "password": user.password, "otp": used})
+            assert r.status_code == 401 and "このコードはすでに使われました" in text_of(r.text)
+        r = c.post("/login", data={"username": "ueda", "password": "wrong-password-1", "otp": used})
+        assert r.status_code == 401 and "すでに使われました" not in text_of(r.text)
+        clock.advance(seconds=30)
+        r = c.post("/login", data={"username": "ueda", "password": user.password, "otp": user.code(clock)})
+        assert r.status_code == 303  # not locked out
+    assert any(e.reason == "code already used" for e in entries(server.kura, LedgerTag.AuthLoginFailed))

@@ -18,6 +18,24 @@ def split_hostport(value: str, option: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _free(host: str, port: int, option: str) -> None:
+    """Fail in one line, naming the port and the option that changes it, when the address
+    is taken — before anything starts (the servers would otherwise die half-started)."""
+    import errno
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                fail(f"port {port} on {host} is already in use (another kura or program?); "
+                     f"choose another with {option} HOST:PORT", code=1)
+            fail(f"cannot listen on {host}:{port} ({exc.strerror}); choose another with {option} HOST:PORT", code=1)
+
+
 def run_servers(kura, *, http: str, dicom: str | None, aet: str | None,
                 tls_cert: Path | None = None, tls_key: Path | None = None, banner=None) -> None:
     """Serve until interrupted; the start and stop are ledger entries (R29, DICOM 110100)."""
@@ -34,6 +52,9 @@ def run_servers(kura, *, http: str, dicom: str | None, aet: str | None,
         if f and not f.is_file():
             fail(f"no such file: {f}", code=2)
     host, port = split_hostport(http, "--http")
+    _free(host, port, "--http")
+    if dicom:
+        _free(*split_hostport(dicom, "--dicom"), "--dicom")
     s = kura.settings
     logs.configure(level=s.log_level, file=s.log_path, max_bytes=s.log_file_max_bytes, keep=s.log_file_keep)
     dicom_server = None

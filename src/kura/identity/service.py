@@ -145,6 +145,10 @@ class LoginResult:
     expires_at: dt.datetime | None = None
     user: User | None = None
     must_change_password: bool = False
+    # Right password, and a right code already used for a sign-in: the person waits for the
+    # next code. Told apart only when both factors were right, so it reveals nothing to
+    # someone without the second factor; not counted towards a lockout.
+    reused_code: bool = False
 
 
 _DUMMY_TOTP_SECRET = "KURADUMMYTIMINGSECRETAAAAAAAAAAA"  # checked for unknown names: the same work
@@ -188,8 +192,10 @@ def authenticate(ctx: Context, *, username: str, password: str, otp: str) -> Log
     user = ctx.session.scalar(select(User).where(User.username == name)) if name else None
     password_ok = passwords.verify_password(user.password_hash if user else passwords.DUMMY_HASH,
                                             password or "")
-    step = totp.accepted_step(_open_secret(ctx, user) if user else _DUMMY_TOTP_SECRET, otp, now=now,
-                              last_step=user.totp_last_step if user else 0)
+    secret = _open_secret(ctx, user) if user else _DUMMY_TOTP_SECRET
+    step = totp.accepted_step(secret, otp, now=now, last_step=user.totp_last_step if user else 0)
+    # A right code used already (asked for every attempt: the same work either way).
+    was_used = step is None and totp.accepted_step(secret, otp, now=now, last_step=-1) is not None
     if user is None:
         step = None
     target = Target(kind="User", id=name or None)
@@ -203,6 +209,9 @@ def authenticate(ctx: Context, *, username: str, password: str, otp: str) -> Log
     if user is None or user.disabled or not password_ok or step is None:
         why = ("unknown user" if user is None else "account disabled" if user.disabled
                else "wrong password" if not password_ok else "wrong or reused code")
+        if user is not None and not user.disabled and password_ok and was_used:
+            ctx.record(LedgerTag.AuthLoginFailed, target=target, outcome=4, reason="code already used")
+            return LoginResult(LoginOutcome.failed, reused_code=True)
         ctx.session.add(LoginFailure(username=key, at=now, origin=ctx.origin))
         ctx.session.flush()
         ctx.record(LedgerTag.AuthLoginFailed, target=target, outcome=4, reason=why)
@@ -407,5 +416,8 @@ def demo_codes(ctx: Context) -> list[tuple[str, str, str]]:
     """
     if not ctx.settings.demo:
         raise Denied("demo codes exist only in a demo home")
-    users = ctx.session.scalars(select(User).where(User.disabled.is_(False)).order_by(User.created_at))
+    # The accounts a visitor can sign in to: not those with a password nobody knows yet
+    # (must change it first, e.g. the demo's senior clerk who only owns the VIP records).
+    users = ctx.session.scalars(select(User).where(User.disabled.is_(False), User.must_change_password.is_(False))
+                                .order_by(User.created_at))
     return [(u.username, u.display_name, totp.code_at(_open_secret(ctx, u), ctx.now())) for u in users]

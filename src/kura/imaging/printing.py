@@ -105,12 +105,20 @@ def _compose(image: Image.Image, header: list[str], mark: str, sub: str) -> Imag
     # Blend toward mid-grey under the lettering: visible on black air and on white bone alike.
     grey = Image.new("L", region.size, 150)
     page.paste(Image.composite(grey, region, tile), (left, y))
-    # Footer: who printed it and when, and the prohibition, in full (R72).
+    # Footer: who printed it and when, and the prohibition, in full (R72) — inside its frame:
+    # the type shrinks until the longest line fits between the frame's sides.
     fy = y + shown.height + 40
-    draw.rectangle((70, fy - 10, PAGE[0] - 70, fy + 90), outline=0, width=3)
-    draw.text((90, fy), fix(mark), fill=0, font=font)
-    draw.text((90, fy + 46), "kura (蔵) — key image printout" if cjk else "kura - key image printout",
-              fill=0, font=small)
+    inner = PAGE[0] - 70 * 2 - 40
+    footer = [fix(mark), "kura (蔵) — キー画像の印刷 (院外持出禁止)" if cjk else "kura - key image printout"]
+    size = 30
+    ffont, _ = _font(size)
+    while size > 14 and max(draw.textlength(t, font=ffont) for t in footer) > inner:
+        size -= 2
+        ffont, _ = _font(size)
+    fsmall, _ = _font(max(12, size - 6))
+    draw.rectangle((70, fy - 10, PAGE[0] - 70, fy + size + 60), outline=0, width=3)
+    draw.text((90, fy), footer[0], fill=0, font=ffont)
+    draw.text((90, fy + size + 16), footer[1], fill=0, font=fsmall)
     return page
 
 
@@ -139,9 +147,10 @@ def key_image(ctx: Context, study_uid: str, sop_uid: str, *, center: float | Non
     name = study.name_ideographic.replace("^", " ") or study.patient_name.replace("^", " ")
     kana = study.name_phonetic.replace("^", " ")
     date = study.study_date
-    header = [f"{name} {f'({kana})' if kana else ''}  ID: {study.patient_id}",
+    sex = {"M": "男", "F": "女", "O": "その他"}.get(study.sex or "", "")
+    header = [f"{name} {f'({kana})' if kana else ''}  患者ID: {study.patient_id}  {sex}",
               f"検査日 {date[:4]}-{date[4:6]}-{date[6:]}  {study.modalities.replace(chr(92), '/')}  "
-              f"{study.description}  Acc: {study.accession_number}",
+              f"{study.description}  受付番号: {study.accession_number}",
               f"検像: {_status(study)}",
               f"SOP {sop_uid}" + (f"  W {width:g} / L {center:g}" if center is not None and width is not None else "")]
     sub = f"{user}  {now.astimezone(LOCAL_TZ).strftime('%Y-%m-%d %H:%M')}"

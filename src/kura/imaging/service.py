@@ -221,6 +221,14 @@ def studies_for_patient(ctx: Context, patient_id: str) -> list[ImagingStudy]:
     return [row[0] for row in find(ctx, Query(level="STUDY", keys={"PatientID": patient_id}))]
 
 
+def count_for_patient(ctx: Context, patient_id: str) -> int:
+    """How many studies the archive holds under one DICOM Patient ID — for the patient page
+    of someone who may read the patient but not the images (a 医事 clerk): the number says
+    that studies exist, and nothing of them. No ledger entry (no study is read)."""
+    return ctx.session.scalar(select(func.count()).select_from(ImagingStudy)
+                              .where(ImagingStudy.patient_id == patient_id)) or 0
+
+
 def worklist(ctx: Context, *, limit: int = 200) -> list[ImagingStudy]:
     """The technologist's worklist: studies awaiting 検像 (draft), oldest first.
     Raises Denied without the confirm right. Ledger: ImagingStudyQueried."""

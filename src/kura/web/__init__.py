@@ -11,6 +11,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from kura import __version__
@@ -73,6 +74,11 @@ def create_app(kura, *, tls: bool = False) -> FastAPI:
     @app.get("/healthz", tags=["health"])
     def healthz(_: PublicDep):
         return {"status": "ok"}
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon(_: PublicDep):
+        # Browsers ask for it on every page, signed in or not; it shows nothing of anyone.
+        return RedirectResponse("/static/favicon.svg", status_code=301)
 
     @app.get("/api/openapi.json", include_in_schema=False)
     def openapi(_: AuthPendingDep):

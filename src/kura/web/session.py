@@ -45,9 +45,15 @@ def sign_in(request: Request, username: str, password: str, otp: str) -> identit
         contact = kura.settings.support_contact or "the system administrator"
         raise Locked(f"account locked after too many failed logins; wait {kura.settings.lockout_minutes} "
                      f"minutes or call {contact} to have it unlocked")
+    if result.reused_code:
+        raise CodeReused("invalid credentials")  # the API answers it as any failure (R7)
     if result.outcome is not identity.LoginOutcome.ok:
         raise Unauthenticated("invalid credentials")
     return result
+
+
+class CodeReused(Unauthenticated):
+    """Both factors right, but the code was used already: the login screen says so."""
 
 
 def set_session_cookie(request: Request, response: Response, token: str) -> None:

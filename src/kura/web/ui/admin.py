@@ -16,7 +16,9 @@ from kura.access.roles import ANY, RECORD_TYPES, ROLE_GRANTS, ROLE_LABELS
 from kura.classes import service as classes
 from kura.errors import Conflict, Invalid, NotFound
 from kura.identity import service as identity
-from kura.web.deps import work
+from kura.web.deps import kura_of, work
+from kura.web.i18n import language_of
+from kura.web.ui import words
 from kura.web.ui.render import PERSON_ROLES, PageDep, qr_data_uri, redirect, render
 
 __all__ = ["router"]
@@ -229,12 +231,22 @@ def permissions(request: Request, auth: PageDep):
     with work(request, auth, PURPOSE) as ctx:
         ctx.require(Action.AdminPermissionsRead, Target(kind="Permissions"))
     roles = list(ROLE_GRANTS)
-    table = []
+    lang = language_of(request, kura_of(request).settings.language)
+    groups: dict[str, list] = {area: [] for area in words.AREAS}
     for action in Action:
         cells = []
         for role in roles:
             kinds = ROLE_GRANTS[role].get(action)
-            cells.append(None if kinds is None else "*" if kinds == ANY else ", ".join(sorted(kinds)))
-        table.append((action, cells))
+            cells.append(None if kinds is None else "*" if kinds == ANY else
+                         "・".join(KIND_WORDS.get(k, k) if lang == "ja" else k for k in sorted(kinds)))
+        groups.setdefault(words.area_of(action), []).append((action, words.action_name(action, lang), cells))
+    table = [(words.AREAS.get(area, (area, area))[0 if lang == "ja" else 1], rows)
+             for area, rows in groups.items() if rows]
     return render(request, "admin/permissions.html",
-                  {"roles": roles, "table": table, "labels": ROLE_LABELS})
+                  {"roles": roles, "groups": table, "labels": ROLE_LABELS})
+
+
+# The kinds of target a grant names, as staff call them.
+KIND_WORDS = {"Patient": "患者", "Coverage": "保険", "Encounter": "受診", "ChargeItem": "診療行為",
+              "Invoice": "請求", "DocumentReference": "文書", "ImagingStudy": "画像検査", "Practitioner": "職員",
+              "Provenance": "来歴", "AuditEvent": "監査イベント", "Binary": "添付ファイル", "User": "利用者"}

@@ -11,7 +11,7 @@ from kura.errors import Locked, Unauthenticated
 from kura.identity import service as identity
 from kura.web.deps import SESSION_COOKIE, AuthPendingDep, PublicDep, kura_of, origin_of, work
 from kura.web.i18n import LANG_COOKIE, LANGUAGES
-from kura.web.session import set_session_cookie, sign_in
+from kura.web.session import CodeReused, set_session_cookie, sign_in
 from kura.web.ui.render import redirect, render, safe_next
 
 __all__ = ["router"]
@@ -73,6 +73,9 @@ def login(request: Request, _: PublicDep,
         return render(request, "login.html", {"next": safe_next(target), "username": username, "locked": True,
                                               "lockout_minutes": settings.lockout_minutes,
                                               "contact": settings.support_contact}, status=423)
+    except CodeReused:
+        return render(request, "login.html", {"next": safe_next(target), "username": username, "reused": True,
+                                              "demo_codes": _demo_codes(request)}, status=401)
     except Unauthenticated:
         # One message whichever part was wrong (R7).
         return render(request, "login.html", {"next": safe_next(target), "username": username, "failed": True,

@@ -15,16 +15,18 @@ from fastapi.responses import Response
 
 from kura.access.actions import Action
 from kura.access.policy import Target
+from kura.access.roles import ROLE_GRANTS
 from kura.errors import Invalid, NotFound
 from kura.records import disclosure, patients, printout, resources
 from kura.records import service as records
 from kura.records.kana import normalise
 from kura.text import parse_wareki
-from kura.web.deps import work
+from kura.web.deps import kura_of, work
 from kura.web.ui import forms
 from kura.web.ui.records import (DONE, BreakGlass, _form, attachment_of, guarded, uploaded,
                                  version_row)
-from kura.web.ui.render import PageDep, can, redirect, render
+from kura.web.i18n import language_of
+from kura.web.ui.render import PERSON_ROLES, PageDep, can, redirect, render, role_label
 
 __all__ = ["router", "interpret"]
 
@@ -169,6 +171,21 @@ def _studies(ctx, summary, mrn: str) -> list[dict]:
     return sorted(out.values(), key=lambda r: r["date"], reverse=True)
 
 
+def _hidden_studies(ctx, mrn: str) -> int:
+    """Studies of this patient the user's roles cannot open (so the page does not say there are none)."""
+    if not mrn or ctx.allows(Action.ImagingStudySearch, Target(kind="ImagingStudy")).allowed:
+        return 0
+    from kura.imaging import service as imaging
+    return imaging.count_for_patient(ctx, mrn)
+
+
+def image_readers(request: Request) -> str:
+    """The roles that may view images, as the UI names them (e.g. 医師、看護師、診療放射線技師)."""
+    lang = language_of(request, kura_of(request).settings.language)
+    roles = [r for r in PERSON_ROLES if Action.ImagingStudyRead in ROLE_GRANTS.get(r, {})]
+    return "、".join(role_label(r, lang) for r in roles) if lang == "ja" else ", ".join(role_label(r, lang) for r in roles)
+
+
 @router.api_route("/{pid}", methods=["GET", "POST"])
 def patient_page(request: Request, auth: PageDep, pid: str, done: str = "", break_glass: BreakGlass = ""):
     def view(ctx):
@@ -182,7 +199,8 @@ def patient_page(request: Request, auth: PageDep, pid: str, done: str = "", brea
                     for k, vs in summary.items() if k not in ("patient", "studies")}
         return render(request, "patients/patient.html", {
             "pv": pv, "p": version_row(pv), "rows": resources.summary_rows(res), "sections": sections,
-            "studies": _studies(ctx, summary, mrn), "done": DONE.get(done) or (
+            "studies": _studies(ctx, summary, mrn), "hidden_studies": _hidden_studies(ctx, mrn),
+            "image_readers": image_readers(request), "done": DONE.get(done) or (
                 "This patient ID is registered already; here is the patient." if done == "exists" else None),
             "break_glass": bool(break_glass.strip()),
             "can_write": {k: ctx.allows(Action.RecordsRecordCreate, Target(kind=t)).allowed

@@ -67,14 +67,24 @@ class NavItem:
     label: str  # English message id, translated at render time
     action: Action | None = None  # shown when the policy allows this action …
     kind: str = "*"  # … on this kind of target
-    hint: str = ""  # one line on the home page
+    hint: str = ""  # one line on the home page …
+    write: Action | None = None  # … for those the policy allows this too;
+    read_hint: str = ""  # for the others, this line (no promise of what their roles cannot do)
+    write_kind: str = "*"
+
+    def hint_for(self, auth: "Auth | None") -> str:
+        if self.write is None or can(auth, self.write, self.write_kind):
+            return self.hint
+        return self.read_hint or self.hint
 
 
 NAV: list[NavItem] = [
     NavItem("/patients", "Patients", Action.RecordsRecordSearch, "Patient",
-            "Find a patient and read or write their records."),
+            "Find a patient and read or write their records.", Action.RecordsRecordCreate,
+            "Find a patient and read their records.", "Encounter"),
     NavItem("/images", "Images", Action.ImagingStudySearch, "ImagingStudy",
-            "Find imaging studies; check and confirm new ones."),
+            "Find imaging studies; check and confirm new ones.", Action.ImagingStudyConfirm,
+            "Find imaging studies and view them.", "ImagingStudy"),
     NavItem("/admin/users", "Users", Action.AdminUserRead, "User",
             "Add users, change roles and clearance, disable, reset passwords, unlock."),
     NavItem("/admin/classes", "Management classes", Action.AdminClassRead, "ManagementClass",
