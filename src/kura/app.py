@@ -61,7 +61,8 @@ class Kura:
         """One transaction: the change and its ledger entries commit together or not at all.
 
         When the work is refused (Denied), it is rolled back and the denial is then written
-        to the ledger in a transaction of its own, so every denial leaves a trace (R13, R23).
+        to the ledger in a transaction of its own, so every denial leaves a trace (R13, R23);
+        so are the security alerts noted with ctx.alert (an integrity failure found on read).
         Without a `purpose`, kura.access.purpose decides it from the actor and the break-glass.
         """
         if purpose is None:
@@ -76,24 +77,30 @@ class Kura:
             ctx.request_id = request_id
         try:
             yield ctx
+            ctx.write_alerts()
             session.commit()
         except Denied:
             session.rollback()
-            if ctx.denials:
+            if ctx.denials or ctx.alerts:
                 self._record_denials(ctx)
             raise
         except BaseException:
             session.rollback()
+            if ctx.alerts:  # e.g. an integrity failure found on read (records.sealing)
+                self._record_denials(ctx)
             raise
         finally:
             session.close()
 
     def _record_denials(self, failed: Context) -> None:
+        """Denials and security alerts of a rolled-back unit of work, in a transaction of their own."""
         with self.sessions() as session:
-            ctx = dataclasses.replace(failed, session=session, denials=[], break_glass_used=False, under={})
+            ctx = dataclasses.replace(failed, session=session, denials=[], break_glass_used=False, under={},
+                                      alerts=list(failed.alerts))
             for d in failed.denials:
                 ctx.record(LedgerTag.AccessRequestDenied, target=d.target, outcome=4, reason=d.reason,
                            detail={"action": str(d.action)})
+            ctx.write_alerts()
             session.commit()
 
     def migrate(self) -> None:

@@ -9,15 +9,15 @@ confidentiality label reaches that patient's studies at once (kura.imaging.label
 
 from __future__ import annotations
 
-import json
-
 from sqlalchemy import select
 
 from kura.imaging.names import normalise
 from kura.imaging import relabel
 from kura.imaging.link import RegisteredPatient
 from kura.records import service as records
+from kura.records.fhir import params
 from kura.records.models import Record, RecordVersion, SearchToken
+from kura.records.store import blinder, version_of
 
 _SEX = {"male": "M", "female": "F", "other": "O"}
 
@@ -27,12 +27,13 @@ class RecordsBridge:
         """The one Patient whose identifier equals the DICOM Patient ID (none if ambiguous)."""
         pks = list(ctx.session.scalars(select(SearchToken.record_pk).where(
             SearchToken.rtype == "Patient", SearchToken.param == "identifier",
-            SearchToken.value == normalise(patient_id)[:200]).distinct().limit(2)))
+            SearchToken.value == params.token_value("Patient", "identifier", patient_id, blinder(ctx)))
+            .distinct().limit(2)))
         if len(pks) != 1:
             return None
         rec = ctx.session.get(Record, pks[0])
-        version = ctx.session.get(RecordVersion, (rec.pk, rec.current_version))
-        resource = json.loads(version.content or b"{}")
+        # opened and verified like every read (records.sealing)
+        resource = version_of(ctx, rec, ctx.session.get(RecordVersion, (rec.pk, rec.current_version))).resource()
         names = set()
         for name in resource.get("name") or []:
             full = (name.get("family") or "") + "".join(name.get("given") or [])

@@ -62,6 +62,7 @@ class Context:
     # Open break-glasses by patient (None: looked up, none open), and the ones this work used.
     grants: dict[str, Grant | None] = dataclasses.field(default_factory=dict)
     under: dict[str, int] = dataclasses.field(default_factory=dict)
+    alerts: list[dict] = dataclasses.field(default_factory=list)
 
     # -- access -------------------------------------------------------------------------
     def allows(self, action: Action, target: Target | None = None) -> Decision:
@@ -151,6 +152,19 @@ class Context:
             purpose=self.purpose, target_kind=target.kind, target_id=target.id,
             patient_id=target.patient_id, digest=digest, reason=reason, detail=detail, alert=alert,
             signer=self.signer, checkpoint_interval=self.checkpoint_interval)
+
+    def alert(self, tag: LedgerTag, *, target: Target | None = None, reason: str = "",
+              detail: dict | None = None) -> None:
+        """A security alert that must reach the ledger even when this unit of work is rolled
+        back (an integrity failure found while reading): Kura.unit_of_work writes it with the
+        commit, or after the rollback in a transaction of its own, as it does denials."""
+        self.alerts.append({"tag": tag, "target": target, "reason": reason, "detail": detail})
+
+    def write_alerts(self) -> None:
+        for a in self.alerts:
+            self.record(a["tag"], target=a["target"], outcome=8, reason=a["reason"], detail=a["detail"],
+                        alert=True)
+        self.alerts = []
 
     def now(self):
         return self.clock.now()

@@ -118,6 +118,7 @@ EVENTS: dict[LedgerTag, Event] = {
     T.RecordsRecordPrinted: Event("110106", None, "R"),
     T.RecordsRecordRead: Event("110110", None, "R"),
     T.RecordsRecordSearched: Event("110112", None, "E"),
+    T.RecordsRecordTampered: Event("110113", None, "R"),
     T.RecordsRecordUpdated: Event("110110", None, "U"),
     T.SystemHomeInitialised: Event("110113", "110134", "C"),
     T.SystemServerStarted: Event("110100", "110120", "E"),

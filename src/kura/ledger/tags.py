@@ -67,6 +67,7 @@ class LedgerTag(StrEnum):
     RecordsRecordPrinted = "records:record:printed"
     RecordsRecordRead = "records:record:read"
     RecordsRecordSearched = "records:record:searched"
+    RecordsRecordTampered = "records:record:tampered"
     RecordsRecordUpdated = "records:record:updated"
     SystemHomeInitialised = "system:home:initialised"
     SystemServerStarted = "system:server:started"
@@ -83,4 +84,5 @@ ALERT_TAGS = frozenset({
     LedgerTag.ImagingStudyFlagged,
     LedgerTag.OpsIntegrityFailed,
     LedgerTag.OpsRunFailed,
+    LedgerTag.RecordsRecordTampered,
 })

@@ -45,6 +45,26 @@ def upgrade(engine: Engine, *, master_key: bytes | None = None) -> None:
         raise Invalid(f"database schema {', '.join(sorted(unknown))} is newer than this kura; upgrade kura")
     if current != set(script.get_heads()):
         command.upgrade(cfg, "heads")
+        if cfg.attributes.get("vacuum"):
+            _vacuum(engine)
+
+
+def _vacuum(engine: Engine) -> None:
+    """After a migration that replaced plaintext (0006 seals the records): rewrite the
+    database so the old rows' bytes do not linger in free pages (SQLite: VACUUM, then
+    truncate the WAL; PostgreSQL: VACUUM FULL of the rewritten tables). Outside a transaction,
+    as both require. The filesystem or SSD may still keep old blocks (THREAT_MODEL.md)."""
+    if engine.dialect.name == "sqlite":
+        raw = engine.raw_connection()  # the engine's own BEGIN hook would wrap VACUUM in a transaction
+        try:
+            raw.driver_connection.execute("VACUUM")
+            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            raw.close()
+    elif engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for table in ("record_version", "search_string", "search_token"):
+                conn.exec_driver_sql(f"VACUUM FULL {table}")
 
 
 def pending_diff(engine: Engine) -> list:

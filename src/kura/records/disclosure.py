@@ -87,7 +87,7 @@ def export_patient(ctx: Context, patient_id: str) -> Export:
         rec = ctx.session.scalar(select(Record).where(Record.rtype == rtype, Record.logical_id == rid))
         for rv in ctx.session.scalars(select(RecordVersion).where(RecordVersion.record_pk == rec.pk)
                                       .order_by(RecordVersion.number)):
-            ver = version_of(rec, rv)
+            ver = version_of(ctx, rec, rv)
             req = {"method": "POST" if ver.activity != "update" else "PUT",
                    "url": f"{rtype}/{rid}/$confirm" if ver.activity == "confirm" else f"{rtype}/{rid}"}
             hist.append(b'{"fullUrl":' + json.dumps(f"{rtype}/{rid}/_history/{ver.number}").encode()

@@ -6,15 +6,20 @@ an UPDATE of one (see `_refuse_update`), and a confirmation (確定) is itself a
 whose predecessor is the draft it confirms. The image archive can keep its objects in the
 same tables (content in a blob, `blob` set instead of `content`).
 
+A version's content is sealed at rest (kura.records.sealing: a K2 envelope under the
+patient's data key, its AAD binding the version's type/id/number, patient, status, label and
+class), so the database file names no one and a changed label or status fails to open.
+
 Search parameters live in index tables of their own (search_token, search_string,
-search_date), rewritten in the same transaction as the version they describe.
+search_date), rewritten in the same transaction as the version they describe. Values that
+name someone (names, identifiers) are stored only as keyed blind tokens (kura.keys.blind).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, event
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kura.db.base import Base, sha256_hex, uuid_pk
@@ -56,10 +61,14 @@ class RecordVersion(Base):
 
     record_pk: Mapped[str] = mapped_column(ForeignKey("record.pk"), primary_key=True)
     number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    content: Mapped[bytes | None] = mapped_column(LargeBinary)  # canonical JSON, or None when in a blob
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)  # sealed canonical JSON, or None when in a blob
     blob: Mapped[str | None] = mapped_column(String(200))  # blob name when the content is a blob
-    sha256: Mapped[sha256_hex]
+    sha256: Mapped[sha256_hex]  # of the canonical plaintext: the digest the ledger commits
     status: Mapped[str] = mapped_column(String(16))
+    # The label and class the version was written under; bound into the envelope's AAD, and
+    # the record row's copies must equal its current version's (records.sealing).
+    label: Mapped[str] = mapped_column(String(1))
+    class_code: Mapped[str | None] = mapped_column(String(64))
     activity: Mapped[str] = mapped_column(String(16))  # create | update | confirm
     at: Mapped[dt.datetime]
     author_id: Mapped[str | None] = mapped_column(String(36))
@@ -84,7 +93,7 @@ def _refuse_update(mapper, connection, target):  # noqa: ARG001
 
 
 class SearchToken(Base):
-    """Token parameters: identifier (system|value), gender, Provenance target."""
+    """Token parameters: identifier (system plain, value a blind token), gender, Provenance target."""
 
     __tablename__ = "search_token"
     __table_args__ = (Index("ix_search_token_lookup", "rtype", "param", "value"),)
@@ -98,12 +107,14 @@ class SearchToken(Base):
 
 
 class SearchString(Base):
-    """String parameters, normalised by kana.normalise for prefix search (name)."""
+    """String parameters (name) as blind tokens: one row per distinct token of a record — the
+    tokens of every prefix of each normalised name part (up to params.PREFIX_MAX characters)
+    and of each whole part (for :exact), so a record matches one token at most once."""
 
     __tablename__ = "search_string"
     # Covering: a name search counts and pages from this index alone (records.reads).
     __table_args__ = (Index("ix_search_string_visible", "rtype", "param", "value", "class_code",
-                            "confidentiality", "shared", "record_pk"),)
+                            "confidentiality", "record_pk"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     record_pk: Mapped[str] = mapped_column(ForeignKey("record.pk"), index=True)
@@ -112,9 +123,6 @@ class SearchString(Base):
     value: Mapped[str] = mapped_column(_Key)
     class_code: Mapped[str | None] = mapped_column(String(64))  # copies of the record's label,
     confidentiality: Mapped[str] = mapped_column(String(1))  # rewritten with every version
-    # True when another key of the same record starts with the same character: only such
-    # keys can match one prefix twice, so only they need DISTINCT when counting (reads).
-    shared: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class SearchDate(Base):

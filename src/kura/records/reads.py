@@ -4,6 +4,11 @@ Each function asks the one access decision for the record's management class and
 writes its ledger entry (who read which patient's what) in the caller's transaction (R23).
 Search and $everything leave out silently what the caller may not see; a direct read
 beyond clearance is Denied with needs_break_glass (README: 403, break-glass exists).
+
+Everything served is opened and verified first (store.version_of → records.sealing): the
+envelope's tag, the recorded SHA-256, and the record row against its current version (R37).
+A failure raises IntegrityFailure and leaves a RecordsRecordTampered alert; nothing of the
+altered record is served.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import dataclasses
 import datetime as dt
 from typing import Any, Iterable
 
-from sqlalchemy import and_, case, false, func, or_, select
+from sqlalchemy import and_, false, func, or_, select
 
 from kura.access.actions import Action
 from kura.access.policy import CONFIDENTIALITY, Target
@@ -25,7 +30,9 @@ from kura.records import attachments
 from kura.records.fhir import params
 from kura.records.fhir.validate import STORED_TYPES
 from kura.records.models import Attachment, Record, RecordVersion, SearchString
-from kura.records.store import Version, all_classes, get_record, get_version, target_of, version_of
+from kura.records.canonical import loads
+from kura.records.store import (Version, all_classes, blinder, content_of, get_record, get_version, target_of,
+                                version_of)
 
 __all__ = ["read", "vread", "history", "type_history", "search", "restricted_matches", "everything", "patient_summary",
            "version_history", "diff", "read_attachment", "Page", "VersionInfo"]
@@ -66,8 +73,15 @@ def read(ctx: Context, rtype: str, id: str) -> Version:
     target = target_of(ctx, rec)
     ctx.require(Action.RecordsRecordRead, target)
     v = get_version(ctx, rec)
+    out = version_of(ctx, rec, v)
     ctx.record(LedgerTag.RecordsRecordRead, target=target, digest=v.sha256, detail={"version": v.number})
-    return version_of(rec, v)
+    return out
+
+
+def _check_current(ctx: Context, rec: Record) -> None:
+    """Open and check the record's current version when what is served does not include it,
+    so the label the access decision used is proven (records.sealing)."""
+    version_of(ctx, rec, get_version(ctx, rec))
 
 
 def vread(ctx: Context, rtype: str, id: str, number: int) -> Version:
@@ -78,8 +92,11 @@ def vread(ctx: Context, rtype: str, id: str, number: int) -> Version:
     if not 1 <= number <= rec.current_version:
         raise NotFound(f"{rtype}/{id}/_history/{number} not found")
     v = get_version(ctx, rec, number)
+    out = version_of(ctx, rec, v)
+    if number != rec.current_version:
+        _check_current(ctx, rec)
     ctx.record(LedgerTag.RecordsRecordRead, target=target, digest=v.sha256, detail={"version": v.number})
-    return version_of(rec, v)
+    return out
 
 
 def history(ctx: Context, rtype: str, id: str, *, count: int = 100, offset: int = 0) -> Page:
@@ -91,8 +108,11 @@ def history(ctx: Context, rtype: str, id: str, *, count: int = 100, offset: int 
     ctx.require(Action.RecordsRecordRead, target)
     rows = list(ctx.session.scalars(select(RecordVersion).where(RecordVersion.record_pk == rec.pk)
                                     .order_by(RecordVersion.number.desc()).offset(offset).limit(count)))
+    out = [version_of(ctx, rec, v) for v in rows]
+    if not any(v.number == rec.current_version for v in rows):
+        _check_current(ctx, rec)
     ctx.record(LedgerTag.RecordsRecordRead, target=target, detail={"history": True, "versions": len(rows)})
-    return Page([version_of(rec, v) for v in rows], rec.current_version, offset, count)
+    return Page(out, rec.current_version, offset, count)
 
 
 def version_history(ctx: Context, rtype: str, id: str) -> list[VersionInfo]:
@@ -164,22 +184,26 @@ def search(ctx: Context, rtype: str, pairs: Iterable[tuple[str, str]]) -> Page:
     q = params.parse(rtype, pairs)
     scope_patients = q.patient_ids()
     ctx.require(Action.RecordsRecordSearch, Target(kind=rtype, patient_id=scope_patients[0] if len(scope_patients) == 1 else None))
+    blind = blinder(ctx)
+    for i, j, name, key in params.long_prefixes(q):
+        q.resolved[(i, j)] = _long_prefix(ctx, q.rtype, name, key, blind)
     if params.name_only(q):
-        total, page = _name_search(ctx, q)
+        total, page = _name_search(ctx, q, blind)
     else:
-        total, page = _general_search(ctx, q)
+        total, page = _general_search(ctx, q, blind)
     page = [r for r in page if ctx.allows(Action.RecordsRecordSearch, target_of(ctx, r)).allowed]
     versions = {}
     if page:
         versions = {v.record_pk: v for v in ctx.session.scalars(select(RecordVersion).where(
             or_(*[and_(RecordVersion.record_pk == r.pk, RecordVersion.number == r.current_version)
                   for r in page])))}
-    rows = [(r, versions[r.pk]) for r in page]
-    patients = sorted({r.patient_id for r, _ in rows if r.patient_id})
+    out = [version_of(ctx, r, versions[r.pk]) for r in page]
+    patients = sorted({r.patient_id for r in page if r.patient_id})
     ctx.record(LedgerTag.RecordsRecordSearched,
                target=Target(kind=rtype, patient_id=patients[0] if len(patients) == 1 else None),
-               detail={"query": [[k, v] for k, v in pairs][:20], "total": total, "patients": patients[:50]})
-    return Page([version_of(r, v) for r, v in rows], total, q.offset, q.count)
+               detail={"query": params.redacted(rtype, pairs[:20], blind), "total": total,
+                       "patients": patients[:50]})
+    return Page(out, total, q.offset, q.count)
 
 
 def restricted_matches(ctx: Context, rtype: str, pairs: Iterable[tuple[str, str]], *, limit: int = 10) -> list[str]:
@@ -187,22 +211,38 @@ def restricted_matches(ctx: Context, rtype: str, pairs: Iterable[tuple[str, str]
     (R18): in an emergency a clinician must find a restricted patient by number or name.
     Only ids are returned — nothing of the protected content. Empty for anyone who cannot
     break the glass. Raises Invalid, Denied as `search`. Ledger: RecordsRecordSearched
-    (the query and the restricted ids), when any matched."""
+    (the query, names and identifiers as blind tokens, and the restricted ids), when any matched."""
     pairs = [(k, v) for k, v in pairs if k not in ("_count", "_offset")] + [("_count", str(limit))]
     q = params.parse(rtype, pairs)
     ctx.require(Action.RecordsRecordSearch, Target(kind=rtype))
+    blind = blinder(ctx)
+    for i, j, name, key in params.long_prefixes(q):
+        q.resolved[(i, j)] = _long_prefix(ctx, q.rtype, name, key, blind)
     searcher = _name_search if params.name_only(q) else _general_search
-    _, page = searcher(ctx, q, want=_breakable)
+    _, page = searcher(ctx, q, blind, want=_breakable)
     ids = [r.logical_id for r in page]
     if ids:
         ctx.record(LedgerTag.RecordsRecordSearched, target=Target(kind=rtype),
-                   detail={"query": [[k, v] for k, v in pairs][:20], "restricted": ids})
+                   detail={"query": params.redacted(rtype, pairs[:20], blind), "restricted": ids})
     return ids
 
 
-def _general_search(ctx: Context, q: params.Query, want=None) -> tuple[int, list[Record]]:
-    skip, matched = params.driver(q)
-    where = [_visible(ctx, q.rtype, Action.RecordsRecordSearch, want=want), *params.conditions(q, skip=skip)]
+def _long_prefix(ctx: Context, rtype: str, name: str, key: str, blind) -> list[str]:
+    """The records whose `name` begins with `key`, longer than params.PREFIX_MAX characters:
+    the token of its first PREFIX_MAX characters narrows them to a few, whose current
+    versions are opened (and verified) and checked. Internal: nothing is served from here."""
+    token = blind(f"{rtype}.{name}^", key[:params.PREFIX_MAX])
+    rows = ctx.session.execute(
+        select(Record, RecordVersion).join(SearchString, SearchString.record_pk == Record.pk)
+        .join(RecordVersion, and_(RecordVersion.record_pk == Record.pk, RecordVersion.number == Record.current_version))
+        .where(SearchString.rtype == rtype, SearchString.param == name, SearchString.value == token)).all()
+    return sorted(rec.pk for rec, v in rows
+                  if any(k.startswith(key) for k in params.name_keys(loads(content_of(ctx, rec, v)))))
+
+
+def _general_search(ctx: Context, q: params.Query, blind, want=None) -> tuple[int, list[Record]]:
+    skip, matched = params.driver(q, blind)
+    where = [_visible(ctx, q.rtype, Action.RecordsRecordSearch, want=want), *params.conditions(q, blind, skip=skip)]
     if matched is None:
         where.append(Record.rtype == q.rtype)
 
@@ -218,42 +258,25 @@ def _general_search(ctx: Context, q: params.Query, want=None) -> tuple[int, list
                                            .offset(q.offset).limit(q.count)))
 
 
-def _name_search(ctx: Context, q: params.Query, want=None) -> tuple[int, list[Record]]:
+def _name_search(ctx: Context, q: params.Query, blind, want=None) -> tuple[int, list[Record]]:
     """A plain name search (search as you type): answered from the name index alone.
 
-    The index rows carry the record's class and label, so the total and the page come from
-    one range scan of ix_search_string_visible, ordered by the matched name (五十音順 for
-    kana), however many patients share the prefix.
+    The index rows carry the record's class and label, and a record has each token once
+    (params.string_tokens), so the total and the page come from one range scan of
+    ix_search_string_visible on one token, however many patients share the prefix. The
+    order is the index's (class, label, record): a blind index cannot sort by the name.
     """
-    match = params.name_match(q)
+    match = params.name_match(q, blind)
     visible = _visible(ctx, q.rtype, Action.RecordsRecordSearch,
                        (SearchString.class_code, SearchString.confidentiality), want)
     where = [*match, visible]
-    # Exact and cheap: a record with two keys matching one prefix has them both `shared`
-    # (they begin alike), so only shared rows need DISTINCT; the rest are counted as rows.
-    total = ctx.session.scalar(select(
-        func.count(case((SearchString.shared.is_(False), 1)))
-        + func.count(func.distinct(case((SearchString.shared.is_(True), SearchString.record_pk)))))
-        .where(*where)) or 0
+    total = ctx.session.scalar(select(func.count()).select_from(SearchString).where(*where)) or 0
     if not q.count:
         return total, []
-    # A record has one key per name form, none a prefix of another (params.extract), so
-    # duplicates are rare (two names of one person); read a little more and drop them.
-    seen: list[str] = []
-    want, fetched, limit = q.offset + q.count, 0, (q.offset + q.count) * 2 + 10
-    while len(seen) < want:
-        rows = ctx.session.execute(select(SearchString.record_pk).where(*where)
-                                   .order_by(SearchString.value, SearchString.class_code,  # index order
-                                             SearchString.confidentiality, SearchString.shared,
-                                             SearchString.record_pk)
-                                   .offset(fetched).limit(limit)).scalars().all()
-        for pk in rows:
-            if pk not in seen:
-                seen.append(pk)
-        fetched += len(rows)
-        if len(rows) < limit:
-            break
-    pks = seen[q.offset:want]
+    pks = ctx.session.execute(select(SearchString.record_pk).where(*where)
+                              .order_by(SearchString.value, SearchString.class_code,  # index order
+                                        SearchString.confidentiality, SearchString.record_pk)
+                              .offset(q.offset).limit(q.count)).scalars().all()
     if not pks:
         return total, []
     by_pk = {r.pk: r for r in ctx.session.scalars(select(Record).where(Record.pk.in_(pks)))}
@@ -275,9 +298,14 @@ def type_history(ctx: Context, rtype: str, *, count: int = 20, offset: int = 0,
     total = ctx.session.scalar(select(func.count()).select_from(base.subquery())) or 0
     rows = list(ctx.session.execute(base.order_by(RecordVersion.at.desc(), RecordVersion.number.desc())
                                     .offset(offset).limit(count)))
+    out = [version_of(ctx, r, v) for r, v in rows]
+    shown = {(r.pk, v.number) for r, v in rows}
+    for rec in {r.pk: r for r, _ in rows}.values():
+        if (rec.pk, rec.current_version) not in shown:
+            _check_current(ctx, rec)
     ctx.record(LedgerTag.RecordsRecordSearched, target=Target(kind=rtype),
                detail={"history": True, "total": total})
-    return Page([version_of(r, v) for r, v in rows], total, offset, count)
+    return Page(out, total, offset, count)
 
 
 # -- extraction ---------------------------------------------------------------------------
@@ -305,7 +333,7 @@ def everything(ctx: Context, patient_id: str) -> list[Version]:
             continue
         if d.break_glass and rec.pk != patient.pk:
             ctx.require(Action.RecordsRecordRead, t)
-        out.append(version_of(rec, v))
+        out.append(version_of(ctx, rec, v))
     out.sort(key=lambda x: (_EVERYTHING_ORDER.index(x.rtype), x.at))
     ctx.record(LedgerTag.RecordsRecordRead, target=target, detail={"everything": True, "resources": len(out)})
     return out

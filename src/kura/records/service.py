@@ -26,7 +26,6 @@ from kura.identity.models import User
 from kura.ledger.tags import LedgerTag
 from kura.operation import Context
 from kura.records import attachments, link
-from kura.records.canonical import loads
 from kura.records import patients
 from kura.records.fhir import params
 from kura.records.fhir.validate import PATIENT_REF, WRITABLE_TYPES, validate
@@ -35,8 +34,8 @@ from kura.records.models import CONFIRMED, DRAFT, Attachment, Record, RecordVers
 from kura.records.reads import (Page, VersionInfo, diff, everything, history, patient_summary, read,  # noqa: F401
                                 read_attachment, restricted_matches, search, type_history, version_history,
                                 vread)
-from kura.records.store import (Actor, Version, actor_of, class_for, effective_label, get_record, get_version,
-                                new_record, target_of, version_of, write_version)
+from kura.records.store import (Actor, Version, actor_of, blinder, class_for, effective_label, get_record,
+                                get_version, new_record, target_of, version_of, write_version)
 
 __all__ = ["create", "update", "confirm", "read", "vread", "history", "type_history", "search", "restricted_matches",
            "everything", "patient_summary", "version_history", "diff", "upsert_imaging_study",
@@ -68,7 +67,9 @@ def _user_actor(ctx: Context, username_or_id: str) -> Actor:
 
 def _ledger(ctx: Context, tag: LedgerTag, rec: Record, target: Target, v: RecordVersion,
             prov: tuple[str, str] | None, reason: str = "", **detail: Any) -> None:
-    d = {"version": v.number, **detail}
+    # The label, class and status the version was written under: the digest commits the
+    # label and status too (they are in the content's meta); the class only here (R44).
+    d = {"version": v.number, "label": v.label, "class": v.class_code, "status": v.status, **detail}
     if prov:
         d["provenance"] = {"id": prov[0], "digest": prov[1]}
     ctx.record(tag, target=target, digest=v.sha256, reason=reason, detail=d)
@@ -135,7 +136,7 @@ def create(ctx: Context, resource: Any, *, on_behalf_of: str | None = None,
     if rtype == "Patient" and label != "N":
         # Images filed under this patient's ID before the registration take its label now.
         link.patient_changed(ctx, rec, body)
-    return version_of(rec, v)
+    return version_of(ctx, rec, v)
 
 
 def _conditional(ctx: Context, rtype: str, criteria: str) -> Version | None:
@@ -144,7 +145,8 @@ def _conditional(ctx: Context, rtype: str, criteria: str) -> Version | None:
     if not pairs or any(k != "identifier" for k, _ in pairs):
         raise Invalid("If-None-Exist supports identifier=system|value only")
     q = params.parse(rtype, pairs)
-    pks = list(ctx.session.scalars(select(Record.pk).where(Record.rtype == rtype, *params.conditions(q)).limit(2)))
+    pks = list(ctx.session.scalars(select(Record.pk).where(Record.rtype == rtype,
+                                                           *params.conditions(q, blinder(ctx))).limit(2)))
     if len(pks) > 1:
         raise Conflict(f"If-None-Exist matches more than one {rtype}")
     if not pks:
@@ -174,6 +176,9 @@ def update(ctx: Context, rtype: str, id: str, resource: Any, *, reason: str | No
         patients.check_patient(resource, today=patients.today_of(ctx))
     if if_match is not None and if_match != rec.current_version:
         raise Conflict(f"{rtype}/{id} is at version {rec.current_version}, not {if_match}")
+    # The label the access decision used must be the one the current version was written
+    # under (records.sealing): a lowered label is refused here, not written over.
+    version_of(ctx, rec, get_version(ctx, rec))
     reason = (reason or "").strip()
     if rec.status == CONFIRMED and not reason:
         raise Invalid(f"{rtype}/{id} is confirmed; a correction needs a reason (X-Kura-Reason)")
@@ -195,7 +200,7 @@ def update(ctx: Context, rtype: str, id: str, resource: Any, *, reason: str | No
             **({"on_behalf_of": proxy.name} if proxy else {}))
     if rtype == "Patient":
         link.patient_changed(ctx, rec, body)  # a changed label covers the patient's images at once
-    return version_of(rec, v)
+    return version_of(ctx, rec, v)
 
 
 def confirm(ctx: Context, rtype: str, id: str) -> Version:
@@ -218,11 +223,11 @@ def confirm(ctx: Context, rtype: str, id: str) -> Version:
         raise Conflict(f"{rtype}/{id} was entered on behalf of {cur.on_behalf_of_name}; only they may confirm it")
     enterer = Actor(cur.enterer_id, cur.enterer_name)
     proxy = Actor(cur.on_behalf_of_id, cur.on_behalf_of_name or "") if cur.on_behalf_of_id else None
-    v, _, prov = write_version(ctx, rec, loads(cur.content), activity="confirm", status=CONFIRMED,
+    v, _, prov = write_version(ctx, rec, version_of(ctx, rec, cur).resource(), activity="confirm", status=CONFIRMED,
                                author=me, enterer=enterer, on_behalf_of=proxy,
                                confirmed_by=me)
     _ledger(ctx, LedgerTag.RecordsRecordConfirmed, rec, target, v, prov, confirms=cur.number)
-    return version_of(rec, v)
+    return version_of(ctx, rec, v)
 
 
 # -- the image archive's ImagingStudy -----------------------------------------------------
@@ -255,11 +260,12 @@ def upsert_imaging_study(ctx: Context, resource: dict, *, confirmed: bool = Fals
         activity = "create"
     else:
         prev = get_version(ctx, rec)
-        cur = loads(prev.content)
+        prev_version = version_of(ctx, rec, prev)  # opened and verified (records.sealing)
+        cur = prev_version.resource()
         strip = lambda r: {k: v for k, v in r.items() if k != "meta"}  # noqa: E731
         same = strip(cur) == strip(resource)
         if same and rec.status == status and rec.confidentiality == label:
-            return version_of(rec, prev)
+            return prev_version
         rec.confidentiality = label
         tag, activity = LedgerTag.RecordsRecordUpdated, "update"
         if same and rec.status != status:
@@ -270,7 +276,7 @@ def upsert_imaging_study(ctx: Context, resource: dict, *, confirmed: bool = Fals
     v, _, prov = write_version(ctx, rec, resource, activity=activity, status=status, reason=reason[:2000],
                                author=me, enterer=me, confirmed_by=confirmed_by)
     _ledger(ctx, tag, rec, target_of(ctx, rec), v, prov, reason=reason[:2000])
-    return version_of(rec, v)
+    return version_of(ctx, rec, v)
 
 
 # -- attachments --------------------------------------------------------------------------

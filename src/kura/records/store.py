@@ -3,7 +3,9 @@ decisions here — records.service asks the policy first and then calls these.
 
 A version's bytes are the resource with server-managed meta (versionId, lastUpdated, the
 confidentiality label and the `urn:kura:status` tag) in canonical JSON; its SHA-256 is the
-digest the ledger commits (R37, R44). Writes flush, never commit.
+digest the ledger commits (R37, R44). The bytes are stored sealed (records.sealing) and every
+read opens and verifies them (`version_of`). Index values that name someone are written as
+blind tokens (`blinder`). Writes flush, never commit.
 """
 
 from __future__ import annotations
@@ -18,18 +20,21 @@ from sqlalchemy.exc import IntegrityError
 from kura.access.policy import CONFIDENTIALITY, Target
 from kura.classes import service as classes
 from kura.classes.models import ManagementClass
-from kura.errors import Conflict, NotFound
+from kura.errors import Conflict, IntegrityFailure, NotFound, Shredded
 from kura.identity.models import User
+from kura.keys import service as keys
 from kura.ledger.tags import LedgerTag
 from kura.operation import Context
+from kura.records import sealing
 from kura.records.canonical import canonical, loads, sha256_hex
 from kura.records.fhir import params
 from kura.records.fhir.provenance import agent_ref, practitioner, provenance
 from kura.records.models import CONFIRMED, Record, RecordVersion, SearchDate, SearchString, SearchToken
 
 __all__ = ["Version", "STATUS_SYSTEM", "CONFIDENTIALITY_SYSTEM", "instant", "label_of", "target_of",
-           "class_for", "new_record", "write_version", "reindex", "rebuild_indexes", "ensure_practitioner", "version_of",
-           "Actor", "actor_of", "get_record", "get_version", "all_classes", "effective_label"]
+           "class_for", "new_record", "write_version", "reindex", "rebuild_indexes", "ensure_practitioner",
+           "version_of", "Actor", "actor_of", "get_record", "get_version", "all_classes", "effective_label",
+           "blinder", "content_of"]
 
 STATUS_SYSTEM = "urn:kura:status"
 CONFIDENTIALITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
@@ -74,14 +79,31 @@ class Actor:
     name: str
 
 
-def version_of(rec: Record, v: RecordVersion, content: bytes | None = None) -> Version:
+def version_of(ctx: Context, rec: Record, v: RecordVersion, *, checked: bool = False) -> Version:
+    """The version as callers see it, its content opened and verified (records.sealing).
+    When `v` is the record's current version, the record row is checked against it too
+    (`checked`: the caller has done so). Raises IntegrityFailure (ledgered alert), Shredded."""
+    content = sealing.open_version(ctx, rec, v)
+    if not checked and v.number == rec.current_version:
+        sealing.check_record(ctx, rec, v)
     return Version(rtype=rec.rtype, id=rec.logical_id, number=v.number,
-                   content=content if content is not None else v.content, sha256=v.sha256,
+                   content=content, sha256=v.sha256,
                    status=v.status, activity=v.activity, at=v.at, author_name=v.author_name,
                    reason=v.reason, enterer_name=v.enterer_name, on_behalf_of_name=v.on_behalf_of_name,
                    confirmed_by_name=v.confirmed_by_name, confirmed_at=v.confirmed_at,
                    predecessor=v.predecessor, provenance_id=v.provenance_id, patient_id=rec.patient_id,
                    confidentiality=rec.confidentiality, class_code=rec.class_code)
+
+
+def content_of(ctx: Context, rec: Record, v: RecordVersion) -> bytes:
+    """The verified plaintext of one version (no record-row check). Raises as version_of."""
+    return sealing.open_version(ctx, rec, v)
+
+
+def blinder(ctx: Context) -> params.Blind:
+    """kura.keys.service.blind for this unit of work, as params.Blind."""
+    ring = ctx.keyring
+    return lambda kind, value: keys.blind(ring, kind, value)
 
 
 def actor_of(ctx: Context) -> Actor:
@@ -112,7 +134,8 @@ def _written(ctx: Context) -> dict[tuple[str, str], tuple[Record, "Row"]]:
 
 
 class Row:
-    """A version as written (the same attributes as a RecordVersion row, without the ORM)."""
+    """A version as written (the same attributes as a RecordVersion row, without the ORM),
+    with its plaintext as `plain` (no need to open what this unit of work just sealed)."""
 
     def __init__(self, values: dict):
         self.__dict__.update(values)
@@ -221,22 +244,26 @@ def _insert(ctx: Context, model, rows: list[dict]) -> None:
 
 
 def reindex(ctx: Context, rec: Record, resource: dict, *, fresh: bool) -> None:
-    """Rewrite the record's search index rows (same transaction as the version)."""
+    """Rewrite the record's search index rows (same transaction as the version); names and
+    identifiers as blind tokens (params.string_tokens, params.token_value)."""
     s = ctx.session.connection()
     if not fresh:
         for model in (SearchToken, SearchString, SearchDate):
             s.execute(delete(model.__table__).where(model.__table__.c.record_pk == rec.pk))
     ix = params.extract(rec.rtype, resource)
+    blind = blinder(ctx)
     if ix.tokens:
+        rows = {(p, sy, params.token_value(rec.rtype, p, v, blind)) for p, sy, v in ix.tokens}
         s.execute(_INSERTS[SearchToken], [{"record_pk": rec.pk, "rtype": rec.rtype, "param": p, "system": sy,
-                                         "value": v} for p, sy, v in ix.tokens])
+                                           "value": v} for p, sy, v in sorted(rows)])
     if ix.strings:
-        firsts = [(p, v[:1]) for p, v in ix.strings]
-        s.execute(_INSERTS[SearchString], [{"record_pk": rec.pk, "rtype": rec.rtype, "param": p, "value": v,
-                                                    "class_code": rec.class_code,
-                                                    "confidentiality": rec.confidentiality,
-                                                    "shared": firsts.count((p, v[:1])) > 1}
-                                                   for p, v in ix.strings])
+        by_param: dict[str, list[str]] = {}
+        for p, v in ix.strings:
+            by_param.setdefault(p, []).append(v)
+        s.execute(_INSERTS[SearchString], [{"record_pk": rec.pk, "rtype": rec.rtype, "param": p, "value": t,
+                                            "class_code": rec.class_code, "confidentiality": rec.confidentiality}
+                                           for p, vs in by_param.items()
+                                           for t in sorted(params.string_tokens(rec.rtype, p, vs, blind))])
     if ix.dates:
         s.execute(_INSERTS[SearchDate], [{"record_pk": rec.pk, "rtype": rec.rtype, "param": p, "start": a,
                                         "end": b} for p, a, b in ix.dates])
@@ -253,12 +280,15 @@ def write_version(ctx: Context, rec: Record, resource: dict, *, activity: str, s
                       status=status)
     content = canonical(body)
     digest = sha256_hex(content)
+    sealed = sealing.seal_content(ctx, rtype=rec.rtype, logical_id=rec.logical_id, number=number,
+                                  patient_id=rec.patient_id, status=status, label=rec.confidentiality,
+                                  class_code=rec.class_code, plaintext=content)
     prov = None
     if with_provenance:
         prov = _provenance(ctx, rec, number, activity=activity, reason=reason, author=author,
                            enterer=enterer, on_behalf_of=on_behalf_of, at=now)
-    values = dict(record_pk=rec.pk, number=number, content=content, blob=None, sha256=digest,
-                  status=status, activity=activity, at=now, author_id=author.id, author_name=author.name,
+    values = dict(record_pk=rec.pk, number=number, content=sealed, blob=None, sha256=digest,
+                  status=status, label=rec.confidentiality, class_code=rec.class_code, activity=activity, at=now, author_id=author.id, author_name=author.name,
                   reason=reason, enterer_id=enterer.id, enterer_name=enterer.name,
                   on_behalf_of_id=on_behalf_of.id if on_behalf_of else None,
                   on_behalf_of_name=on_behalf_of.name if on_behalf_of else None,
@@ -288,7 +318,7 @@ def write_version(ctx: Context, rec: Record, resource: dict, *, activity: str, s
         raise Conflict(f"{rec.rtype}/{rec.logical_id} was changed concurrently; read it again") from None
     if index and activity != "confirm":
         reindex(ctx, rec, body, fresh=fresh)
-    row = Row(values)
+    row = Row({**values, "plain": content})
     if (fresh or transient) and rec.rtype != "Provenance":
         _written(ctx)[(rec.rtype, rec.logical_id)] = (rec, row)
     return row, content, prov  # type: ignore[return-value]
@@ -334,23 +364,32 @@ def ensure_practitioner(ctx: Context, user_id: str | None) -> None:
                                    active=not user.disabled),
             activity="create", status=CONFIRMED, author=me, enterer=me, confirmed_by=me, with_provenance=False)
         ctx.record(LedgerTag.RecordsRecordCreated, target=Target(kind="Practitioner", id=user_id),
-                   digest=sha256_hex(content), detail={"version": 1, "derived_from": "user account"})
+                   digest=sha256_hex(content), detail={"version": 1, "label": "N", "class": None,
+                                                       "status": CONFIRMED, "derived_from": "user account"})
     seen.add(user_id)
 
 
 def rebuild_indexes(ctx: Context, *, progress=None) -> int:
-    """Rewrite every record's search index rows from its current version (a restored home:
-    backups carry no index rows, kura.preservation.snapshot). Returns the records indexed."""
+    """Rewrite every record's search index rows (blind tokens included) from its current
+    version, opened and verified like any read (a restored home: backups carry no index rows,
+    kura.preservation.snapshot; the sealing migration 0006). Returns the records indexed.
+
+    A record whose keys were destroyed (disposed of) gets no index rows: it can no longer be
+    found; nor does one that fails its check (a RecordsRecordTampered alert is noted on ctx)."""
     s = ctx.session.connection()
     for model in (SearchToken, SearchString, SearchDate):
         s.execute(delete(model.__table__))
     n = 0
-    stmt = (select(Record, RecordVersion.content)
+    stmt = (select(Record, RecordVersion)
             .join(RecordVersion, (RecordVersion.record_pk == Record.pk)
                   & (RecordVersion.number == Record.current_version))
             .where(RecordVersion.content.is_not(None)).execution_options(yield_per=1000))
-    for rec, content in ctx.session.execute(stmt):
-        reindex(ctx, rec, loads(content), fresh=True)
+    for rec, v in ctx.session.execute(stmt):
+        try:
+            resource = loads(version_of(ctx, rec, v).content)
+        except (Shredded, IntegrityFailure):
+            continue
+        reindex(ctx, rec, resource, fresh=True)
         n += 1
         if progress and n % 500 == 0:
             progress(n)

@@ -101,6 +101,10 @@ def _kura_html(request: Request, exc: KuraError, status: int):
         return _to_login(request)
     if isinstance(exc, Denied) and exc.reason.startswith("password change required"):
         return RedirectResponse("/account/password", status_code=303)
+    if isinstance(exc, IntegrityFailure):
+        # Stored data failed its check (records.sealing): say so, in both languages; the
+        # message names the record, never its content, and a security alert is in the ledger.
+        return _html_error(request, 500, _TITLES[500], f"{exc} (request {request.state.request_id})")
     if status == 500:
         return _html_error(request, 500, _TITLES[500], f"request {request.state.request_id}")
     return _html_error(request, status, _TITLES.get(status, "Error"), str(exc),

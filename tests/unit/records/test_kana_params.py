@@ -25,9 +25,20 @@ def test_patient_index_rows():
     assert ("identifier", patient()["identifier"][0]["system"], "01") in ix.tokens
     assert ("gender", "", "male") in ix.tokens
     names = {v for _, v in ix.strings}
-    # family names are reached through the full name they begin (prefix search)
-    assert names == {"太郎", "山田太郎", "タロウ", "ヤマダタロウ"}
+    # every part, so that :exact finds a family name alone; prefixes come from the tokens
+    assert names == {"山田", "太郎", "山田太郎", "ヤマダ", "タロウ", "ヤマダタロウ"}
     assert ix.dates == [("birthdate", "1970-01-02T00:00:00", "1970-01-02T23:59:59")]
+
+
+def test_name_tokens_are_prefixes_and_wholes_blinded():
+    blind = lambda kind, value: f"{kind}:{value}"  # noqa: E731  (stands in for the HMAC)
+    tokens = params.string_tokens("Patient", "name", ["ヤマダ", "ヤマダタロウ"], blind)
+    assert tokens == {"Patient.name=:ヤマダ", "Patient.name=:ヤマダタロウ", "Patient.name^:ヤ",
+                      "Patient.name^:ヤマ", "Patient.name^:ヤマダ", "Patient.name^:ヤマダタ",
+                      "Patient.name^:ヤマダタロ", "Patient.name^:ヤマダタロウ"}
+    long = "ア" * (params.PREFIX_MAX + 5)
+    assert max(len(t) for t in params.string_tokens("Patient", "name", [long], blind)
+               if t.startswith("Patient.name^")) == len("Patient.name^:") + params.PREFIX_MAX
 
 
 def test_dates_are_utc_ranges():

@@ -15,6 +15,7 @@ from kura.errors import Conflict, Invalid
 from kura.preservation.deep import deep_check
 from kura.records import service as records
 from kura.records.models import Record, RecordVersion
+from kura.records.store import content_of
 from tests.factories import ADMIN, make_user
 from tests.unit.records.helpers import encounter, patient, seed_classes, user_subject
 
@@ -60,12 +61,13 @@ def test_r36_r42_history_provenance_and_deep_check_hold(kura):
 
 
 def _check_invariants(kura):
-    with kura.sessions() as s:
+    with kura.unit_of_work(ADMIN, "HOPERAT") as ctx:
+        s = ctx.session
         recs = s.scalars(select(Record).where(Record.rtype != "Provenance")).all()
         provs = {}
-        for content, in s.execute(select(RecordVersion.content).join(Record, Record.pk == RecordVersion.record_pk)
-                                  .where(Record.rtype == "Provenance")):
-            p = json.loads(content)
+        for rec, v in s.execute(select(Record, RecordVersion).join(Record, Record.pk == RecordVersion.record_pk)
+                                .where(Record.rtype == "Provenance")):
+            p = json.loads(content_of(ctx, rec, v))  # stored sealed: opened and verified
             provs.setdefault(p["target"][0]["reference"], []).append(p)
         for rec in recs:
             numbers = [n for n, in s.execute(select(RecordVersion.number).where(RecordVersion.record_pk == rec.pk)

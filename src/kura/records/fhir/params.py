@@ -1,9 +1,18 @@
 """Search parameters: what each type indexes, and FHIR search requests → SQL conditions.
 
-Extraction is pure (resource → index rows). `parse` checks a request's parameters and
+Extraction is pure (resource → index values). `parse` checks a request's parameters and
 `conditions` turns them into SQLAlchemy clauses over Record and the index tables. Names and
 identifiers are normalised by kana.normalise on both sides, so ﾔﾏﾀﾞ finds ヤマダ (prefix
 match, FHIR `name` semantics); identifiers match exactly after normalisation (０１ = 01).
+
+Values that name someone are stored and looked up only as keyed blind tokens (`Blind`,
+kura.keys.service.blind: HMAC under a key derived from the master key, never in the
+database): each normalised name part gives a token for every prefix of up to PREFIX_MAX
+characters and one for the whole part (`:exact`); an identifier gives one token of its
+normalised value. A prefix query of up to PREFIX_MAX characters is one token lookup; a
+longer one is narrowed by the token of its first PREFIX_MAX characters and then checked
+against the decrypted candidates (records.reads). Dates, genders and Provenance targets
+name no one and stay plain.
 """
 
 from __future__ import annotations
@@ -11,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import and_, exists, func, or_, select
 
@@ -21,7 +30,15 @@ from kura.records.kana import normalise
 from kura.records.models import Record, SearchDate, SearchString, SearchToken
 
 __all__ = ["extract", "Index", "parse", "Query", "conditions", "driver", "order_by", "name_only", "name_match", "date_range",
-           "SEARCH_PARAMS", "COMMON_PARAMS", "DATE_PARAM"]
+           "SEARCH_PARAMS", "COMMON_PARAMS", "DATE_PARAM", "PREFIX_MAX", "Blind", "string_tokens", "token_value",
+           "long_prefixes", "name_keys", "redacted"]
+
+# (kind, normalised value) -> blind token; kura.keys.service.blind bound to the unit of work's ring.
+Blind = Callable[[str, str], str]
+# Names are indexed by the tokens of their prefixes up to this many characters (after
+# normalisation): a Japanese name in kanji or kana is well within it, so search as you type
+# is one index lookup; a longer prefix is checked against the decrypted candidates.
+PREFIX_MAX = 16
 
 # Per type: parameter -> kind. `patient` and `_id` use Record's own columns.
 SEARCH_PARAMS: dict[str, dict[str, str]] = {
@@ -100,6 +117,7 @@ class Index:
 
 
 def _names(names: list) -> set[str]:
+    """Every normalised name part (family, given, text, family+given), for prefix and :exact."""
     keys: set[str] = set()
     for n in names or []:
         if not isinstance(n, dict):
@@ -108,9 +126,43 @@ def _names(names: list) -> set[str]:
         given = [g for g in n.get("given") or [] if isinstance(g, str)]
         parts = [family, *given, n.get("text") or "", family + "".join(given)]
         keys.update(k for k in (normalise(p)[:200] for p in parts) if k)
-    # A key that begins another key of the same record adds no match to a prefix search
-    # (ヤマダ is found through ヤマダタロウ); dropping it keeps one index row per match.
-    return {k for k in keys if not any(o != k and o.startswith(k) for o in keys)}
+    return keys
+
+
+def name_keys(resource: dict) -> set[str]:
+    return _names(resource.get("name"))
+
+
+def string_tokens(rtype: str, param: str, keys, blind: Blind) -> set[str]:
+    """The distinct tokens of a record's values of a string parameter: every prefix up to
+    PREFIX_MAX characters and every whole value. One row each, so a record matches any one
+    token at most once (counting needs no DISTINCT)."""
+    out: set[str] = set()
+    for key in keys:
+        out.add(blind(f"{rtype}.{param}=", key))
+        out.update(blind(f"{rtype}.{param}^", key[:i]) for i in range(1, min(len(key), PREFIX_MAX) + 1))
+    return out
+
+
+def token_value(rtype: str, param: str, value: str, blind: Blind) -> str:
+    """What search_token.value holds for a token parameter's value (blind for identifiers)."""
+    if param == "identifier":
+        return blind(f"{rtype}.identifier", normalise(value)[:200])
+    return value[:200]
+
+
+def _string_key(name: str, value: str) -> str:
+    key = normalise(value)[:200]
+    if not key:
+        raise Invalid(f"{name} has nothing to search for")
+    return key
+
+
+def _string_token(rtype: str, name: str, modifier: str, value: str, blind: Blind) -> str:
+    key = _string_key(name, value)
+    if modifier == "exact":
+        return blind(f"{rtype}.{name}=", key)
+    return blind(f"{rtype}.{name}^", key[:PREFIX_MAX])
 
 
 def _date_of(rtype: str, r: dict) -> tuple[str, str] | None:
@@ -132,7 +184,7 @@ def _date_of(rtype: str, r: dict) -> tuple[str, str] | None:
 
 
 def extract(rtype: str, r: dict[str, Any]) -> Index:
-    """The index rows of a (validated) resource."""
+    """The index values of a (validated) resource, in plain text: the store blinds them."""
     ix = Index()
     for ident in r.get("identifier") or []:
         if isinstance(ident, dict) and ident.get("value"):
@@ -160,6 +212,8 @@ class Query:
     count: int = DEFAULT_COUNT
     offset: int = 0
     sort: list[tuple[str, bool]] = dataclasses.field(default_factory=list)  # param, descending
+    # (filter, value) -> the record pks a prefix longer than PREFIX_MAX matches (records.reads)
+    resolved: dict[tuple[int, int], list[str]] = dataclasses.field(default_factory=dict)
 
     def patient_ids(self) -> list[str]:
         return [patient_ref(v) for p, _, vs in self.filters if p == "patient" for v in vs]
@@ -223,27 +277,40 @@ def _date_clause(start_col, end_col, value: str):
     return start_col <= hi  # le
 
 
-def _successor(text: str) -> str:
-    return text[:-1] + chr(ord(text[-1]) + 1)
+def long_prefixes(q: Query) -> list[tuple[int, int, str, str]]:
+    """(filter, value, name, key) of the prefix string queries longer than PREFIX_MAX: their
+    token narrows the search, and the caller resolves the exact matches into q.resolved."""
+    kinds = SEARCH_PARAMS[q.rtype]
+    out = []
+    for i, (name, modifier, values) in enumerate(q.filters):
+        if kinds.get(name) == "string" and modifier != "exact":
+            for j, value in enumerate(values):
+                key = _string_key(name, value)
+                if len(key) > PREFIX_MAX:
+                    out.append((i, j, name, key))
+    return out
 
 
 def name_only(q: Query) -> bool:
     """A search by one name value and nothing else, in the default order."""
     return (len(q.filters) == 1 and q.filters[0][0] == "name" and len(q.filters[0][2]) == 1
-            and SEARCH_PARAMS[q.rtype].get("name") == "string" and not q.sort)
+            and SEARCH_PARAMS[q.rtype].get("name") == "string" and not q.sort and not q.resolved)
 
 
-def name_match(q: Query) -> list:
+def name_match(q: Query, blind: Blind) -> list:
     name, modifier, (value,) = q.filters[0]
-    key = normalise(value)[:200]
-    if not key:
-        raise Invalid(f"{name} has nothing to search for")
-    rng = [SearchString.value == key] if modifier == "exact" else [SearchString.value >= key,
-                                                                    SearchString.value < _successor(key)]
-    return [SearchString.rtype == q.rtype, SearchString.param == name, *rng]
+    return [SearchString.rtype == q.rtype, SearchString.param == name,
+            SearchString.value == _string_token(q.rtype, name, modifier, value, blind)]
 
 
-def driver(q: Query):
+def _string_rows(q: Query, name: str, modifier: str, value: str, blind: Blind):
+    """record_pk of the search_string rows matching one value of a string filter."""
+    return select(SearchString.record_pk).where(SearchString.rtype == q.rtype, SearchString.param == name,
+                                                SearchString.value == _string_token(q.rtype, name, modifier, value,
+                                                                                    blind))
+
+
+def driver(q: Query, blind: Blind):
     """The index rows to start from, as a subquery of record_pk — or None to scan by type.
 
     A name or identifier narrows a search to a few rows of an index table; starting there
@@ -252,21 +319,15 @@ def driver(q: Query):
     """
     kinds = SEARCH_PARAMS[q.rtype]
     for i, (name, modifier, values) in enumerate(q.filters):
-        if len(values) != 1 or kinds.get(name) not in ("string", "token"):
+        if len(values) != 1 or kinds.get(name) not in ("string", "token") or (i, 0) in q.resolved:
             continue
         value = values[0]
         if kinds[name] == "string":
-            key = normalise(value)[:200]
-            if not key:
-                raise Invalid(f"{name} has nothing to search for")
-            match = SearchString.value == key if modifier == "exact" else and_(
-                SearchString.value >= key, SearchString.value < _successor(key))
-            sub = select(SearchString.record_pk).where(SearchString.rtype == q.rtype, SearchString.param == name,
-                                                       match)
+            sub = _string_rows(q, name, modifier, value, blind)
         else:
             system, bar, code = value.rpartition("|")
             conds = [SearchToken.rtype == q.rtype, SearchToken.param == name,
-                     SearchToken.value == (code if name == "target" else normalise(code)[:200])]
+                     SearchToken.value == token_value(q.rtype, name, code, blind)]
             if bar and system:
                 conds.append(SearchToken.system == system)
             sub = select(SearchToken.record_pk).where(*conds)
@@ -274,7 +335,7 @@ def driver(q: Query):
     return None, None
 
 
-def conditions(q: Query, *, skip: int | None = None) -> list:
+def conditions(q: Query, blind: Blind, *, skip: int | None = None) -> list:
     """SQL conditions on Record for the query's filters (visibility is added by the caller);
     filter number `skip` is left out (the driver has applied it)."""
     kinds = SEARCH_PARAMS[q.rtype]
@@ -283,7 +344,7 @@ def conditions(q: Query, *, skip: int | None = None) -> list:
         if i == skip:
             continue
         alts = []
-        for value in values:
+        for j, value in enumerate(values):
             if name == "_id":
                 alts.append(Record.logical_id == value)
             elif name == "_lastUpdated":
@@ -300,24 +361,36 @@ def conditions(q: Query, *, skip: int | None = None) -> list:
             elif kinds[name] == "token":
                 system, bar, code = value.rpartition("|")
                 conds = [SearchToken.record_pk == Record.pk, SearchToken.rtype == q.rtype,
-                         SearchToken.param == name,
-                         SearchToken.value == (code if name == "target" else normalise(code)[:200])]
+                         SearchToken.param == name, SearchToken.value == token_value(q.rtype, name, code, blind)]
                 if bar and system:
                     conds.append(SearchToken.system == system)
                 alts.append(exists().where(*conds))
             elif kinds[name] == "string":
-                key = normalise(value)[:200]
-                if not key:
-                    raise Invalid(f"{name} has nothing to search for")
-                match = SearchString.value == key if modifier == "exact" else and_(
-                    SearchString.value >= key, SearchString.value < _successor(key))
-                alts.append(Record.pk.in_(select(SearchString.record_pk).where(
-                    SearchString.rtype == q.rtype, SearchString.param == name, match)))
+                if (i, j) in q.resolved:
+                    alts.append(Record.pk.in_(q.resolved[(i, j)]))
+                else:
+                    alts.append(Record.pk.in_(_string_rows(q, name, modifier, value, blind)))
             elif kinds[name] == "date":
                 alts.append(exists().where(SearchDate.record_pk == Record.pk, SearchDate.rtype == q.rtype,
                                            SearchDate.param == name,
                                            _date_clause(SearchDate.start, SearchDate.end, value)))
         out.append(or_(*alts) if len(alts) > 1 else alts[0])
+    return out
+
+
+def redacted(rtype: str, pairs: list[tuple[str, str]], blind: Blind) -> list[list[str]]:
+    """The query as the ledger keeps it: a value that names someone (a name, an identifier)
+    as "blind:<token>" — the database holds no name even in the audit trail; an auditor
+    who asks "who searched for 山田" compares tokens (the same kind as :exact lookups)."""
+    kinds = SEARCH_PARAMS.get(rtype, {})
+    out = []
+    for raw, value in pairs:
+        name = raw.partition(":")[0]
+        if kinds.get(name) == "string" or (kinds.get(name) == "token" and name == "identifier"):
+            value = ",".join("blind:" + blind(f"{rtype}.{name}=" if kinds[name] == "string" else f"{rtype}.{name}",
+                                              normalise(v.rpartition("|")[2] if name == "identifier" else v)[:200])
+                             for v in value.split(","))
+        out.append([raw, value])
     return out
 
 
