@@ -62,8 +62,9 @@ def _seal_and_reindex(conn) -> bool:
     if not master:
         raise RuntimeError("migration 0006 seals the stored records and needs the master key")
     session = Session(bind=conn)
+    # No blobs, settings or signer: sealing and indexing need only the session and the key ring.
     ctx = Context(session=session, actor=None, purpose="migration 0006", clock=SystemClock(), signer=None,
-                  keyring=KeyRing(master))
+                  blobs=None, settings=None, keyring=KeyRing(master))
     table = RecordVersion.__table__
     last = ""
     while True:
