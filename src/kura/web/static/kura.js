@@ -3,6 +3,37 @@
 (function () {
   "use strict";
 
+  // Keyboard (clerks work from it all day): "/" goes to the patient search from anywhere
+  // but a text field; Esc leaves a form or dialog by its Cancel link (data-cancel). Enter
+  // saves, as any HTML form does.
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) {
+      return;
+    }
+    var typing = /^(INPUT|TEXTAREA|SELECT)$/.test(event.target.tagName) || event.target.isContentEditable;
+    if (event.key === "/" && !typing) {
+      var search = document.querySelector("[data-search-url]");
+      event.preventDefault();
+      if (search) {
+        search.focus();
+        search.select();
+      } else if (document.querySelector("nav.main a[href='/patients']")) {
+        window.location.href = "/patients";
+      }
+    } else if (event.key === "Enter" && event.target.tagName === "SELECT" && event.target.form
+               && event.target.form.classList.contains("entry")) {
+      // Enter saves from a choice too, as from a text field (not only from the button).
+      event.preventDefault();
+      event.target.form.requestSubmit();
+    } else if (event.key === "Escape") {
+      var cancel = document.querySelector("a[data-cancel]");
+      if (cancel) {
+        event.preventDefault();
+        window.location.href = cancel.href;
+      }
+    }
+  });
+
   // Ask before forms that carry data-confirm="question".
   document.addEventListener("submit", function (event) {
     var question = event.target.getAttribute("data-confirm");

@@ -37,6 +37,19 @@
       window.clearTimeout(timer);
       timer = window.setTimeout(run, 250);
     });
+    // Enter opens the first match when the list already answers what was typed; ↓ moves
+    // into the list (Tab and Enter go on from there).
+    input.addEventListener("keydown", function (event) {
+      var first = results.querySelector("ul.restricted-matches a, table.patients tbody a");
+      var fresh = results.getAttribute("data-query") === input.value.trim();
+      if (event.key === "Enter" && first && fresh && !event.isComposing) {
+        event.preventDefault();
+        window.location.assign(first.href);
+      } else if (event.key === "ArrowDown" && first) {
+        event.preventDefault();
+        first.focus();
+      }
+    });
   }
 
   var printNow = document.getElementById("print-now");

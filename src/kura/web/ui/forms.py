@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
+import unicodedata
 from typing import Any
 
 from kura.errors import Invalid
 from kura.records import patients
+from kura.text import parse_wareki
 from kura.records import resources as R
 
 __all__ = ["Field", "FORMS", "KINDS", "build", "values_of", "LABELS"]
@@ -44,7 +47,8 @@ FORMS: dict[str, list[Field]] = {
         Field("family_kana", "Family name (kana)", hint="Katakana or hiragana (half-width too), e.g. ヤマダ",
               attrs='autocomplete="off"'),
         Field("given_kana", "Given name (kana)", hint="e.g. タロウ", attrs='autocomplete="off"'),
-        Field("birth_date", "Birth date", "date", attrs='max="{today}"'), Field("gender", "Gender", "select", True, _GENDERS), _LABEL,
+        # Text, not a date picker: typed in one go, in 和暦 or Western form (S47.3.4, 1972-03-04).
+        Field("birth_date", "Birth date", hint="e.g. 1972-03-04 or S47.3.4 (和暦)", attrs='autocomplete="off"'), Field("gender", "Gender", "select", True, _GENDERS), _LABEL,
     ],
     "Coverage": [
         Field("kind", "Insurance type", "select", True, _COVERAGE),
@@ -115,6 +119,7 @@ def build(rtype: str, v: dict[str, str], *, patient_id: str | None, attachment: 
             raise Invalid(f"Fill in: {f.label}")
     s = {k: str(x).strip() for k, x in v.items()}
     if rtype == "Patient":
+        s["birth_date"] = birth_date(s["birth_date"])
         return R.patient(mrn=s["mrn"], family=s["family"], given=s["given"], family_kana=patients.kana(s["family_kana"]),
                          given_kana=patients.kana(s["given_kana"]), birth_date=s["birth_date"], gender=s["gender"],
                          label=s.get("label"), id=id)
@@ -141,6 +146,27 @@ def build(rtype: str, v: dict[str, str], *, patient_id: str | None, attachment: 
                                     url=att.get("url"), content_type=att.get("contentType") or "application/pdf",
                                     label=s.get("label"), id=id)
     raise Invalid(f"no form for {rtype}")
+
+
+_WESTERN = re.compile(r"^(\d{4})[-/.年]?(\d{1,2})[-/.月]?(\d{1,2})日?$")
+
+
+def birth_date(typed: str) -> str:
+    """A birth date typed as staff type it — 1972-03-04, 1972/3/4, 19720304, S47.3.4,
+    昭和47年3月4日 — as YYYY-MM-DD. Raises Invalid."""
+    day = parse_wareki(typed)
+    if day is None:
+        m = _WESTERN.match(unicodedata.normalize("NFKC", typed).strip())
+        try:
+            day = dt.date(int(m[1]), int(m[2]), int(m[3])) if m else None
+        except ValueError:
+            day = None
+    if day is None:
+        raise Invalid(NOT_A_DATE)
+    return day.isoformat()
+
+
+NOT_A_DATE = "The birth date is not a date (e.g. 1972-03-04 or S47.3.4)."
 
 
 def values_of(resource: dict, label: str = "N") -> dict[str, Any]:
