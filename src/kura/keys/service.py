@@ -10,10 +10,12 @@ carry the keys only in the vault, which a shred rewrites (kura.keys.vault; THREA
 
 from __future__ import annotations
 
+import types
 import uuid
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from kura.blobs.crypto import key_id_of, new_key, open_for, seal_for, unwrap_key, wrap_key
 from kura.errors import IntegrityFailure, NotFound, Shredded
@@ -58,9 +60,14 @@ def primary_key(ctx: Context, owner: str) -> tuple[bytes, bytes]:
     cached = ring.primary(owner)
     if cached is not None:
         return cached
-    row = ctx.session.scalar(select(DataKey).where(DataKey.owner == owner, DataKey.is_primary.is_(True)))
+    # Core statements, one query: every new patient comes through here once per unit of work
+    # (a registration of 1000 patients makes 1000 keys), so no ORM object or flush per key.
+    t = DataKey.__table__
+    rows = ctx.session.connection().execute(
+        select(t.c.id, t.c.owner, t.c.origin, t.c.wrapped, t.c.is_primary).where(t.c.owner == owner)).all()
+    row = next((r for r in rows if r.is_primary), None)
     if row is None:
-        if ctx.session.scalar(select(DataKey.id).where(DataKey.owner == owner, DataKey.wrapped.is_(None))):
+        if any(r.wrapped is None for r in rows):
             # a disposed patient gets no new key: nothing new is stored under their name
             raise Shredded(f"the data keys of {owner} were destroyed (disposed of)")
         row = _create(ctx, owner)
@@ -70,20 +77,28 @@ def primary_key(ctx: Context, owner: str) -> tuple[bytes, bytes]:
     return key_id, key
 
 
-def _create(ctx: Context, owner: str) -> DataKey:
+# Built once (a statement memoises its compiled form): the first key of every new patient.
+_INSERT_KEY = {sqlite: (sqlite_insert if sqlite else pg_insert)(DataKey.__table__).on_conflict_do_nothing(
+    index_elements=["owner"], index_where=DataKey.__table__.c.is_primary) for sqlite in (True, False)}
+
+
+def _create(ctx: Context, owner: str):
+    """Insert the owner's primary key; when another transaction made it first (the partial
+    unique index uq_data_key_primary_owner), theirs is used (INSERT … ON CONFLICT DO NOTHING,
+    so no savepoint is needed on either engine)."""
     key_hex = uuid.uuid4().hex
-    row = DataKey(id=key_hex, owner=owner, origin=owner, is_primary=True, created_at=ctx.now(),
+    t = DataKey.__table__
+    values = dict(id=key_hex, owner=owner, origin=owner, is_primary=True, created_at=ctx.now(), shredded_at=None,
                   wrapped=wrap_key(_ring(ctx).master, new_key(), wrap_label(key_hex, owner)))
-    try:
-        with ctx.session.begin_nested():
-            ctx.session.add(row)
-            ctx.session.flush()
-        return row
-    except IntegrityError:  # another transaction made the owner's key first (PostgreSQL)
-        found = ctx.session.scalar(select(DataKey).where(DataKey.owner == owner, DataKey.is_primary.is_(True)))
-        if found is None:
-            raise
-        return found
+    conn = ctx.session.connection()
+    done = conn.execute(_INSERT_KEY[conn.dialect.name == "sqlite"], values)
+    if done.rowcount == 1:
+        return types.SimpleNamespace(**values)
+    found = conn.execute(select(t.c.id, t.c.owner, t.c.origin, t.c.wrapped)
+                         .where(t.c.owner == owner, t.c.is_primary.is_(True))).first()
+    if found is None:
+        raise IntegrityFailure(f"could not make or find the data key of {owner}")
+    return found
 
 
 def seal(ctx: Context, owner: str, plaintext: bytes, aad: bytes = b"") -> bytes:
