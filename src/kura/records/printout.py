@@ -34,7 +34,8 @@ from kura.records import service as records
 from kura.records.store import Version
 
 __all__ = ["Printout", "Section", "WATERMARK", "find_font", "render_pdf", "print_record", "print_summary",
-           "record_printed", "watermark_text", "target_of_version", "summary_sections", "record_sections"]
+           "record_printed", "watermark_text", "target_of_version", "summary_sections", "record_sections",
+           "class_name"]
 
 WATERMARK = "院外持出禁止"
 LOCAL_TZ = zoneinfo.ZoneInfo("Asia/Tokyo")
@@ -95,12 +96,8 @@ class _Doc(FPDF):
         self.set_creator("kura")
 
     def header(self):
-        # The watermark: diagonal across the middle, and a plain line on top; on every page.
-        self.set_font("jp", size=30)
-        self.set_text_color(225, 225, 225)
-        with self.rotation(35, x=self.w / 2, y=self.h / 2):
-            text = WATERMARK
-            self.text(self.w / 2 - self.get_string_width(text) / 2, self.h / 2, text)
+        # A plain line on top of every page; the diagonal mark is drawn by footer(), after
+        # the page's content, so that no table background hides it.
         self.set_font("jp", size=8)
         self.set_text_color(160, 0, 0)
         self.set_xy(16, 9)
@@ -109,6 +106,11 @@ class _Doc(FPDF):
         self.set_xy(16, 15)
 
     def footer(self):
+        # The watermark: diagonal across the middle, over the content, half transparent.
+        with self.local_context(fill_opacity=0.35, text_color=(150, 150, 150)):
+            self.set_font("jp", size=34)
+            with self.rotation(35, x=self.w / 2, y=self.h / 2):
+                self.text(self.w / 2 - self.get_string_width(WATERMARK) / 2, self.h / 2, WATERMARK)
         self.set_y(-14)
         self.set_font("jp", size=8)
         self.set_text_color(90, 90, 90)
@@ -165,7 +167,7 @@ def _versions_section(infos: list[records.VersionInfo]) -> Section:
         at = i.at.astimezone(LOCAL_TZ) if i.at.tzinfo else i.at.replace(tzinfo=dt.timezone.utc).astimezone(LOCAL_TZ)
         rows.append((str(i.number), _ACT.get(i.activity, i.activity), _STATUS.get(i.status, i.status), who,
                      at.strftime("%Y-%m-%d %H:%M"), i.reason, i.sha256[:12] + "…"))
-    return Section("更新履歴", rows, ("版", "操作", "状態", "実施者", "日時", "理由", "SHA-256"),
+    return Section("更新履歴", rows, ("版", "操作", "確定状態", "実施者", "日時", "理由", "SHA-256"),
                    widths=(0.5, 0.8, 0.9, 1.3, 1.6, 2.6, 1.6))
 
 
@@ -173,16 +175,23 @@ _ACT = {"create": "作成", "update": "更新", "confirm": "確定"}
 _STATUS = {"draft": "下書き", "confirmed": "確定済"}
 
 
-def record_sections(v: Version, infos: list[records.VersionInfo] | None = None) -> list[Section]:
+_KIND = {"Patient": "患者", "Coverage": "保険", "Encounter": "受診", "ChargeItem": "診療行為", "Invoice": "請求",
+         "DocumentReference": "文書", "ImagingStudy": "画像検査"}
+_LABELS = {"N": "通常 (N)", "R": "制限 (R)", "V": "極秘 (V)"}
+
+
+def record_sections(v: Version, infos: list[records.VersionInfo] | None = None, *,
+                    class_name: str = "") -> list[Section]:
+    """The record as a person reads it: its content in words, its 確定 state, label and class
+    by name, the fingerprint, and the update history (no raw FHIR, no internal codes)."""
     res = v.resource()
     rows = resources.summary_rows(res)
-    rows += [("記録", f"{v.rtype}/{v.id}"), ("版", str(v.number)), ("状態", _STATUS.get(v.status, v.status)),
-             ("機密区分", v.confidentiality), ("管理区分", v.class_code or ""), ("SHA-256", v.sha256)]
+    rows += [("版", f"第{v.number}版"), ("確定状態", _STATUS.get(v.status, v.status)),
+             ("機密区分", _LABELS.get(v.confidentiality, v.confidentiality)), ("管理区分", class_name),
+             ("SHA-256", v.sha256)]
     out = [Section("内容", [r for r in rows if r[1]])]
     if infos:
         out.append(_versions_section(infos))
-    out.append(Section("FHIR リソース (保存されたとおり)", [],
-                       note=json.dumps(res, ensure_ascii=False, indent=1, sort_keys=True)))
     return out
 
 
@@ -191,9 +200,9 @@ def summary_sections(summary: dict[str, list[Version]]) -> list[Section]:
     out = [Section("患者基本情報", resources.summary_rows(patient))]
 
     def table(key: str, heading: str) -> None:
-        rows = [(resources.title_of(v.resource()), _STATUS.get(v.status, v.status), f"{v.rtype}/{v.id} 版{v.number}")
+        rows = [(resources.title_of(v.resource()), _STATUS.get(v.status, v.status), f"第{v.number}版")
                 for v in summary.get(key, [])]
-        out.append(Section(heading, rows, ("内容", "状態", "記録"), widths=(3, 1, 3)))
+        out.append(Section(heading, rows, ("内容", "確定状態", "版"), widths=(4, 1, 1)))
 
     table("coverage", "保険")
     table("encounters", "受診")
@@ -221,6 +230,12 @@ def record_printed(ctx: Context, target: Target, *, digest: str, detail: dict, c
     ctx.record(LedgerTag.RecordsRecordPrinted, target=target, digest=digest, detail=detail)
 
 
+def class_name(ctx: Context, v: Version) -> str:
+    """The management class of `v` by its name (職員・VIP), not its code."""
+    mc = classes.get_class(ctx, v.class_code) if v.class_code else None
+    return mc.name_ja if mc is not None else ""
+
+
 def _who(ctx: Context) -> str:
     return ctx.actor.name if ctx.actor else "system"
 
@@ -237,8 +252,8 @@ def print_record(ctx: Context, rtype: str, id: str, *, version: int | None = Non
     infos = records.version_history(ctx, rtype, id)
     mark = watermark_text(_who(ctx), ctx.now())
     title = f"{resources.title_of(v.resource())}"
-    pdf, pages = render_pdf(title=title or f"{rtype}/{id}", subtitle=f"{rtype}/{id} 版 {v.number}",
-                            sections=record_sections(v, infos), mark=mark)
+    pdf, pages = render_pdf(title=title or _KIND.get(rtype, rtype), subtitle=f"{_KIND.get(rtype, rtype)} 第{v.number}版",
+                            sections=record_sections(v, infos, class_name=class_name(ctx, v)), mark=mark)
     sha = hashlib.sha256(pdf).hexdigest()
     record_printed(ctx, target, digest=sha, detail={"format": "pdf", "version": v.number, "pages": pages,
                                                     "record_sha256": v.sha256, "watermark": mark}, checked=True)
@@ -256,7 +271,8 @@ def print_summary(ctx: Context, patient_id: str) -> Printout:
     ctx.require(Action.RecordsRecordPrint, target)
     mark = watermark_text(_who(ctx), ctx.now())
     pdf, pages = render_pdf(title=f"患者サマリー {resources.title_of(pv.resource())}",
-                            subtitle=f"Patient/{patient_id}", sections=summary_sections(summary), mark=mark)
+                            subtitle=" ".join(f"{k} {val}" for k, val in resources.summary_rows(pv.resource())[:1]),
+                            sections=summary_sections(summary), mark=mark)
     sha = hashlib.sha256(pdf).hexdigest()
     n = sum(len(vs) for vs in summary.values())
     record_printed(ctx, target, digest=sha, detail={"format": "pdf", "summary": True, "resources": n,

@@ -283,8 +283,8 @@ def print_view(request: Request, auth: PageDep, rtype: str, id: str):
         mark = printout.watermark_text(auth.username, ctx.now())
         printout.record_printed(ctx, printout.target_of_version(ctx, v), digest=v.sha256,
                                 detail={"format": "html", "version": v.number, "watermark": mark})
-    return render(request, "records/print.html", {**_record_context(v, infos), "mark": mark,
-                                                  "sections": printout.record_sections(v, infos)})
+        sections = printout.record_sections(v, infos, class_name=printout.class_name(ctx, v))
+    return render(request, "records/print.html", {**_record_context(v, infos), "mark": mark, "sections": sections})
 
 
 @router.get("/{rtype}/{id}/pdf")
