@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
-import zipfile
 
 import pypdf
 import pytest
+import pyzipper
 
 from kura.ledger.tags import LedgerTag
 from kura.records import disclosure
@@ -156,17 +157,31 @@ def test_r69_disclosure_export_hashes_match_and_needs_the_right(server, clock, s
     kura = server.kura
     pid = seeded["pid"]
     with page_as(server, clock, "physician", clearance="R", name="kaiji") as c:
-        r = c.post(f"/patients/{pid}/export")
+        assert "目的" in c.get(f"/patients/{pid}/export").text
+        refused = c.post(f"/patients/{pid}/export", data={"purpose": "", "recipient": "本人"})
+        assert refused.status_code == 400 and "目的" in refused.text
+        refused = c.post(f"/patients/{pid}/export", data={"purpose": "patient", "recipient": ""})
+        assert refused.status_code == 400
+        assert not entries(kura, LedgerTag.RecordsRecordExported, actor="kaiji")
+        page = c.post(f"/patients/{pid}/export", data={"purpose": "patient", "recipient": "患者本人"})
+        assert page.status_code == 201 and "この画面でのみ表示" in page.text
+        password = re.search(r'<code class="password">([^<]+)</code>', page.text)[1]
+        link = re.search(r'href="(/patients/[^"]+/export/[^"]+)"', page.text)[1]
+        r = c.get(link)
         assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
-    assert disclosure.verify_zip(r.content) == []
-    zf = zipfile.ZipFile(io.BytesIO(r.content))
+        assert c.get(link).status_code == 404  # handed out once
+    assert disclosure.verify_zip(r.content, password) == []
+    assert disclosure.verify_zip(r.content) == ["the ZIP is encrypted: the password is missing or wrong"]
+    zf = pyzipper.AESZipFile(io.BytesIO(r.content))
+    zf.setpassword(password.encode())
     names = set(zf.namelist())
     assert {"manifest.json", "fhir/bundle.json", "fhir/history.json", "summary.pdf"} <= names
     assert any(n.startswith("attachments/") and zf.read(n) == b"%PDF-1.4 letter" for n in names)
     exported = entries(kura, LedgerTag.RecordsRecordExported, actor="kaiji")
     assert len(exported) == 1 and exported[0].digest == r.headers["x-kura-sha256"]
+    assert json.loads(exported[0].detail)["destination"] == "患者本人" and password not in exported[0].detail
     with page_as(server, clock, "nurse", name="kango2") as c:
-        assert c.post(f"/patients/{pid}/export").status_code == 403
+        assert c.post(f"/patients/{pid}/export", data={"purpose": "patient", "recipient": "x"}).status_code == 403
     assert entries(kura, LedgerTag.AccessRequestDenied, actor="kango2")
 
 

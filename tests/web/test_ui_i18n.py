@@ -9,7 +9,7 @@ from babel.messages.pofile import read_po
 import kura.web.ui as ui_pkg
 from kura.web import errors
 from kura.web.i18n import LOCALE_DIR, gettext_for
-from kura.web.ui import account, admin, login, peers, render
+from kura.web.ui import account, admin, login, peers, registers, render, retention
 
 TEMPLATES = Path(ui_pkg.__file__).parent / "templates"
 _CALL = re.compile(r'''_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')''')
@@ -20,8 +20,10 @@ _FORM_ERROR = re.compile(r'_page\([^"]*"([A-Z][^"]+)"')
 # catalogue (a missing one shows in English until added to the .po files).
 OWN_TEMPLATES = [*TEMPLATES.glob("*.html"), *(TEMPLATES / "account").glob("*.html"),
                  *(TEMPLATES / "admin").glob("*.html"), *(TEMPLATES / "audit").glob("*.html"),
-                 *(TEMPLATES / "ops").glob("*.html")]
-OWN_MODULES = ["login.py", "home.py", "account.py", "admin.py", "audit.py", "render.py", "ops.py", "peers.py"]
+                 *(TEMPLATES / "ops").glob("*.html"), *(TEMPLATES / "retention").glob("*.html"),
+                 *(TEMPLATES / "registers").glob("*.html")]
+OWN_MODULES = ["login.py", "home.py", "account.py", "admin.py", "audit.py", "render.py", "ops.py", "peers.py",
+               "retention.py", "registers.py"]
 
 
 def ui_messages() -> set[str]:
@@ -33,6 +35,8 @@ def ui_messages() -> set[str]:
     ids |= {n.label for n in render.NAV} | {n.hint for n in render.NAV}
     ids |= set(login.NOTICES.values()) | set(account.DONE.values()) | set(admin.DONE.values())
     ids |= set(peers.DONE.values())
+    ids |= set(retention.DONE.values()) | set(retention.STATES.values())
+    ids |= set(registers.DONE.values()) | set(registers.REPORTS.values())
     ids |= set(errors._TITLES.values())
     ids |= {"Normal", "Restricted", "Very restricted", "completion", "creation"}  # looked up by value
     return ids

@@ -59,6 +59,10 @@ ROLE_GRANTS: dict[Role, dict[A, frozenset[str] | str]] = {
         A.AdminPermissionsRead: ANY,
         A.AdminUserManage: ANY, A.AdminUserRead: ANY,
         A.OpsKeyExport: ANY, A.OpsStatusRead: ANY,
+        A.OpsEmergencySwitch: ANY,
+        A.RegisterEntryRead: ANY, A.RegisterEquipmentManage: ANY, A.RegisterIncidentManage: ANY,
+        A.RetentionDisposalApprove: ANY, A.RetentionDisposalRead: ANY, A.RetentionDisposalRequest: ANY,
+        A.RetentionHoldLift: ANY, A.RetentionHoldPlace: ANY,
     },
     Role.operations: {
         **_EVERYONE,
@@ -67,6 +71,10 @@ ROLE_GRANTS: dict[Role, dict[A, frozenset[str] | str]] = {
         A.OpsBackupCreate: ANY, A.OpsBackupPrune: ANY, A.OpsBackupRestore: ANY,
         A.OpsBackupVerify: ANY, A.OpsReplicaRun: ANY, A.OpsScrubRun: ANY,
         A.OpsSelfcheckRun: ANY, A.OpsStatusRead: ANY,
+        A.OpsEmergencySwitch: ANY,
+        A.RegisterEntryRead: ANY, A.RegisterEquipmentManage: ANY, A.RegisterIncidentManage: ANY,
+        A.RegisterPrintRead: ANY,
+        A.RetentionDisposalApprove: ANY, A.RetentionDisposalRead: ANY, A.RetentionDisposalRequest: ANY,
     },
     Role.auditor: {
         **_EVERYONE,
@@ -74,6 +82,8 @@ ROLE_GRANTS: dict[Role, dict[A, frozenset[str] | str]] = {
         A.AuditCheckpointCreate: ANY, A.AuditLedgerExport: ANY,
         A.AuditLedgerRead: ANY, A.AuditLedgerVerify: ANY,
         A.AdminPermissionsRead: ANY,
+        A.RegisterEntryRead: ANY, A.RegisterIncidentManage: ANY, A.RegisterPrintRead: ANY,
+        A.RetentionDisposalRead: ANY, A.RetentionHoldLift: ANY, A.RetentionHoldPlace: ANY,
     },
     Role.physician: {
         **_EVERYONE,
@@ -84,6 +94,7 @@ ROLE_GRANTS: dict[Role, dict[A, frozenset[str] | str]] = {
         A.RecordsRecordPrint: _READ_TYPES, A.RecordsRecordExport: _READ_TYPES,
         A.ImagingStudyRead: ANY, A.ImagingStudySearch: ANY, A.ImagingStudyPrint: ANY,
         A.ImagingStudyLabel: ANY,
+        A.RegisterMediaManage: ANY,
     },
     Role.nurse: {
         **_EVERYONE,
@@ -98,6 +109,7 @@ ROLE_GRANTS: dict[Role, dict[A, frozenset[str] | str]] = {
         A.ImagingInstanceStore: ANY, A.ImagingStudyConfirm: ANY, A.ImagingStudyReturn: ANY,
         A.ImagingStudyRead: ANY, A.ImagingStudySearch: ANY, A.ImagingStudyPrint: ANY,
         A.ImagingStudyLabel: ANY,
+        A.RegisterMediaManage: ANY,
     },
     # DICOM peers are system Subjects, never users (kura.imaging.peers).
     Role.modality: {A.ImagingInstanceStore: ANY},

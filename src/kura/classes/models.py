@@ -22,6 +22,8 @@ class ManagementClass(Base):
     scope_roles: Mapped[str] = mapped_column(String(200))  # comma-separated roles that may use it
     retention_years: Mapped[int] = mapped_column(Integer)
     retention_start: Mapped[str] = mapped_column(String(16))  # "completion" (完結日) or "creation"
+    # The legal kind of its records (kura.classes.legal): retention may not be shorter than its minimum.
+    legal_kind: Mapped[str] = mapped_column(String(32), default="other", server_default="other")
     update_rule: Mapped[str] = mapped_column(String(16))  # "versioned": corrections as new versions
     default_for: Mapped[str] = mapped_column(String(400), default="")  # record types it is default for
     description: Mapped[str] = mapped_column(Text, default="")

@@ -21,7 +21,7 @@ DEMO_USERS = [
     ("clerk", "医事 由美", ["clerk"], "N"),
 ]
 
-SEEDERS = ("kura.records.demo", "kura.imaging.demo")
+SEEDERS = ("kura.records.demo", "kura.imaging.demo", "kura.disposal.demo")
 DEMO_PEER = "DEMO"  # a registered DICOM peer on 127.0.0.1 with every right
 
 

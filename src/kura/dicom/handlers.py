@@ -17,6 +17,7 @@ from pynetdicom import build_context, evt
 
 from kura.dicom import log as dlog
 from kura.errors import Denied, Invalid, KuraError
+from kura.identity import emergency
 from kura.imaging import peers
 from kura.imaging import service as imaging
 from kura.imaging.instance import read_dataset
@@ -54,9 +55,11 @@ def on_requested(event, kura) -> None:
     aet = (event.assoc.requestor.primitive.calling_ae_title or "").strip()
     with kura.unit_of_work(None, PURPOSE, origin=f"{aet}@{event.assoc.requestor.address}") as ctx:
         peer = peers.lookup(ctx, aet)
-        if peer is None:
+        cut = emergency.blocks_peer(ctx, aet) if peer is not None else None
+        if peer is None or cut:
             peers.record_association(ctx, ae_title=aet, address=event.assoc.requestor.address,
-                                     accepted=False, reason="calling AE title not registered")
+                                     accepted=False, reason=cut or "calling AE title not registered")
+            peer = None
     event.assoc.kura_peer = peer
     dlog.begin(event, accepted=peer is not None)
     if peer is None:

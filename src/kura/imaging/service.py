@@ -28,6 +28,7 @@ from kura.imaging.query import Query, result_dataset, statement
 from kura.imaging.store import Prepared, StoreResult, prepare, prewrite, store_instance
 from kura.ledger.tags import LedgerTag
 from kura.operation import Context
+from kura.tombstones import check as check_disposed
 
 __all__ = ["StoreResult", "Prepared", "prepare", "prewrite", "Retrievable", "store_instance", "find", "find_datasets", "retrieve",
            "get_study", "studies_for_patient", "worklist", "confirm", "return_study",
@@ -103,6 +104,7 @@ def get_study_row(ctx: Context, study_uid: str) -> ImagingStudy:
     Raises NotFound."""
     study = ctx.session.scalar(select(ImagingStudy).where(ImagingStudy.study_uid == study_uid))
     if study is None:
+        check_disposed(ctx, "Study", study_uid)  # lawfully disposed of: Shredded (410), not 404
         raise NotFound(f"no study {study_uid}")
     return study
 

@@ -54,6 +54,8 @@ class LedgerTag(StrEnum):
     OpsBackupPruned = "ops:backup:pruned"
     OpsBackupRestored = "ops:backup:restored"
     OpsBackupVerified = "ops:backup:verified"
+    OpsEmergencyLifted = "ops:emergency:lifted"
+    OpsEmergencySwitched = "ops:emergency:switched"
     OpsIntegrityFailed = "ops:integrity:failed"
     OpsKeyExported = "ops:key:exported"
     OpsObjectRepaired = "ops:object:repaired"
@@ -69,6 +71,18 @@ class LedgerTag(StrEnum):
     RecordsRecordSearched = "records:record:searched"
     RecordsRecordTampered = "records:record:tampered"
     RecordsRecordUpdated = "records:record:updated"
+    RegisterEquipmentApproved = "register:equipment:approved"
+    RegisterEquipmentRecorded = "register:equipment:recorded"
+    RegisterIncidentRecorded = "register:incident:recorded"
+    RegisterIncidentUpdated = "register:incident:updated"
+    RegisterMediaRecorded = "register:media:recorded"
+    RegisterMediaUpdated = "register:media:updated"
+    RetentionDisposalApproved = "retention:disposal:approved"
+    RetentionDisposalRequested = "retention:disposal:requested"
+    RetentionHoldLifted = "retention:hold:lifted"
+    RetentionHoldPlaced = "retention:hold:placed"
+    RetentionVaultRefreshed = "retention:vault:refreshed"
+    RetentionWorklistRead = "retention:worklist:read"
     SystemHomeInitialised = "system:home:initialised"
     SystemServerStarted = "system:server:started"
     SystemServerStopped = "system:server:stopped"
@@ -82,6 +96,7 @@ ALERT_TAGS = frozenset({
     LedgerTag.DicomAssociationRejected,
     LedgerTag.ImagingInstanceRefused,
     LedgerTag.ImagingStudyFlagged,
+    LedgerTag.OpsEmergencySwitched,
     LedgerTag.OpsIntegrityFailed,
     LedgerTag.OpsRunFailed,
     LedgerTag.RecordsRecordTampered,

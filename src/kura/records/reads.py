@@ -33,6 +33,7 @@ from kura.records.models import Attachment, Record, RecordVersion, SearchString
 from kura.records.canonical import loads
 from kura.records.store import (Version, all_classes, blinder, content_of, get_record, get_version, target_of,
                                 version_of)
+from kura.tombstones import check as check_disposed
 
 __all__ = ["read", "vread", "history", "type_history", "search", "restricted_matches", "everything", "patient_summary",
            "version_history", "diff", "read_attachment", "Page", "VersionInfo"]
@@ -355,6 +356,7 @@ def read_attachment(ctx: Context, att_id: str) -> tuple[bytes, str]:
     Raises NotFound, Denied, IntegrityFailure. Ledger: RecordsRecordRead (kind Binary)."""
     att = ctx.session.get(Attachment, att_id)
     if att is None:
+        check_disposed(ctx, "Binary", att_id)
         raise NotFound(f"Binary/{att_id} not found")
     if att.record_pk is None:
         if not ctx.actor or att.uploaded_by_id != ctx.actor.id:

@@ -30,6 +30,7 @@ from kura.records.canonical import canonical, loads, sha256_hex
 from kura.records.fhir import params
 from kura.records.fhir.provenance import agent_ref, practitioner, provenance
 from kura.records.models import CONFIRMED, Record, RecordVersion, SearchDate, SearchString, SearchToken
+from kura.tombstones import check as check_disposed
 
 __all__ = ["Version", "STATUS_SYSTEM", "CONFIDENTIALITY_SYSTEM", "instant", "label_of", "target_of",
            "class_for", "new_record", "write_version", "reindex", "rebuild_indexes", "ensure_practitioner",
@@ -112,7 +113,8 @@ def actor_of(ctx: Context) -> Actor:
 
 
 def get_record(ctx: Context, rtype: str, id: str) -> Record:
-    """The record `rtype/id`; raises NotFound (no access check: callers ask the policy next)."""
+    """The record `rtype/id`; raises NotFound, or Shredded when it was lawfully disposed of
+    (no access check: callers ask the policy next)."""
     from kura.records.fhir.validate import STORED_TYPES
     if rtype not in STORED_TYPES:
         raise NotFound(f"kura stores no {rtype}")
@@ -121,6 +123,7 @@ def get_record(ctx: Context, rtype: str, id: str) -> Record:
         return written[0]
     rec = ctx.session.scalar(select(Record).where(Record.rtype == rtype, Record.logical_id == id))
     if rec is None:
+        check_disposed(ctx, rtype, id)
         raise NotFound(f"{rtype}/{id} not found")
     return rec
 

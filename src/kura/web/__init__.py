@@ -28,6 +28,7 @@ ROUTERS = [
     "kura.web.fhir",
     "kura.web.dicomweb",
     "kura.web.images",
+    "kura.web.retention",
 ]
 
 STATIC = Path(__file__).parent / "static"

@@ -15,8 +15,9 @@ from urllib.parse import unquote
 
 from fastapi import Depends, Request
 
-from kura.access.policy import Subject
+from kura.access.policy import Subject, Target
 from kura.errors import Denied, Invalid, Unauthenticated
+from kura.identity import emergency
 from kura.identity import service as identity
 from kura.ledger.tags import LedgerTag
 from kura.limits import control_characters
@@ -63,11 +64,20 @@ def _resolve(request: Request) -> Auth:
     kura = kura_of(request)
     with kura.unit_of_work(None, "", origin=origin_of(request), request_id=request.state.request_id) as ctx:
         info = identity.resolve_session(ctx, token)
-        if info is not None:
+        # R74: "all external connections" cuts off other systems (bearer tokens), not the
+        # hospital's own screens, from which the switch is lifted again.
+        cut = emergency.blocks_api_clients(ctx) if info is not None and not via_cookie else None
+        if cut:
+            ctx.record(LedgerTag.AccessRequestDenied, outcome=4, reason=cut, alert=False,
+                       target=Target(kind="User", id=info.user.username),
+                       detail={"method": request.method, "path": request.url.path[:200]})
+        if info is not None and not cut:
             auth = Auth(subject=info.subject, user_id=info.user.id, username=info.user.username,
                         display_name=info.user.display_name, session_id=info.session_id, token=token or "",
                         must_change_password=info.must_change_password,
                         idle_expires_at=info.idle_expires_at, via_cookie=via_cookie)
+    if cut:
+        raise Denied(cut)
     if info is None:
         _record_anonymous_denial(request)
         raise Unauthenticated("not signed in")

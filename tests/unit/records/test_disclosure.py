@@ -8,8 +8,9 @@ import json
 import zipfile
 
 import pytest
+import pyzipper
 
-from kura.errors import Denied
+from kura.errors import Denied, Invalid
 from kura.ledger.tags import LedgerTag
 from kura.records import disclosure
 from kura.records import resources as R
@@ -40,16 +41,26 @@ def patient(kura):
     return clerk, doctor, p.id
 
 
+def _export(ctx, pid):
+    return disclosure.export_patient(ctx, pid, purpose="patient", recipient="本人 小林 誠")
+
+
+def _open(out) -> pyzipper.AESZipFile:
+    zf = pyzipper.AESZipFile(io.BytesIO(out.data))
+    zf.setpassword(out.password.encode())
+    return zf
+
+
 def test_r64_manifest_hashes_match_every_file(kura, patient):
     _, doctor, pid = patient
     with kura.unit_of_work(doctor, "TREAT") as ctx:
-        out = disclosure.export_patient(ctx, pid)
-    zf = zipfile.ZipFile(io.BytesIO(out.data))
+        out = _export(ctx, pid)
+    zf = _open(out)
     manifest = json.loads(zf.read("manifest.json"))
     assert set(zf.namelist()) == {"manifest.json"} | {f["path"] for f in manifest["files"]}
     for f in manifest["files"]:
         assert hashlib.sha256(zf.read(f["path"])).hexdigest() == f["sha256"]
-    assert disclosure.verify_zip(out.data) == []
+    assert disclosure.verify_zip(out.data, out.password) == []
     bundle = json.loads(zf.read("fhir/bundle.json"))
     types = sorted(e["resource"]["resourceType"] for e in bundle["entry"])
     assert types == ["Coverage", "DocumentReference", "Encounter", "Patient"]
@@ -60,35 +71,64 @@ def test_r64_manifest_hashes_match_every_file(kura, patient):
     assert zf.read("summary.pdf").startswith(b"%PDF")
 
 
+def test_r71_the_export_is_aes256_encrypted_and_the_password_is_not_stored(kura, patient):
+    _, doctor, pid = patient
+    with kura.unit_of_work(doctor, "TREAT") as ctx:
+        out = _export(ctx, pid)
+    plain = zipfile.ZipFile(io.BytesIO(out.data))
+    info = plain.infolist()[0]
+    assert info.flag_bits & 0x1 and info.compress_type == 99  # encrypted, WinZip AES (AE-x)
+    with pytest.raises(RuntimeError):
+        plain.read(info.filename)  # the standard library cannot open it without the password
+    wrong = pyzipper.AESZipFile(io.BytesIO(out.data))
+    wrong.setpassword(b"not-the-password")
+    with pytest.raises(RuntimeError):
+        wrong.read("manifest.json")
+    exported = entries(kura, LedgerTag.RecordsRecordExported, actor="doc-d")[0]
+    assert out.password not in exported.detail and out.password not in exported.reason
+    detail = json.loads(exported.detail)
+    assert detail["destination"] == "本人 小林 誠" and detail["purpose"] == "patient"
+    assert f"Patient/{pid}" in detail["objects"] and detail["encryption"].startswith("AES-256")
+
+
+def test_r69_an_export_without_purpose_or_recipient_is_refused(kura, patient):
+    _, doctor, pid = patient
+    for purpose, recipient in (("", "本人"), ("patient", ""), ("holiday", "本人"), ("other", "本人")):
+        with pytest.raises(Invalid), kura.unit_of_work(doctor, "TREAT") as ctx:
+            disclosure.export_patient(ctx, pid, purpose=purpose, recipient=recipient)
+    assert not entries(kura, LedgerTag.RecordsRecordExported, actor="doc-d")
+
+
 def test_tampering_is_detected(kura, patient):
     _, doctor, pid = patient
     with kura.unit_of_work(doctor, "TREAT") as ctx:
-        out = disclosure.export_patient(ctx, pid)
-    src = zipfile.ZipFile(io.BytesIO(out.data))
+        out = _export(ctx, pid)
+    src = _open(out)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as dst:
         for name in src.namelist():
             data = src.read(name)
             dst.writestr(name, data.replace(b"Coverage", b"Coverage ") if name == "fhir/bundle.json" else data)
     assert disclosure.verify_zip(buf.getvalue()) == ["fhir/bundle.json: does not match the manifest"]
+    assert disclosure.verify_zip(out.data, "wrong-password") != []
 
 
 def test_r69_export_is_recorded_and_leaves_out_what_the_caller_may_not_see(kura, patient):
     clerk, _, pid = patient
     with kura.unit_of_work(clerk, "HPAYMT") as ctx:
-        out = disclosure.export_patient(ctx, pid)
-    bundle = json.loads(zipfile.ZipFile(io.BytesIO(out.data)).read("fhir/bundle.json"))
+        out = _export(ctx, pid)
+    bundle = json.loads(_open(out).read("fhir/bundle.json"))
     assert "Encounter" not in {e["resource"]["resourceType"] for e in bundle["entry"]}  # R, outside the clerk's scope
     exported = entries(kura, LedgerTag.RecordsRecordExported, actor="clerk-d")
     assert len(exported) == 1 and exported[0].digest == out.sha256 and exported[0].patient_id == pid
     assert json.loads(exported[0].detail)["manifest_sha256"] == hashlib.sha256(
-        zipfile.ZipFile(io.BytesIO(out.data)).read("manifest.json")).hexdigest()
+        _open(out).read("manifest.json")).hexdigest()
 
 
 def test_a_role_without_the_export_right_is_refused(kura, patient):
     _, _, pid = patient
     nurse = subject(make_user(kura, "nurse-d", ("nurse",)))
     with pytest.raises(Denied), kura.unit_of_work(nurse, "TREAT") as ctx:
-        disclosure.export_patient(ctx, pid)
+        _export(ctx, pid)
     assert not entries(kura, LedgerTag.RecordsRecordExported, actor="nurse-d")
     assert entries(kura, LedgerTag.AccessRequestDenied, actor="nurse-d")

@@ -25,6 +25,8 @@ AREAS = [
     "kura.web.ui.images",
     "kura.web.ui.ops",
     "kura.web.ui.peers",
+    "kura.web.ui.retention",
+    "kura.web.ui.registers",
 ]
 
 router = APIRouter(include_in_schema=False)

@@ -14,6 +14,7 @@ from kura.access.actions import Action
 from kura.access.policy import CONFIDENTIALITY, Target
 from kura.access.roles import ANY, RECORD_TYPES, ROLE_GRANTS, ROLE_LABELS
 from kura.classes import service as classes
+from kura.classes.legal import LEGAL_KINDS, legal_kind as legal_kind_of
 from kura.errors import Conflict, Invalid, NotFound
 from kura.identity import service as identity
 from kura.web.deps import kura_of, work
@@ -160,10 +161,16 @@ def reset_password(request: Request, auth: PageDep, username: str, password: Pas
 
 # -- management classes --------------------------------------------------------------------
 
+def _legal(code: str):
+    kind = legal_kind_of(code)
+    return kind if kind and kind.years else None
+
+
 def _class_row(mc) -> dict:
     return {"code": mc.code, "name_ja": mc.name_ja, "name_en": mc.name_en, "confidentiality": mc.confidentiality,
             "scope": sorted(mc.scope), "retention_years": mc.retention_years,
             "retention_start": mc.retention_start, "update_rule": mc.update_rule,
+            "legal_kind": mc.legal_kind, "legal": _legal(mc.legal_kind),
             "default_for": [t for t in mc.default_for.split(",") if t], "description": mc.description}
 
 
@@ -178,11 +185,12 @@ def class_list(request: Request, auth: PageDep, done: str = ""):
 def _class_page(request: Request, form: dict, *, new: bool, error: str | None = None, status: int = 200):
     return render(request, "admin/class_form.html",
                   {"form": form, "new": new, "roles": PERSON_ROLES, "levels": CONFIDENTIALITY,
-                   "types": CLASS_TYPES, "error": error}, status=status)
+                   "types": CLASS_TYPES, "kinds": list(LEGAL_KINDS.values()), "error": error}, status=status)
 
 
 _BLANK_CLASS = {"code": "", "name_ja": "", "name_en": "", "confidentiality": "N", "scope": [],
                 "retention_years": 5, "retention_start": "completion", "update_rule": "versioned",
+                "legal_kind": "other",
                 "default_for": [], "description": ""}
 
 
@@ -208,16 +216,18 @@ def save_class(request: Request, auth: PageDep, code: Annotated[str, Form(max_le
                scope: Choices = [], retention_years: Annotated[int, Form(ge=1, le=100)] = 5,  # noqa: B006
                retention_start: Annotated[str, Form(max_length=16)] = "completion",
                default_for: Choices = [], description: Annotated[str, Form(max_length=2000)] = "",  # noqa: B006
-               new: Annotated[str, Form(max_length=1)] = ""):
+               new: Annotated[str, Form(max_length=1)] = "",
+               legal_kind: Annotated[str, Form(max_length=32)] = "other"):
     form = {"code": code, "name_ja": name_ja, "name_en": name_en, "confidentiality": confidentiality,
             "scope": scope, "retention_years": retention_years, "retention_start": retention_start,
-            "update_rule": "versioned", "default_for": default_for, "description": description}
+            "update_rule": "versioned", "default_for": default_for, "description": description,
+            "legal_kind": legal_kind}
     try:
         with work(request, auth, PURPOSE) as ctx:
             classes.define(ctx, code=code, name_ja=name_ja, name_en=name_en, confidentiality=confidentiality,
                            scope_roles=scope, retention_years=retention_years, retention_start=retention_start,
                            default_for=",".join(t for t in default_for if t in CLASS_TYPES),
-                           description=description)
+                           description=description, legal_kind=legal_kind)
     except (Invalid, Conflict) as exc:
         return _class_page(request, form, new=bool(new), error=str(exc), status=400)
     return redirect("/admin/classes?done=class")

@@ -10,7 +10,7 @@ import datetime as dt
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
 from kura.access.actions import Action
@@ -22,7 +22,7 @@ from kura.records import service as records
 from kura.records.kana import normalise
 from kura.text import parse_wareki
 from kura.web.deps import kura_of, work
-from kura.web.ui import forms
+from kura.web.ui import forms, handout
 from kura.web.ui.records import (DONE, BreakGlass, _form, attachment_of, guarded, uploaded,
                                  version_row)
 from kura.web.i18n import language_of
@@ -286,11 +286,36 @@ def summary_pdf(request: Request, auth: PageDep, pid: str):
                              "X-Kura-SHA256": out.sha256})
 
 
+Text = Annotated[str, Form(max_length=200)]
+
+
 @router.post("/{pid}/export")
-def export(request: Request, auth: PageDep, pid: str):
-    """カルテ開示: the patient's records as a ZIP (FHIR Bundle, PDF, attachments, manifest)."""
+def export(request: Request, auth: PageDep, pid: str, purpose: Annotated[str, Form(max_length=32)] = "",
+           recipient: Text = "", note: Annotated[str, Form(max_length=500)] = ""):
+    """カルテ開示 (regulation §10): the patient's records as an AES-256 ZIP (FHIR Bundle, PDF,
+    attachments, manifest) for a stated purpose and recipient; the password is shown once."""
+    try:
+        with work(request, auth) as ctx:
+            out = disclosure.export_patient(ctx, pid, purpose=purpose, recipient=recipient, note=note)
+    except Invalid as exc:
+        return render(request, "patients/export.html",
+                      {"pid": pid, "purposes": disclosure.PURPOSES, "error": str(exc),
+                       "form": {"purpose": purpose, "recipient": recipient, "note": note}}, status=400)
+    token = handout.keep(auth.user_id, handout.Handout(out.data, out.filename, "application/zip", out.sha256))
+    return render(request, "patients/export.html",
+                  {"pid": pid, "done": True, "password": out.password, "token": token, "sha256": out.sha256,
+                   "filename": out.filename, "recipient": recipient,
+                   "purpose": disclosure.PURPOSES.get(purpose, purpose)}, status=201)
+
+
+@router.get("/{pid}/export")
+def export_form(request: Request, auth: PageDep, pid: str):
     with work(request, auth) as ctx:
-        out = disclosure.export_patient(ctx, pid)
-    return Response(content=out.data, media_type="application/zip",
-                    headers={"Content-Disposition": f'attachment; filename="{out.filename}"',
-                             "Cache-Control": "no-store", "X-Kura-SHA256": out.sha256})
+        records.read(ctx, "Patient", pid)  # the patient exists and the caller may read it
+    return render(request, "patients/export.html", {"pid": pid, "purposes": disclosure.PURPOSES, "form": {}})
+
+
+@router.get("/{pid}/export/{token}")
+def export_download(request: Request, auth: PageDep, pid: str, token: str):
+    """The encrypted ZIP, once, to the user who made it."""
+    return handout.take(auth.user_id, token)
