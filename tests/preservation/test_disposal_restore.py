@@ -1,5 +1,5 @@
-"""A backup restored with the recovery kit cannot show a disposed patient's images or
-attachments (CONTRACT.md "Retention, hold and disposal"; THE KEY DESIGN): the generation was
+"""A backup restored with the recovery kit cannot show a disposed patient's records, images
+or attachments (CONTRACT.md "Retention, hold and disposal"; THE KEY DESIGN): the generation was
 written before the disposal and is never rewritten, but the key vault beside it is, so the
 restored home holds the patient's keys only as destroyed tombstones."""
 
@@ -31,7 +31,7 @@ OPS = Subject(id="ops-1", name="unyou", roles=frozenset({Role.operations}))
 ADM = Subject(id="adm-1", name="kanri", roles=frozenset({Role.admin}))
 
 
-def test_r79_a_restored_backup_cannot_show_a_disposed_patients_images_or_attachments(kura, tmp_path):
+def test_r79_a_restored_backup_cannot_show_a_disposed_patients_records_images_or_attachments(kura, tmp_path):
     prepare(kura)
     pid = make_patient(kura, last_visit="2015-03-10", mrn="P0300")
     with kura.unit_of_work(PHYSICIAN, "TREAT") as ctx:
@@ -58,6 +58,10 @@ def test_r79_a_restored_backup_cannot_show_a_disposed_patients_images_or_attachm
         with new.sessions() as s:
             rows = list(s.scalars(select(DataKey).where(DataKey.owner == keys.owner_of_patient(pid))))
         assert rows and all(row.wrapped is None for row in rows)
+        with pytest.raises(Shredded), new.unit_of_work(PHYSICIAN, "TREAT") as ctx:
+            records.read(ctx, "Patient", pid)  # record versions are sealed under the patient's key
+        with pytest.raises(Shredded), new.unit_of_work(PHYSICIAN, "TREAT") as ctx:
+            records.read(ctx, "DocumentReference", doc.id)
         with pytest.raises(Shredded), new.unit_of_work(PHYSICIAN, "TREAT") as ctx:
             records.read_attachment(ctx, att)
         with pytest.raises(Shredded), new.unit_of_work(PHYSICIAN, "TREAT") as ctx:
