@@ -16,6 +16,7 @@ Order matters (each step is why a restore is consistent):
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import os
@@ -224,13 +225,7 @@ def _copy_blob(store, name: str, path: Path) -> list:
         try:
             dst = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             try:
-                size = os.fstat(src).st_size
-                done = 0
-                while done < size:
-                    n = os.copy_file_range(src, dst, size - done)
-                    if n == 0:
-                        break
-                    done += n
+                _kernel_copy(src, dst)
             finally:
                 os.close(dst)
         finally:
@@ -242,6 +237,32 @@ def _copy_blob(store, name: str, path: Path) -> list:
         tmp.unlink(missing_ok=True)
         raise
     return [sha, n]
+
+
+_NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM}
+
+
+def _kernel_copy(src: int, dst: int) -> None:
+    """copy_file_range, as cp does; a plain read/write loop where the kernel cannot (another
+    filesystem on an older kernel: EXDEV — the usual case for a backup disk)."""
+    size = os.fstat(src).st_size
+    done = 0
+    try:
+        while done < size:
+            n = os.copy_file_range(src, dst, size - done)
+            if n == 0:
+                break
+            done += n
+        return
+    except OSError as exc:
+        if exc.errno not in _NO_KERNEL_COPY:
+            raise
+    os.lseek(src, done, os.SEEK_SET)
+    os.lseek(dst, done, os.SEEK_SET)
+    while chunk := os.read(src, 1 << 20):
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(dst, view):]
 
 
 def _hash(path: Path) -> tuple[str, int]:
