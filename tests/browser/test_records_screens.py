@@ -76,12 +76,16 @@ def test_clerk_registers_confirms_and_corrects_then_physician_reads_the_history(
     assert "保険証の読み仮名に合わせて訂正" in rows.nth(2).inner_text() and "suzuki" in rows.nth(2).inner_text()
     assert "suzuki" in rows.nth(1).inner_text()  # who confirmed
     page.screenshot(path="/tmp/kura-records-history.png", full_page=True)
+    # It opens on the last change of content (the correction against the confirmed version).
+    assert page.locator("table.versions tbody tr:nth-child(2) input[name=a]").is_checked()
+    assert page.locator("table.versions tbody tr:nth-child(3) input[name=b]").is_checked()
     page.check("table.versions tbody tr:nth-child(2) input[name=a]")
     page.check("table.versions tbody tr:nth-child(3) input[name=b]")
     page.click("form.history button[type=submit]")
     page.wait_for_url("**/diff?a=2&b=3")
     changes = page.locator("table.changes").inner_text()
     assert "ミサキ" in changes and "ミサ" in changes
+    assert "カナ氏名: 名" in changes and "name[" not in changes  # fields by their Japanese names
     page.screenshot(path="/tmp/kura-records-diff.png", full_page=True)
 
 

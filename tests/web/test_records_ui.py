@@ -108,7 +108,7 @@ def test_clerk_registers_confirms_and_corrects_with_a_reason(server, clock, seed
         hist = text_of(c.get(f"/records/Patient/{pid}/history").text)
         assert "戸籍の表記に合わせて名を訂正" in hist and "iji-clerk" not in hist
         diff = text_of(c.get(f"/records/Patient/{pid}/diff?a=2&b=3").text)
-        assert "健太郎" in diff and "name[0].given" in diff
+        assert "健太郎" in diff and "氏名: 名" in diff
     with kura.unit_of_work(subject(seeded["clerk"]), "HPAYMT") as ctx:
         v2 = records.vread(ctx, "Patient", pid, 2)
         assert v2.status == "confirmed" and v2.resource()["name"][0]["given"] == ["健太"]

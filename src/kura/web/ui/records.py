@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Annotated, Any, Callable
 
 from fastapi import APIRouter, Form, Query, Request, UploadFile
@@ -220,10 +221,32 @@ def history(request: Request, auth: PageDep, rtype: str, id: str, break_glass: B
     def view(ctx):
         v = records.read(ctx, rtype, id)
         infos = records.version_history(ctx, rtype, id)
+        # Open on the last change of content (a 確定 repeats its predecessor's content).
+        changed = [i.number for i in infos if i.activity != "confirm" and i.number > 1]
+        b = changed[-1] if changed else infos[-1].number
         return render(request, "records/history.html", {**_record_context(v, infos), "activity": ACTIVITY,
-                                                        "statuses": STATUS})
+                                                        "statuses": STATUS, "pick_a": max(1, b - 1), "pick_b": b})
 
     return guarded(request, auth, view, break_glass)
+
+
+# FHIR paths as the form names them (indices dropped; the first name is kanji, the second kana).
+_FIELDS = {"name.family": "姓", "name.given": "名", "name.text": "氏名", "birthDate": "生年月日", "gender": "性別",
+           "identifier.value": "番号", "period.start": "開始", "period.end": "終了", "subscriberId": "記号・番号",
+           "payor.identifier.value": "保険者番号", "payor.display": "保険者", "status": "状態",
+           "serviceType.text": "診療科", "code.coding.code": "診療行為コード", "code.coding.display": "診療行為",
+           "quantity.value": "回数", "occurrenceDateTime": "実施日", "date": "日付", "totalGross.value": "請求額",
+           "description": "説明", "content.attachment.title": "表題", "type.coding.code": "種別",
+           "type.coding.display": "種別", "note.text": "点数", "meta.security.code": "機密区分"}
+
+
+def field_label(path: str) -> str:
+    """A FHIR path (name[1].given[0]) as a person reads it (カナ氏名: 名)."""
+    plain = re.sub(r"\[\d+\]", "", path)
+    label = _FIELDS.get(plain, path)
+    if plain.startswith("name."):
+        label = ("カナ氏名" if path.startswith("name[1]") else "氏名") + ("" if plain == "name.text" else f": {label}")
+    return label
 
 
 def _flat(value: Any) -> str:
@@ -242,7 +265,7 @@ def diff(request: Request, auth: PageDep, rtype: str, id: str, a: Annotated[int,
     def view(ctx):
         va, vb, changes = records.diff(ctx, rtype, id, a, b)
         infos = {i.number: i for i in records.version_history(ctx, rtype, id)}
-        rows = [{"path": p, "before": _flat(x), "after": _flat(y)} for p, x, y in changes]
+        rows = [{"path": field_label(p), "before": _flat(x), "after": _flat(y)} for p, x, y in changes]
         left = json.dumps(va, ensure_ascii=False, indent=2, sort_keys=True).splitlines()
         right = json.dumps(vb, ensure_ascii=False, indent=2, sort_keys=True).splitlines()
         return render(request, "records/diff.html", {
