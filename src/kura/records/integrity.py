@@ -7,7 +7,8 @@ with it, and that hash must be the digest the ledger committed when the version 
 The label and status in the committed content's meta, and the label, class and status the
 ledger entry names, must equal the version row's; each record row's label, class, status and
 current version must equal its latest version's — so lowering a label with one SQL UPDATE,
-anywhere, is reported. Versions whose keys were destroyed (disposed of) are skipped. Attachments are decrypted and
+anywhere, is reported. Each record's copy of its patient's label (and its name-index rows')
+must equal the Patient's label. Versions whose keys were destroyed (disposed of) are skipped. Attachments are decrypted and
 re-hashed against their recorded SHA-256, which the ledger committed too. Reads no content
 for anyone: it only reports problem lines, so the operator running it sees no patient data.
 """
@@ -18,6 +19,7 @@ import json
 from typing import Iterable
 
 from sqlalchemy import and_, func, select
+from sqlalchemy.orm import aliased
 
 from kura.blobs.store import Finding
 from kura.errors import IntegrityFailure, KuraError, Shredded
@@ -27,7 +29,7 @@ from kura.ledger.tags import LedgerTag
 from kura.operation import Context
 from kura.records import attachments
 from kura.records.canonical import loads, sha256_hex
-from kura.records.models import Attachment, Record, RecordVersion
+from kura.records.models import Attachment, Record, RecordVersion, SearchString
 from kura.records.sealing import aad_of
 from kura.records.store import CONFIDENTIALITY_SYSTEM, STATUS_SYSTEM
 
@@ -148,4 +150,20 @@ def deep_check(ctx: Context) -> Iterable[str]:
             continue
         if att.record_pk is not None and att.sha256 not in att_hashes:
             problems.append(f"Binary/{att.id}: its SHA-256 was never committed to the ledger")
-    return problems
+    return problems + _patient_label_problems(ctx)
+
+
+def _patient_label_problems(ctx: Context) -> list[str]:
+    """Copies of the patient's label (store.patient_relabelled) that differ from the Patient's
+    own: lowered by hand, they would open a restricted patient's records."""
+    pat = aliased(Record)
+    stmt = (select(Record.rtype, Record.logical_id, Record.patient_confidentiality, pat.confidentiality)
+            .outerjoin(pat, and_(pat.rtype == "Patient", pat.logical_id == Record.patient_id))
+            .where(Record.rtype != "Patient", Record.patient_id.is_not(None),
+                   Record.patient_confidentiality != func.coalesce(pat.confidentiality, "N")))
+    out = [f"{rtype}/{id}: its patient's label {copy!r} differs from the Patient's {label or 'N'!r}"
+           for rtype, id, copy, label in ctx.session.execute(stmt)]
+    stmt = (select(Record.rtype, Record.logical_id).join(SearchString, SearchString.record_pk == Record.pk)
+            .where(SearchString.patient_confidentiality != Record.patient_confidentiality).distinct())
+    out += [f"{rtype}/{id}: its name index names another patient's label" for rtype, id in ctx.session.execute(stmt)]
+    return out

@@ -47,7 +47,11 @@ class Record(Base):
     logical_id: Mapped[str] = mapped_column(String(64))
     patient_id: Mapped[str | None] = mapped_column(String(64), index=True)
     class_code: Mapped[str | None] = mapped_column(String(64))  # 管理区分 (R51)
-    confidentiality: Mapped[str] = mapped_column(String(1))  # effective v3 label N/R/V (R14)
+    confidentiality: Mapped[str] = mapped_column(String(1))  # own v3 label N/R/V, class included (R14)
+    # The label of the record's patient (issue 7 §1): kept outside the version content, so a
+    # relabelled Patient covers its existing records at once without new versions; the
+    # effective label is the higher of the two (store.target_of). "N" when no patient.
+    patient_confidentiality: Mapped[str] = mapped_column(String(1), server_default="N")
     current_version: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))  # status of the current version
     created_at: Mapped[dt.datetime]
@@ -114,7 +118,7 @@ class SearchString(Base):
     __tablename__ = "search_string"
     # Covering: a name search counts and pages from this index alone (records.reads).
     __table_args__ = (Index("ix_search_string_visible", "rtype", "param", "value", "class_code",
-                            "confidentiality", "record_pk"),)
+                            "confidentiality", "patient_confidentiality", "record_pk"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     record_pk: Mapped[str] = mapped_column(ForeignKey("record.pk"), index=True)
@@ -123,6 +127,8 @@ class SearchString(Base):
     value: Mapped[str] = mapped_column(_Key)
     class_code: Mapped[str | None] = mapped_column(String(64))  # copies of the record's label,
     confidentiality: Mapped[str] = mapped_column(String(1))  # rewritten with every version
+    # and the patient's label, rewritten when the Patient's label changes (store.patient_relabelled)
+    patient_confidentiality: Mapped[str] = mapped_column(String(1), server_default="N")
 
 
 class SearchDate(Base):

@@ -31,7 +31,7 @@ from kura.ledger.tags import LedgerTag
 from kura.operation import Context
 from kura.records import resources
 from kura.records import service as records
-from kura.records.store import Version
+from kura.records.store import Version, higher
 
 __all__ = ["Printout", "Section", "WATERMARK", "find_font", "render_pdf", "print_record", "print_summary",
            "record_printed", "watermark_text", "target_of_version", "summary_sections", "record_sections",
@@ -215,11 +215,13 @@ def summary_sections(summary: dict[str, list[Version]]) -> list[Section]:
 
 # -- service functions: check, render, record ---------------------------------------------
 def target_of_version(ctx: Context, v: Version) -> Target:
-    """The access target of a stored version (its class and label), as the store builds it."""
+    """The access target of a stored version (its class, and the higher of its own label and
+    its patient's), as the store builds it (store.target_of)."""
+    label = higher(v.confidentiality, v.patient_confidentiality)
     mc = classes.get_class(ctx, v.class_code) if v.class_code else None
     if mc is None:
-        return Target(kind=v.rtype, id=v.id, patient_id=v.patient_id, confidentiality=v.confidentiality)
-    return classes.target_for(mc, kind=v.rtype, id=v.id, patient_id=v.patient_id, confidentiality=v.confidentiality)
+        return Target(kind=v.rtype, id=v.id, patient_id=v.patient_id, confidentiality=label)
+    return classes.target_for(mc, kind=v.rtype, id=v.id, patient_id=v.patient_id, confidentiality=label)
 
 
 def record_printed(ctx: Context, target: Target, *, digest: str, detail: dict, checked: bool = False) -> None:

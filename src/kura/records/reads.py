@@ -31,7 +31,8 @@ from kura.records.fhir import params
 from kura.records.fhir.validate import STORED_TYPES
 from kura.records.models import Attachment, Record, RecordVersion, SearchString
 from kura.records.canonical import loads
-from kura.records.store import (Version, all_classes, blinder, content_of, get_record, get_version, target_of,
+from kura.records.store import (Version, all_classes, blinder, content_of, get_record, get_version, higher,
+                                target_of,
                                 version_of)
 from kura.tombstones import check as check_disposed
 
@@ -149,23 +150,35 @@ def diff(ctx: Context, rtype: str, id: str, a: int, b: int) -> tuple[dict, dict,
 def _visible(ctx: Context, rtype: str, action: Action, cols=None, want=None):
     """SQL condition: the records of `rtype` the caller may see without break-glass.
 
-    The policy decides per (management class, stored label); asking it once per pair here
-    keeps search results, totals and paging exact without loading what the caller may not
-    see. `cols` are the (class_code, confidentiality) columns to test — Record's, or the
-    copies kept in search_string for index-only name searches.
+    The policy decides per (management class, label); asking it once per pair here keeps
+    search results, totals and paging exact without loading what the caller may not see.
+    The label is the higher of the record's own and its patient's (store.target_of), so a
+    record passes when that maximum is a label the caller may see. `cols` are the
+    (class_code, confidentiality, patient_confidentiality) columns to test — Record's, or
+    the copies kept in search_string for index-only name searches.
     """
-    class_col, label_col = cols if cols is not None else (Record.class_code, Record.confidentiality)
+    class_col, label_col, patient_col = cols if cols is not None else (
+        Record.class_code, Record.confidentiality, Record.patient_confidentiality)
     want = want or _plain
+
+    def either(labels: list[str]):
+        # max(own, patient's) in `labels`: when the labels seen are the lowest ones (as
+        # clearance makes them) that is both in `labels`, which an index can test.
+        if labels == list(CONFIDENTIALITY[:len(labels)]):
+            return and_(label_col.in_(labels), patient_col.in_(labels))
+        return or_(*[and_(label_col == a, patient_col.in_([p for p in CONFIDENTIALITY if higher(a, p) in labels]))
+                     for a in CONFIDENTIALITY if any(higher(a, p) in labels for p in CONFIDENTIALITY)])
+
     alts = []
     for code, mc in all_classes(ctx).items():
         labels = [lab for lab in CONFIDENTIALITY
                   if want(ctx.allows(action, classes.target_for(mc, kind=rtype, id=None, patient_id=None,
                                                                    confidentiality=lab)))]
         if labels:
-            alts.append(and_(class_col == code, label_col.in_(labels)))
+            alts.append(and_(class_col == code, either(labels)))
     labels = [lab for lab in CONFIDENTIALITY if want(ctx.allows(action, Target(kind=rtype, confidentiality=lab)))]
     if labels:
-        alts.append(and_(class_col.is_(None), label_col.in_(labels)))
+        alts.append(and_(class_col.is_(None), either(labels)))
     return or_(*alts) if alts else false()
 
 
@@ -269,14 +282,16 @@ def _name_search(ctx: Context, q: params.Query, blind, want=None) -> tuple[int, 
     """
     match = params.name_match(q, blind)
     visible = _visible(ctx, q.rtype, Action.RecordsRecordSearch,
-                       (SearchString.class_code, SearchString.confidentiality), want)
+                       (SearchString.class_code, SearchString.confidentiality,
+                        SearchString.patient_confidentiality), want)
     where = [*match, visible]
     total = ctx.session.scalar(select(func.count()).select_from(SearchString).where(*where)) or 0
     if not q.count:
         return total, []
     pks = ctx.session.execute(select(SearchString.record_pk).where(*where)
                               .order_by(SearchString.value, SearchString.class_code,  # index order
-                                        SearchString.confidentiality, SearchString.record_pk)
+                                        SearchString.confidentiality,
+                                        SearchString.patient_confidentiality, SearchString.record_pk)
                               .offset(q.offset).limit(q.count)).scalars().all()
     if not pks:
         return total, []

@@ -35,7 +35,7 @@ from kura.records.reads import (Page, VersionInfo, diff, everything, history, pa
                                 read_attachment, restricted_matches, search, type_history, version_history,
                                 vread)
 from kura.records.store import (Actor, Version, actor_of, blinder, class_for, effective_label, get_record,
-                                get_version, new_record, target_of, version_of, write_version)
+                                get_version, new_record, patient_relabelled, target_of, version_of, write_version)
 
 __all__ = ["create", "update", "confirm", "read", "vread", "history", "type_history", "search", "restricted_matches",
            "everything", "patient_summary", "version_history", "diff", "upsert_imaging_study",
@@ -163,7 +163,9 @@ def update(ctx: Context, rtype: str, id: str, resource: Any, *, reason: str | No
     A correction of a confirmed record needs `reason` (R36; the README: X-Kura-Reason).
     Raises NotFound, Invalid (not valid FHIR, id mismatch, missing reason, patient changed),
     Conflict (`if_match` is not the current version), Denied. Ledger: RecordsRecordUpdated; for a
-    Patient whose label changed, ImagingStudyLabelled for each of its studies (kura.records.link).
+    Patient whose label changed, every record naming the patient takes it at once (its count in
+    the entry's `records_relabelled`; store.patient_relabelled) and ImagingStudyLabelled is
+    written for each of its studies (kura.records.link).
     """
     rec = get_record(ctx, rtype, id)
     ctx.require(Action.RecordsRecordUpdate, target_of(ctx, rec))
@@ -187,7 +189,8 @@ def update(ctx: Context, rtype: str, id: str, resource: Any, *, reason: str | No
         raise Invalid(f"a {rtype} cannot be moved to another patient")
     mc = classes.get_class(ctx, rec.class_code) if rec.class_code else None
     label = effective_label(mc, resource)
-    if label != rec.confidentiality:
+    relabelled = label != rec.confidentiality
+    if relabelled:
         rec.confidentiality = label
         ctx.require(Action.RecordsRecordUpdate, target_of(ctx, rec))
     body, used = _attach(ctx, rec, resource)
@@ -195,8 +198,12 @@ def update(ctx: Context, rtype: str, id: str, resource: Any, *, reason: str | No
     proxy = _user_actor(ctx, on_behalf_of) if on_behalf_of else None
     v, _, prov = write_version(ctx, rec, body, activity="update", status=DRAFT, reason=reason[:2000],
                                author=me, enterer=me, on_behalf_of=proxy)
+    covered = {}
+    if rtype == "Patient" and relabelled:
+        # The patient's records take the new label at once (issue 7 §1), without new versions.
+        covered = {"records_relabelled": patient_relabelled(ctx, rec.logical_id, label)}
     _ledger(ctx, LedgerTag.RecordsRecordUpdated, rec, target_of(ctx, rec), v, prov, reason=reason[:2000],
-            **_link(rec, used),
+            **_link(rec, used), **covered,
             **({"on_behalf_of": proxy.name} if proxy else {}))
     if rtype == "Patient":
         link.patient_changed(ctx, rec, body)  # a changed label covers the patient's images at once

@@ -16,6 +16,7 @@ import uuid
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from kura.access.policy import CONFIDENTIALITY, Target
 from kura.classes import service as classes
@@ -35,7 +36,7 @@ from kura.tombstones import check as check_disposed
 __all__ = ["Version", "STATUS_SYSTEM", "CONFIDENTIALITY_SYSTEM", "instant", "label_of", "target_of",
            "class_for", "new_record", "write_version", "reindex", "rebuild_indexes", "ensure_practitioner",
            "version_of", "Actor", "actor_of", "get_record", "get_version", "all_classes", "effective_label",
-           "blinder", "content_of"]
+           "blinder", "content_of", "higher", "patient_label", "patient_relabelled"]
 
 STATUS_SYSTEM = "urn:kura:status"
 CONFIDENTIALITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
@@ -62,8 +63,9 @@ class Version:
     predecessor: int | None
     provenance_id: str | None
     patient_id: str | None = None
-    confidentiality: str = "N"
+    confidentiality: str = "N"  # the record's own label (its class's included)
     class_code: str | None = None
+    patient_confidentiality: str = "N"  # its patient's label; the effective label is the higher
     created: bool = True  # False when a conditional create found an existing resource
 
     def resource(self) -> dict:
@@ -93,7 +95,8 @@ def version_of(ctx: Context, rec: Record, v: RecordVersion, *, checked: bool = F
                    reason=v.reason, enterer_name=v.enterer_name, on_behalf_of_name=v.on_behalf_of_name,
                    confirmed_by_name=v.confirmed_by_name, confirmed_at=v.confirmed_at,
                    predecessor=v.predecessor, provenance_id=v.provenance_id, patient_id=rec.patient_id,
-                   confidentiality=rec.confidentiality, class_code=rec.class_code)
+                   confidentiality=rec.confidentiality, class_code=rec.class_code,
+                   patient_confidentiality=rec.patient_confidentiality or "N")
 
 
 def content_of(ctx: Context, rec: Record, v: RecordVersion) -> bytes:
@@ -188,13 +191,53 @@ def class_for(ctx: Context, rtype: str) -> ManagementClass | None:
     return cache[key]
 
 
+def higher(*labels: str | None) -> str:
+    """The highest of the given v3 labels (None counts as N)."""
+    return max((lab or "N" for lab in labels), key=CONFIDENTIALITY.index)
+
+
 def target_of(ctx: Context, rec: Record) -> Target:
+    """The access target of a record: its class, and the highest of its own label, its
+    class's and its patient's (issue 7 §1: a patient's label covers everything about them)."""
+    label = higher(rec.confidentiality, rec.patient_confidentiality)
     mc = all_classes(ctx).get(rec.class_code) if rec.class_code else None
     if mc is None:
-        return Target(kind=rec.rtype, id=rec.logical_id, patient_id=rec.patient_id,
-                      confidentiality=rec.confidentiality)
+        return Target(kind=rec.rtype, id=rec.logical_id, patient_id=rec.patient_id, confidentiality=label)
     return classes.target_for(mc, kind=rec.rtype, id=rec.logical_id, patient_id=rec.patient_id,
-                              confidentiality=rec.confidentiality)
+                              confidentiality=label)
+
+
+def patient_label(ctx: Context, patient_id: str | None) -> str:
+    """The label of Patient/`patient_id` (N when there is none, or it is not stored)."""
+    if not patient_id:
+        return "N"
+    written = _written(ctx).get(("Patient", patient_id))
+    if written is not None:
+        return written[0].confidentiality
+    return ctx.session.scalar(select(Record.confidentiality).where(
+        Record.rtype == "Patient", Record.logical_id == patient_id)) or "N"
+
+
+def patient_relabelled(ctx: Context, patient_id: str, label: str) -> int:
+    """Patient/`patient_id` is now labelled `label`: every record naming the patient (and its
+    name-index rows) takes it at once, in this transaction. No version is written — the
+    patient's part of a record's label lives beside its versions, not in them. Returns the
+    number of records. The caller's ledger entry for the Patient's update names the label."""
+    conn = ctx.session.connection()
+    rt, st = Record.__table__, SearchString.__table__
+    # The Patient's own record keeps N here: its label is its own.
+    mine = (rt.c.patient_id == patient_id) & (rt.c.rtype != "Patient")
+    n = conn.execute(update(rt).where(mine).values(patient_confidentiality=label)).rowcount
+    conn.execute(update(st).where(st.c.record_pk.in_(select(rt.c.pk).where(mine)))
+                 .values(patient_confidentiality=label))
+    # What this unit of work already holds: ORM rows and records inserted with Core.
+    for obj in list(ctx.session.identity_map.values()):
+        if isinstance(obj, Record) and obj.patient_id == patient_id and obj.rtype != "Patient":
+            set_committed_value(obj, "patient_confidentiality", label)
+    for rec, _ in _written(ctx).values():
+        if rec.patient_id == patient_id and rec.rtype != "Patient":
+            rec.patient_confidentiality = label
+    return n
 
 
 def effective_label(mc: ManagementClass | None, resource: dict) -> str:
@@ -228,6 +271,7 @@ def new_record(ctx: Context, *, rtype: str, logical_id: str | None, patient_id: 
     now = ctx.now()
     return Record(pk=str(uuid.uuid4()), rtype=rtype, logical_id=logical_id or str(uuid.uuid4()),
                   patient_id=patient_id, class_code=mc.code if mc else None, confidentiality=label,
+                  patient_confidentiality=patient_label(ctx, patient_id),
                   current_version=0, status="draft", created_at=now, last_updated=now)
 
 
@@ -264,7 +308,8 @@ def reindex(ctx: Context, rec: Record, resource: dict, *, fresh: bool) -> None:
         for p, v in ix.strings:
             by_param.setdefault(p, []).append(v)
         s.execute(_INSERTS[SearchString], [{"record_pk": rec.pk, "rtype": rec.rtype, "param": p, "value": t,
-                                            "class_code": rec.class_code, "confidentiality": rec.confidentiality}
+                                            "class_code": rec.class_code, "confidentiality": rec.confidentiality,
+                                            "patient_confidentiality": rec.patient_confidentiality or "N"}
                                            for p, vs in by_param.items()
                                            for t in sorted(params.string_tokens(rec.rtype, p, vs, blind))])
     if ix.dates:
@@ -340,7 +385,10 @@ def _provenance(ctx: Context, rec: Record, number: int, *, activity: str, reason
                      on_behalf_of=agent_ref(on_behalf_of.id, on_behalf_of.name) if on_behalf_of else None,
                      attester=agent_ref(author.id, author.name), origin=ctx.origin)
     prec = Record(pk=str(uuid.uuid4()), rtype="Provenance", logical_id=prov_id, patient_id=rec.patient_id,
-                  class_code=rec.class_code, confidentiality=rec.confidentiality, current_version=0,
+                  class_code=rec.class_code, confidentiality=rec.confidentiality,
+                  # a Patient's own Provenance is about the patient: it takes the Patient's label
+                  patient_confidentiality=(rec.confidentiality if rec.rtype == "Patient"
+                                           else rec.patient_confidentiality or "N"), current_version=0,
                   status=CONFIRMED, created_at=at, last_updated=at)
     _, content, _ = write_version(ctx, prec, res, activity="create", status=CONFIRMED, author=author,
                                   enterer=author, confirmed_by=author, with_provenance=False)

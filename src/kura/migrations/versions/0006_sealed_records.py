@@ -37,10 +37,20 @@ def upgrade() -> None:
         batch_op.drop_column('shared')
         batch_op.create_index('ix_search_string_visible',
                               ['rtype', 'param', 'value', 'class_code', 'confidentiality', 'record_pk'], unique=False)
+    # The live code below reads and writes the columns 0007 adds (patient_confidentiality):
+    # add them here already; 0007 adds them only where they are missing, and fills them.
+    _patient_label_columns()
     if _seal_and_reindex(op.get_bind()):
         context.config.attributes["vacuum"] = True
     with op.batch_alter_table('record_version', schema=None) as batch_op:
         batch_op.alter_column('label', existing_type=sa.String(length=1), nullable=False)
+
+
+def _patient_label_columns() -> None:
+    for table in ('record', 'search_string'):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(sa.Column('patient_confidentiality', sa.String(length=1), server_default='N',
+                                          nullable=False))
 
 
 def _seal_and_reindex(conn) -> bool:
