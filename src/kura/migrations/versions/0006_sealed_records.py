@@ -37,8 +37,8 @@ def upgrade() -> None:
         batch_op.drop_column('shared')
         batch_op.create_index('ix_search_string_visible',
                               ['rtype', 'param', 'value', 'class_code', 'confidentiality', 'record_pk'], unique=False)
-    # The live code below reads and writes the columns 0007 adds (patient_confidentiality):
-    # add them here already; 0007 adds them only where they are missing, and fills them.
+    # The live code below reads and writes the columns 0012 adds (patient_confidentiality):
+    # add them here already; 0012 adds them only where they are missing, and fills them.
     _patient_label_columns()
     if _seal_and_reindex(op.get_bind()):
         context.config.attributes["vacuum"] = True

@@ -4,15 +4,15 @@ A record's effective label is the highest of its own, its class's and its patien
 patient's part lives here, outside the (immutable) versions, so relabelling a Patient covers
 its existing records at once. Existing rows take their Patient's current label.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0012
+Revises: 0011
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0007'
-down_revision = '0006'
+revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
