@@ -154,6 +154,15 @@ def test_r79_migration_0004_rewraps_the_old_keys(tmp_path, clock):
         conn.execute(text("INSERT INTO imaging_patient (id, patient_id, fhir_patient_id, name, birth_date, sex,"
                           " wrapped_key, created_at) VALUES ('row-1', 'D1', NULL, '', '', '', :w, :t)"),
                      {"w": wrap_key(master, img_key, "imaging-patient:row-1"), "t": now})
+        # a study that references the patient row: a home that holds images (SQLite's foreign
+        # keys must not stop the column's removal)
+        conn.execute(text("INSERT INTO imaging_study (id, study_uid, patient_ref, patient_id, patient_name,"
+                          " name_alphabetic, name_ideographic, name_phonetic, name_search, birth_date, sex,"
+                          " study_date, study_time, accession_number, study_id, description,"
+                          " referring_physician, modalities, num_series, num_instances, status, status_by, status_reason,"
+                          " flagged, flag_reason, class_code, confidentiality, created_at, updated_at)"
+                          " VALUES ('s-1', '1.2.3', 'row-1', 'D1', '', '', '', '', '', '', '', '', '', '',"
+                          " '', '', '', '', 0, 0, 'draft', '', '', 0, '', 'image', 'N', :t, :t)"), {"t": now})
     engine.dispose()
     app = build(load_settings(home, env="development"), clock=clock)
     try:

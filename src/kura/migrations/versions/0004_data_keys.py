@@ -63,8 +63,10 @@ def upgrade() -> None:
         conn.execute(data_key.insert(), [{**r, "created_at": _aware(r["created_at"])} for r in rows])
 
     op.drop_table('patient_key')
-    with op.batch_alter_table('imaging_patient', schema=None) as batch_op:
-        batch_op.drop_column('wrapped_key')
+    # A plain ALTER TABLE ... DROP COLUMN (SQLite ≥ 3.35 has it): a batch "move and copy" of
+    # imaging_patient would drop a table that imaging_study references, which SQLite's
+    # foreign keys refuse in a home that holds images.
+    op.drop_column('imaging_patient', 'wrapped_key')
 
 
 def _aware(t):
