@@ -11,14 +11,15 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from kura.app import build, create_home
 from kura.config import load_settings
-from kura.db.engine import make_engine
+
+# Fixtures shared by every directory (tests/support): named here so that no test imports them.
+pytest_plugins = ["tests.support.logs"]
 
 PG_URL = os.environ.get("KURA_TEST_DATABASE_URL", "")
 IN_CI = bool(os.environ.get("CI"))

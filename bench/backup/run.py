@@ -72,8 +72,8 @@ def generate(home: Path, *, size_mb: int, patients: int, instance_kb: int, seed:
     from kura.records import service as records
     from kura.access.policy import Subject
     from kura.access.roles import Role
-    from tests.unit.imaging.data import TECH, make_dataset, part10, prepare
-    from tests.unit.records.helpers import encounter, patient
+    from tests.support.imaging import TECH, make_dataset, part10, prepare
+    from tests.support.records import encounter, patient
 
     if not (home / "config.toml").exists():
         create_home(home)

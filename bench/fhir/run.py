@@ -308,8 +308,8 @@ def main() -> None:
     for kind, load_s, r in report:
         h50, h95 = ms(pct(r["healthz"], 50)), ms(pct(r["healthz"], 95))
         s50, s95 = ms(pct(r["search"], 50)), ms(pct(r["search"], 95))
-        rate = lambda key: "  ".join(f"{c}: {r[f'{key}{c}']:.0f}/s ({1000 / r[f'{key}{c}'] / h50:.2f}×)"  # noqa: E731
-                                     for c in args.clients)
+        rate = lambda key, r=r, h50=h50: "  ".join(  # noqa: E731 — bound per row
+            f"{c}: {r[f'{key}{c}']:.0f}/s ({1000 / r[f'{key}{c}'] / h50:.2f}×)" for c in args.clients)
         print(f"{kind:<11}{h50:>9.2f} /{h95:>7.2f}   {s50:>9.2f} /{s95:>7.2f}   {s50 / h50:>6.1f}{s95 / h95:>7.1f}"
               f"{r['search_total_mean']:>7.0f}  (a) per request {rate('write')}")
         print(f"{'':<72}(b) transaction Bundles {rate('bundle')}")

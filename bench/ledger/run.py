@@ -31,13 +31,13 @@ from sqlalchemy import Column, Index, MetaData, Table, create_engine, insert, te
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
-from kura.db.engine import make_engine, make_sessionmaker  # noqa: E402
-from kura.ledger import service as ledger  # noqa: E402
-from kura.ledger import head as ledger_head  # noqa: E402
-from kura.ledger.models import LedgerEntry  # noqa: E402
-from kura.ledger.signing import Signer  # noqa: E402
-from kura.ledger.tags import LedgerTag  # noqa: E402
-from kura.migrations import upgrade  # noqa: E402
+from kura.db.engine import make_engine, make_sessionmaker
+from kura.ledger import service as ledger
+from kura.ledger import head as ledger_head
+from kura.ledger.models import LedgerEntry
+from kura.ledger.signing import Signer
+from kura.ledger.tags import LedgerTag
+from kura.migrations import upgrade
 
 TAGS = [LedgerTag.RecordsRecordRead, LedgerTag.RecordsRecordSearched, LedgerTag.AuthLoginSucceeded,
         LedgerTag.ImagingStudyRead, LedgerTag.RecordsRecordUpdated, LedgerTag.AccessRequestDenied]

@@ -10,6 +10,7 @@ import dataclasses
 import os
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from kura.errors import Invalid
 
@@ -57,7 +58,8 @@ SETTINGS: list[tuple[str, object, str]] = [
     ("demo", False, "Set by `kura demo` only: the login page then shows the demo accounts' current codes. Never in production."),
 ]
 
-_DEFAULTS = {name: default for name, default, _ in SETTINGS}
+# Any: each default's type is the Settings field's (checked against values in load_settings).
+_DEFAULTS: dict[str, Any] = {name: default for name, default, _ in SETTINGS}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -117,7 +119,7 @@ class Settings:
     def log_path(self) -> Path | None:
         return self.home / self.log_file if self.log_file else None
 
-    def validate(self) -> "Settings":
+    def validate(self) -> Settings:
         if self.env not in ("production", "development"):
             raise Invalid(f"env must be production or development, not {self.env!r}")
         if self.password_min_length < 8:

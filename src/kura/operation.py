@@ -139,7 +139,7 @@ class Context:
 
     # -- ledger -------------------------------------------------------------------------
     def record(self, tag: LedgerTag, *, target: Target | None = None, outcome: int = 0,
-               digest: str | None = None, reason: str = "", detail: dict | None = None,
+               digest: str | None = None, reason: str = "", detail: dict[str, Any] | None = None,
                alert: bool | None = None) -> int:
         actor = self.actor
         target = target or Target(kind="")
@@ -154,7 +154,7 @@ class Context:
             signer=self.signer, checkpoint_interval=self.checkpoint_interval)
 
     def alert(self, tag: LedgerTag, *, target: Target | None = None, reason: str = "",
-              detail: dict | None = None) -> None:
+              detail: dict[str, Any] | None = None) -> None:
         """A security alert that must reach the ledger even when this unit of work is rolled
         back (an integrity failure found while reading): Kura.unit_of_work writes it with the
         commit, or after the rollback in a transaction of its own, as it does denials."""
@@ -166,5 +166,5 @@ class Context:
                         alert=True)
         self.alerts = []
 
-    def now(self):
+    def now(self) -> dt.datetime:
         return self.clock.now()

@@ -8,7 +8,7 @@ from kura.dicom.server import start
 from kura.imaging import peers
 
 from tests.factories import ADMIN
-from tests.unit.imaging.data import prepare
+from tests.support.imaging import prepare
 
 
 def add_peer(kura, aet, rights=("store", "query", "retrieve"), host="127.0.0.1", port=104):

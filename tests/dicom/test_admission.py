@@ -18,7 +18,7 @@ from pynetdicom.sop_class import CTImageStorage, Verification
 from kura.config import load_settings
 from kura.ledger.tags import LedgerTag
 from tests.dicom.test_pynetdicom_scu import count, find, store
-from tests.unit.imaging.data import make_dataset
+from tests.support.imaging import make_dataset
 
 PER_ADDRESS = 8
 FLOOD_HOSTS = [f"127.0.0.{n}" for n in range(2, 7)]  # 5 × 8 = 40 sockets, more than the old limit of 32

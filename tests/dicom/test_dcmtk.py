@@ -6,7 +6,6 @@ Peers are registered through the real `kura dicom-peer add` command while the se
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import pytest
 
 from kura.dicom.server import start
 
-from tests.unit.imaging.data import dataset_bytes, make_dataset, part10, prepare
+from tests.support.imaging import dataset_bytes, make_dataset, part10, prepare
 
 DCMTK = Path("/usr/bin")
 pytestmark = pytest.mark.skipif(not (DCMTK / "storescu").exists(), reason="dcmtk is not installed")

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from pynetdicom import AE, _config
 from pynetdicom.sop_class import CTImageStorage, Verification
 
-from tests.unit.imaging.data import dataset_bytes, make_dataset, part10
+from tests.support.imaging import dataset_bytes, make_dataset, part10
 
 SEED = part10(make_dataset(seed=2, study_uid="1.2.392.2", series_uid="1.2.392.2.1", sop_uid="1.2.392.2.1.1"))
 META, DATASET = SEED[:len(SEED) - len(dataset_bytes(SEED))], dataset_bytes(SEED)

@@ -8,8 +8,7 @@ from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet, CTIm
 from pydicom.dataset import Dataset
 from pynetdicom import build_role
 
-from tests.support.logs import captured_logs  # noqa: F401  (fixture)
-from tests.unit.imaging.data import make_dataset
+from tests.support.imaging import make_dataset
 
 
 def test_associations_are_logged_with_id_and_peer(scp, captured_logs):

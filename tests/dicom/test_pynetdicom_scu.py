@@ -17,7 +17,7 @@ from kura.ledger.models import LedgerEntry
 from kura.ledger.tags import LedgerTag
 
 from tests.dicom.conftest import add_peer
-from tests.unit.imaging.data import KANJI_NAME, PHYSICIAN, TECH, dataset_bytes, make_dataset, part10
+from tests.support.imaging import KANJI_NAME, PHYSICIAN, TECH, dataset_bytes, make_dataset, part10
 
 
 def associate(port, aet, contexts=(CTImageStorage, Verification), roles=()):

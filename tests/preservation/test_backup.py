@@ -27,7 +27,7 @@ from kura.records.models import Record, RecordVersion, SearchString
 
 from tests.factories import ADMIN
 from tests.support.homes import FAMILY, GIVEN, KANA, MRN, add_image
-from tests.unit.imaging.data import NURSE_V
+from tests.support.imaging import NURSE_V
 
 
 def _restore(kura, dest, into, **kw):

@@ -24,7 +24,7 @@ from kura.preservation import backup, generations
 from tests.factories import ADMIN, make_user
 from tests.support.crash import KuraProcess, after_crash, kill_at_random
 from tests.support.homes import add_image
-from tests.unit.records.helpers import patient
+from tests.support.records import patient
 
 SEED = 8  # the random moments are reproducible
 

@@ -16,7 +16,7 @@ from kura.records.models import Attachment
 
 from tests.factories import ADMIN
 from tests.support.homes import add_image
-from tests.unit.imaging.data import NURSE_V
+from tests.support.imaging import NURSE_V
 
 
 def _entries(kura, tag):

@@ -17,7 +17,7 @@ from kura.ledger.tags import LedgerTag
 from kura.preservation.selfcheck import check_distribution, selfcheck
 
 from tests.factories import ADMIN
-from tests.unit.imaging.data import NURSE_V
+from tests.support.imaging import NURSE_V
 
 
 def _wheel_like(root):

@@ -42,7 +42,7 @@ class KuraProcess:
         self.proc, self.url, self.dicom_port = proc, url, dicom_port
 
     @classmethod
-    def command(cls, home: Path, *args: str) -> "KuraProcess":
+    def command(cls, home: Path, *args: str) -> KuraProcess:
         """Any `kura` command, running (not waited for)."""
         proc = subprocess.Popen([sys.executable, "-m", "kura", "--home", str(home), *args], env=_env(),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

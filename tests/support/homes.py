@@ -14,8 +14,8 @@ from kura.imaging import service as imaging
 from kura.records import service as records
 
 from tests.factories import make_user
-from tests.unit.imaging.data import TECH, make_dataset, part10, prepare
-from tests.unit.records.helpers import document, encounter, patient, user_subject
+from tests.support.imaging import TECH, make_dataset, part10, prepare
+from tests.support.records import document, encounter, patient, user_subject
 
 FAMILY, GIVEN = "長谷川", "花子"
 KANA = ("ハセガワ", "ハナコ")

@@ -12,7 +12,7 @@ from kura.imaging import service as imaging
 
 from tests.dicom.conftest import add_peer
 from tests.factories import ADMIN, make_user
-from tests.unit.imaging.data import PHYSICIAN, dataset_bytes, make_dataset, part10, prepare
+from tests.support.imaging import PHYSICIAN, dataset_bytes, make_dataset, part10, prepare
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from kura.access.roles import RECORD_TYPES, Role
 from kura.audit import service as audit
 from kura.ledger.tags import LedgerTag
 from tests.factories import ADMIN
-from tests.unit.records.helpers import (charge, coverage, document, encounter, invoice, patient, post, put,
+from tests.support.records import (charge, coverage, document, encounter, invoice, patient, post, put,
                                         seed_classes)
 
 USER_ROLES = [Role.admin, Role.operations, Role.auditor, Role.physician, Role.technologist, Role.clerk, Role.nurse]

@@ -10,7 +10,7 @@ import pytest
 from kura.audit import service as audit
 from kura.ledger.tags import LedgerTag
 from tests.factories import ADMIN
-from tests.unit.records.helpers import (FHIR, charge, coverage, document, encounter, invoice, patient, post, put,
+from tests.support.records import (FHIR, charge, coverage, document, encounter, invoice, patient, post, put,
                                         seed_classes)
 
 

@@ -12,7 +12,7 @@ import pytest
 from kura.audit import service as audit
 from kura.ledger.tags import LedgerTag
 from tests.factories import ADMIN
-from tests.unit.records.helpers import FHIR, encounter, patient, post, seed_classes
+from tests.support.records import FHIR, encounter, patient, post, seed_classes
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from tests.unit.records.helpers import (MRN, charge, coverage, document, encounter, invoice, patient, post,
+from tests.support.records import (MRN, charge, coverage, document, encounter, invoice, patient, post,
                                         seed_classes)
 
 

@@ -139,7 +139,7 @@ def test_a_multiframe_instance_is_shown_and_printed_frame_by_frame(server, clock
     import numpy as np
 
     from kura.imaging import service as imaging
-    from tests.unit.imaging.data import TECH, make_dataset, part10
+    from tests.support.imaging import TECH, make_dataset, part10
 
     ds = make_dataset(patient_id="00001", name="Yamada^Taro=山田^太郎=やまだ^たろう", birth_date="19580412")
     ds.NumberOfFrames = 3

@@ -6,7 +6,6 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from tests.factories import make_user
-from tests.support.logs import captured_logs  # noqa: F401  (fixture)
 
 
 def test_a_failing_request_is_logged_with_its_request_id_and_traceback_and_no_password(

@@ -13,8 +13,8 @@ from kura.ledger.tags import LedgerTag
 from kura.records import resources as R
 from kura.records import service as records
 from tests.factories import ADMIN, make_user, subject
-from tests.unit.imaging.data import TECH, make_dataset, part10, prepare
-from tests.unit.records.helpers import seed_classes
+from tests.support.imaging import TECH, make_dataset, part10, prepare
+from tests.support.records import seed_classes
 from tests.web.ui import browser, entries, form_login
 
 REASON = "救急搬送、意識なし"

@@ -18,7 +18,7 @@ from kura.records import disclosure
 from kura.records import resources as R
 from kura.records import service as records
 from tests.factories import make_user, subject
-from tests.unit.records.helpers import seed_classes
+from tests.support.records import seed_classes
 from tests.web.ui import entries, page_as, text_of
 
 
@@ -247,7 +247,7 @@ def test_english_pages_render(server, clock, seeded):
 
 def test_the_patient_page_lists_the_patients_imaging_studies(server, clock, seeded):
     from kura.imaging import service as imaging
-    from tests.unit.imaging.data import TECH, make_dataset, part10
+    from tests.support.imaging import TECH, make_dataset, part10
     with server.kura.unit_of_work(TECH, "TREAT") as ctx:
         imaging.store_instance(ctx, part10(make_dataset(patient_id="00012345", name="Yamada^Hanako=山田^花子",
                                                         study_date="20260405")))

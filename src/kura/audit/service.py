@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select, true
 from sqlalchemy.exc import SQLAlchemyError
 
 from kura.access.actions import Action
@@ -65,7 +65,7 @@ def browse(ctx: Context, flt: Filter, *, offset: int = 0, limit: int = 50) -> tu
     ctx.require(Action.AuditLedgerRead, LEDGER)
     if not 1 <= limit <= 1000 or not 0 <= offset <= MAX_INT:
         raise Invalid(f"limit must be 1–1000 and offset 0–{MAX_INT}")
-    conds = []
+    conds: list[ColumnElement[bool]] = []
     if flt.actor:
         conds.append(LedgerEntry.actor_name == flt.actor)
     if flt.tag:
@@ -78,7 +78,7 @@ def browse(ctx: Context, flt: Filter, *, offset: int = 0, limit: int = 50) -> tu
         conds.append(LedgerEntry.at < flt.until)
     if flt.alerts_only:
         conds.append(LedgerEntry.alert.is_(True))
-    where = and_(*conds) if conds else True
+    where = and_(*conds) if conds else true()
     total = ctx.session.scalar(select(func.count()).select_from(LedgerEntry).where(where)) or 0
     rows = list(ctx.session.scalars(select(LedgerEntry).where(where)
                                     .order_by(LedgerEntry.seq.desc()).offset(offset).limit(limit)))

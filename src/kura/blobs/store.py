@@ -30,7 +30,7 @@ class Finding(str):
 
     blob: str | None
 
-    def __new__(cls, text: str, blob: str | None = None) -> "Finding":
+    def __new__(cls, text: str, blob: str | None = None) -> Finding:
         self = super().__new__(cls, text)
         self.blob = blob
         return self
@@ -95,7 +95,7 @@ class FilesystemStore:
 
 
 class MemoryStore:
-    def __init__(self):
+    def __init__(self) -> None:
         self._data: dict[str, bytes] = {}
 
     def put(self, name: str, data: bytes) -> None:

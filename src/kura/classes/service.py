@@ -6,6 +6,8 @@ record type. SEED is what a new home starts with.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import select
 
 from kura.access.actions import Action
@@ -73,7 +75,7 @@ def _validate_retention(retention_years: int, retention_start: str, kind_code: s
                       "起算日は「完結日」にしてください。")
 
 
-def _validate(confidentiality: str, scope_roles, retention_years: int, retention_start: str) -> str:
+def _validate(confidentiality: str, scope_roles: Iterable[str], retention_years: int, retention_start: str) -> str:
     if confidentiality not in CONFIDENTIALITY:
         raise Invalid("confidentiality must be N, R or V")
     try:
@@ -90,7 +92,7 @@ def _validate(confidentiality: str, scope_roles, retention_years: int, retention
 
 
 def define(ctx: Context, *, code: str, name_ja: str, name_en: str, confidentiality: str,
-           scope_roles, retention_years: int, retention_start: str = "completion",
+           scope_roles: Iterable[str], retention_years: int, retention_start: str = "completion",
            default_for: str = "", description: str = "", legal_kind: str | None = None) -> ManagementClass:
     """Create or change a class. `legal_kind` (kura.classes.legal) sets the minimum retention;
     None keeps a class's kind ("other" for a new one). Raises Invalid (retention below the

@@ -68,16 +68,16 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("kura: aborted", err=True)
         sys.exit(1)
-    except Exception as exc:  # noqa: BLE001 — the one place errors become one line
+    except Exception as exc:  # the one place errors become one line
         # Typer carries its own copy of Click; reach its exception classes through a public one.
         usage_error = typer.BadParameter.__mro__[1]
         click_exception = typer.BadParameter.__mro__[2]
         if isinstance(exc, usage_error):
-            typer.echo(f"kura: {exc.format_message()}", err=True)
+            typer.echo(f"kura: {exc.format_message()}", err=True)  # type: ignore[attr-defined]  # Click's, found at runtime
             sys.exit(2)
         if isinstance(exc, click_exception):
-            typer.echo(f"kura: {exc.format_message()}", err=True)
-            sys.exit(exc.exit_code)
+            typer.echo(f"kura: {exc.format_message()}", err=True)  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
         if isinstance(exc, (Invalid, Conflict)):
             typer.echo(f"kura: {exc}", err=True)
             sys.exit(2)

@@ -8,7 +8,7 @@ import typer
 
 from kura.cli import State, app, fail
 
-DEMO_PASSWORD = "kura-demo-2026"
+DEMO_PASSWORD = "kura-demo-2026"  # noqa: S105 — the demo homes' published password (README)
 
 # username, display name, roles, clearance
 DEMO_USERS = [

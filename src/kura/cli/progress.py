@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 __all__ = ["bar"]
 
@@ -19,7 +19,7 @@ def bar() -> Iterator[Callable[[str, int, int | None], None]]:
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                TransferSpeedColumn)
 
-    tasks: dict[str, int] = {}
+    tasks: dict[str, Any] = {}  # rich TaskIDs
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TransferSpeedColumn(),
                   TimeElapsedColumn(), console=Console(stderr=True), transient=True) as p:
         def update(stage: str, done: int, total: int | None) -> None:

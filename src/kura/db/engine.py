@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -9,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 __all__ = ["make_engine", "make_sessionmaker"]
 
 
-def make_engine(url: str, **kwargs) -> Engine:
+def make_engine(url: str, **kwargs: Any) -> Engine:
     # Statement parameters hold patient content and credentials' hashes: errors (and so the
     # operations log) must not quote them.
     kwargs.setdefault("hide_parameters", True)
@@ -24,7 +26,7 @@ def make_engine(url: str, **kwargs) -> Engine:
 
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record):
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Take manual control of transactions so BEGIN IMMEDIATE can be issued: every kura
         # transaction appends to the ledger, and a deferred transaction that reads and then
         # writes can fail with SQLITE_BUSY instead of waiting its turn.
@@ -37,7 +39,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn):
+    def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 

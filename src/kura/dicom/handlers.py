@@ -124,7 +124,7 @@ def on_store(event, kura, writer=None) -> int:
             job = writer.submit(peer, _origin(event), prepared)
             try:
                 imaging.prewrite(kura.blobs, kura.keyring, prepared)
-            except Exception:  # noqa: BLE001 — the writer then writes it in its transaction, or fails there
+            except Exception:  # noqa: BLE001, S110 — the writer then writes it in its transaction, or fails there
                 pass
             finally:
                 prepared.settled.set()

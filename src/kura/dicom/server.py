@@ -155,7 +155,7 @@ class _EventDUL(DULServiceProvider):
                 abort_pdu.reason_diagnostic = 0x00
                 try:
                     self.socket.send(abort_pdu.encode())
-                except Exception:  # noqa: BLE001
+                except Exception:  # noqa: BLE001, S110 — the peer is gone already; we abort anyway
                     pass
                 self.assoc.is_aborted = True
                 self.assoc.is_established = False

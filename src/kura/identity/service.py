@@ -14,8 +14,9 @@ import hashlib
 import re
 import secrets
 import unicodedata
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 
 from kura.access.actions import Action
 from kura.access.policy import CONFIDENTIALITY, Subject, Target
@@ -300,7 +301,7 @@ def _revoke_all(ctx: Context, user: User, reason: str, keep: str | None = None) 
             .values(ended_at=ctx.now(), end_reason=reason))
     if keep:
         stmt = stmt.where(LoginSession.id != keep)
-    n = ctx.session.execute(stmt).rowcount or 0
+    n = cast(CursorResult[Any], ctx.session.execute(stmt)).rowcount or 0
     if n:
         ctx.record(LedgerTag.AuthSessionRevoked, target=Target(kind="User", id=user.username),
                    reason=reason, detail={"sessions": n})

@@ -7,6 +7,8 @@ of versions per study rather than one per received instance.
 
 from __future__ import annotations
 
+from typing import Any
+
 from kura.imaging.models import ImagingSeries, ImagingStudy
 
 __all__ = ["imaging_study_resource", "DCM"]
@@ -25,7 +27,7 @@ def imaging_study_resource(study: ImagingStudy, series: list[ImagingSeries], *, 
                            label: str = "N") -> dict:
     """ImagingStudy/{StudyInstanceUID}: a UID is a valid FHIR id (digits and dots, ≤ 64).
     `label` is the study's effective confidentiality (kura.imaging.labels), as meta.security."""
-    resource = {
+    resource: dict[str, Any] = {
         "resourceType": "ImagingStudy",
         "id": study.study_uid,
         "meta": {"security": [{"system": V3_CONFIDENTIALITY, "code": label}]},
@@ -44,7 +46,7 @@ def imaging_study_resource(study: ImagingStudy, series: list[ImagingSeries], *, 
     if study.description:
         resource["description"] = study.description
     for s in series:
-        item = {"uid": s.series_uid, "modality": {"system": DCM, "code": s.modality or "OT"}}
+        item: dict[str, Any] = {"uid": s.series_uid, "modality": {"system": DCM, "code": s.modality or "OT"}}
         if s.series_number is not None and s.series_number >= 0:
             item["number"] = s.series_number
         if s.description:

@@ -83,7 +83,7 @@ def wrap_part10(dataset: bytes, *, transfer_syntax: str, sop_class_uid: str,
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION
     out = io.BytesIO()
     out.write(b"\x00" * 128 + b"DICM")
-    write_file_meta_info(out, meta, enforce_standard=True)
+    write_file_meta_info(out, meta, enforce_standard=True)  # type: ignore[arg-type]  # any binary file works
     out.write(dataset)
     return out.getvalue()
 
@@ -140,7 +140,7 @@ def parse(data: bytes) -> InstanceInfo:
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(io.BytesIO(data))
             for group in (ds.file_meta, ds):
-                for elem in group._dict.values():  # noqa: SLF001 — raw elements before conversion
+                for elem in group._dict.values():  # raw elements, before pydicom converts them
                     if (isinstance(elem, RawDataElement) and elem.length != _UNDEFINED
                             and len(elem.value or b"") != elem.length):
                         raise Invalid(f"element {elem.tag} is truncated or its length is wrong")

@@ -11,7 +11,7 @@ script, so やまだ, ヤマダ and ﾔﾏﾀﾞ all find 山田^太郎=やま�
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from typing import Any, Callable, cast
 
 from pydicom.dataset import Dataset
 from sqlalchemy import Select, and_, false, func, or_, select
@@ -103,7 +103,7 @@ def _like(value: str) -> str:
     return escaped.replace("*", "%").replace("?", "_")
 
 
-def _single(column, value: str, kind: str):
+def _single(column: Any, value: str, kind: str) -> Any:
     if kind == "int":
         try:
             number = int(value) if len(value) <= 12 else None
@@ -150,8 +150,9 @@ def _person_name(value: str, fuzzy: bool):
     return and_(*conds) if conds else None
 
 
-def _condition(keyword: str, value: str, fuzzy: bool):
+def _condition(keyword: str, value: str, fuzzy: bool) -> Any:
     _, column, kind, _ = ATTRIBUTES[keyword]
+    column = cast(Any, column)
     if value == "" or value == "*" or column is None:
         return None  # universal matching
     if keyword == "PatientName":
@@ -192,6 +193,7 @@ def statement(query: Query, allowed: list[tuple[str, str]] | None) -> Select:
     """The SELECT for `query`, limited to the studies `allowed` lets the caller see (see
     `visible`; None: no restriction). Rows are (study,), (study, series) or (study, series, instance)."""
     level = query.level
+    stmt: Any  # Select of one, two or three entities
     if level in ("PATIENT", "STUDY"):
         stmt = select(S)
     elif level == "SERIES":

@@ -176,7 +176,8 @@ def retrieve(ctx: Context, query: Query, *, action: Action = Action.ImagingStudy
                                                 "SOPInstanceUID")})
     rows = list(ctx.session.execute(statement(image, None if named else allowed_labels(ctx, action))))
     patient_keys: dict[str, dict[bytes, bytes]] = {}
-    out, per_study = [], {}
+    out: list = []
+    per_study: dict = {}
     for study, series, inst in rows:
         if study.patient_ref not in patient_keys:
             owner = owner_of(ctx.session.get(ImagingPatient, study.patient_ref))

@@ -45,7 +45,8 @@ def wrap_label(key_hex: str, owner: str) -> str:
 def _ring(ctx: Context) -> KeyRing:
     if ctx.keyring is None:
         raise RuntimeError("the unit of work has no key ring")
-    return ctx.keyring
+    ring: KeyRing = ctx.keyring
+    return ring
 
 
 def _unwrap(ring: KeyRing, row: DataKey) -> bytes:
@@ -108,7 +109,7 @@ def seal(ctx: Context, owner: str, plaintext: bytes, aad: bytes = b"") -> bytes:
     return seal_for(key_id, key, plaintext, aad)
 
 
-def open(ctx: Context, sealed: bytes, aad: bytes = b"", *, owner: str | None = None) -> bytes:  # noqa: A001
+def open(ctx: Context, sealed: bytes, aad: bytes = b"", *, owner: str | None = None) -> bytes:
     """The plaintext of an envelope. Raises Shredded when its key was destroyed,
     IntegrityFailure when the envelope was altered or bound to other `aad`.
 
@@ -130,10 +131,10 @@ def open(ctx: Context, sealed: bytes, aad: bytes = b"", *, owner: str | None = N
         raise IntegrityFailure("envelope failed authentication (wrong key or altered data)")
     key = ring.get(key_id)
     if key is None:
-        row = ctx.session.get(DataKey, key_id.hex())
-        if row is None:
+        stored = ctx.session.get(DataKey, key_id.hex())
+        if stored is None:
             raise IntegrityFailure(f"envelope names an unknown data key {key_id.hex()}")
-        key = _unwrap(ring, row)
+        key = _unwrap(ring, stored)
         ring.remember(key_id, key)
     return open_for(key, sealed, aad)
 

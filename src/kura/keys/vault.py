@@ -19,6 +19,7 @@ import datetime as dt
 import json
 import os
 import tempfile
+from typing import Any
 from pathlib import Path
 
 from sqlalchemy import delete, insert, select
@@ -54,7 +55,7 @@ def export_vault(session: Session, keyring: KeyRing) -> bytes:
     return _MAGIC + seal(keyring.vault_key, body, _AAD)
 
 
-def read_vault(data: bytes, master_key: bytes) -> list[dict]:
+def read_vault(data: bytes, master_key: bytes) -> list[dict[str, Any]]:
     """The rows of a vault file, opened with the master key (a restore has no running home).
     Raises IntegrityFailure when it is damaged or another home's."""
     if data[:3] != _MAGIC:
@@ -67,7 +68,7 @@ def read_vault(data: bytes, master_key: bytes) -> list[dict]:
             for k in body["keys"]]
 
 
-def install_vault(session: Session, rows: list[dict]) -> int:
+def install_vault(session: Session, rows: list[dict[str, Any]]) -> int:
     """Replace the data key table with the vault's rows (restore). Flushes, never commits."""
     session.execute(delete(DataKey))
     if rows:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 
 from kura.ledger.models import LedgerEntry
 
@@ -21,7 +22,7 @@ def iso_utc(at: dt.datetime) -> str:
     return at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def field_text(value) -> str | None:
+def field_text(value: object) -> str | None:
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, bool):
@@ -45,7 +46,7 @@ def clean(text: str) -> str:
     return _UNSAFE.sub("\ufffd", text) if _UNSAFE.search(text) else text
 
 
-def entry_bytes(row) -> bytes:
+def entry_bytes(row: Iterable[object]) -> bytes:
     """The bytes hashed into an entry's leaf (ledger format v2): the FIELDS' texts joined by
     U+001F, NULL written as U+001E.
 
@@ -54,7 +55,7 @@ def entry_bytes(row) -> bytes:
     unambiguous; `verify` refuses an entry whose fields do. `verify` has the database build
     the same string (`encoded_sql`), so each row crosses into Python as one value.
     """
-    return SEP.join([NULL if v is None else field_text(v) for v in row]).encode("utf-8")
+    return SEP.join([NULL if v is None else field_text(v) or "" for v in row]).encode("utf-8")
 
 
 def _field_text_sql(name: str, dialect: str) -> str:

@@ -9,8 +9,10 @@ any other session is refused rather than left without its head.
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, event, func, select
-from sqlalchemy.orm import Session, sessionmaker
+from typing import Any, cast
+
+from sqlalchemy import Row, Table, bindparam, event, func, select
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from kura.ledger.merkle import Frontier
 from kura.ledger.models import LedgerEntry, LedgerHead
@@ -20,8 +22,8 @@ __all__ = ["install", "begin", "pending", "sync_head", "lock_head"]
 
 # Statements built once (as the INSERT in kura.ledger.service): building SQLAlchemy
 # expressions per append cost more than the append itself.
-_ENTRY = LedgerEntry.__table__
-_HEAD = LedgerHead.__table__
+_ENTRY = cast(Table, LedgerEntry.__table__)
+_HEAD = cast(Table, LedgerHead.__table__)
 _HEAD_READ = select(_HEAD.c.size, _HEAD.c.chain_hash, _HEAD.c.frontier).where(_HEAD.c.id == 1)
 _HEAD_LOCK = _HEAD_READ.with_for_update()
 # The head is read (and, on PostgreSQL, row-locked) by a transaction's first append and
@@ -52,11 +54,11 @@ class _Pending:
 
     __slots__ = ("txn", "base_size", "base_chain", "size", "chain", "frontier", "savepoints")
 
-    def __init__(self, txn, size: int, chain: str, frontier: Frontier):
+    def __init__(self, txn: SessionTransaction | None, size: int, chain: str, frontier: Frontier):
         self.txn = txn
         self.base_size, self.base_chain = size, chain
         self.size, self.chain, self.frontier = size, chain, frontier
-        self.savepoints: dict = {}
+        self.savepoints: dict[SessionTransaction, tuple[int, str, int, str, list[bytes]]] = {}
 
 
 def pending(session: Session) -> _Pending | None:
@@ -86,13 +88,13 @@ def _before_commit(session: Session) -> None:
         sync_head(session)
 
 
-def _savepoint_begun(session: Session, transaction) -> None:
+def _savepoint_begun(session: Session, transaction: SessionTransaction) -> None:
     p = session.info.get(_PENDING)
     if transaction.nested and p is not None and p.txn is session.get_transaction():
         p.savepoints[transaction] = (p.base_size, p.base_chain, p.size, p.chain, list(p.frontier.nodes))
 
 
-def _savepoint_rolled_back(session: Session, previous_transaction) -> None:
+def _savepoint_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
     p = session.info.get(_PENDING)
     if p is None:
         return
@@ -135,7 +137,7 @@ def begin(session: Session) -> _Pending:
     return p
 
 
-def lock_head(session: Session):
+def lock_head(session: Session) -> Row[Any, Any, Any]:
     conn = session.connection()
     # SQLite serialises writers with BEGIN IMMEDIATE (kura.db.engine); PostgreSQL needs the row lock.
     row = conn.execute(_HEAD_LOCK if conn.dialect.name == "postgresql" else _HEAD_READ).one_or_none()

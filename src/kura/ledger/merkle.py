@@ -51,7 +51,7 @@ class Frontier:
         return acc
 
     @classmethod
-    def from_roots(cls, size: int, roots: list[bytes]) -> "Frontier":
+    def from_roots(cls, size: int, roots: list[bytes]) -> Frontier:
         """The frontier of a tree of `size` leaves from its subtree roots, largest first
         (their heights are the set bits of `size`)."""
         heights = [b for b in range(size.bit_length() - 1, -1, -1) if size >> b & 1]
@@ -63,7 +63,7 @@ class Frontier:
         return ",".join(f"{height}:{h.hex()}" for height, h in self.nodes)
 
     @classmethod
-    def loads(cls, size: int, text: str) -> "Frontier":
+    def loads(cls, size: int, text: str) -> Frontier:
         nodes = []
         for part in filter(None, text.split(",")):
             height, h = part.split(":")

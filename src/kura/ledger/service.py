@@ -13,9 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 from hashlib import sha256
-from typing import Iterable
+from typing import Any, Iterable, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from kura.ledger.encoding import FIELDS, clean, entry_bytes, iso_utc
@@ -33,7 +33,7 @@ GENESIS = "0" * 64
 
 # Built once: building SQLAlchemy expressions per append cost more than the append itself
 # (profiled: ~1 ms of coercion and cache-key work per entry).
-_ENTRY_INSERT = LedgerEntry.__table__.insert()
+_ENTRY_INSERT = cast(Table, LedgerEntry.__table__).insert()
 
 
 def _opt(text: str | None) -> str | None:
@@ -44,7 +44,7 @@ def append(session: Session, *, at: dt.datetime, tag: LedgerTag, outcome: int = 
            actor_id: str | None, actor_name: str, roles: Iterable[str] = (), origin: str = "",
            request_id: str = "", purpose: str = "", target_kind: str = "", target_id: str | None = None,
            patient_id: str | None = None, digest: str | None = None, reason: str = "",
-           detail: dict | None = None, alert: bool | None = None,
+           detail: dict[str, Any] | None = None, alert: bool | None = None,
            signer: Signer | None = None, checkpoint_interval: int = 0) -> int:
     """Append one entry in the caller's transaction and return its sequence number.
 

@@ -56,7 +56,7 @@ class BackupResult:
                 f"in {self.seconds:.1f} s; ledger size {self.ledger_size}")
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -153,9 +153,9 @@ def _fill(app, d: Destination, work: Path, gen: str, *, anchor: str, kind: str, 
             head = conn.execute(ledger_head_sql()).one()
             revision = snapshot.schema_revision(conn)
             sink = _HashingFile(raw)
-            w = SealedWriter(sink, key, f"{gen}/db")
-            counts = snapshot.dump(conn, metadata(), w, progress=(lambda n: progress("database", n, None))
-                                   if progress else None)
+            w = SealedWriter(sink, key, f"{gen}/db")  # type: ignore[arg-type]  # a file-like object
+            counts = snapshot.dump(conn, metadata(), w,  # type: ignore[arg-type]  # a file-like object
+                                   progress=(lambda n: progress("database", n, None)) if progress else None)
             w.close()
             files["db.sealed"] = [sink.h.hexdigest(), sink.n]
         os.chmod(work / "db.sealed", 0o400)

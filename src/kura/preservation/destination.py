@@ -92,7 +92,7 @@ class Manifest:
         return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
     @classmethod
-    def sign(cls, body: dict, signer: Signer) -> "Manifest":
+    def sign(cls, body: dict, signer: Signer) -> Manifest:
         return cls(body, signer.key_id, signer.sign(b"kura-manifest v1\n" + cls._message(body)))
 
     def check(self, public_key: Ed25519PublicKey) -> None:
@@ -105,7 +105,7 @@ class Manifest:
                           sort_keys=True, separators=(",", ":")).encode()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "Manifest":
+    def from_bytes(cls, data: bytes) -> Manifest:
         try:
             d = json.loads(data)
             return cls(d["body"], d["key_id"], d["signature"])

@@ -175,7 +175,7 @@ def keep_set(gens: list[str], *, daily: int, weekly: int, monthly: int) -> set[s
     keep = set(newest_first[:1])
     for count, bucket in ((daily, lambda t: t.date()), (weekly, lambda t: t.isocalendar()[:2]),
                           (monthly, lambda t: (t.year, t.month))):
-        seen = []
+        seen: list[object] = []
         for gen in newest_first:
             b = bucket(_when(gen))
             if b not in seen:

@@ -164,7 +164,7 @@ def _build(d: Destination, gen: str, body: dict, into: Path, *, key: bytes, mast
         sha, size = body["files"]["db.sealed"]
         reader = _CheckedReader(d.generations_dir / gen / "db.sealed", sha, size, f"generations/{gen}/db.sealed")
         with engine.begin() as conn:
-            tables = snapshot.load(conn, open_stream(reader, key, f"{gen}/db"),
+            tables = snapshot.load(conn, open_stream(reader, key, f"{gen}/db"),  # type: ignore[arg-type]  # file-like
                                    progress=(lambda n: progress("database", n, None)) if progress else None)
             reader.check()
         upgrade(engine)

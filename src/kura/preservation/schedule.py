@@ -79,16 +79,16 @@ def _run(app, actor, kind: str, dest: str, job: Job) -> str:
         return replicate.replicate(app, actor, Path(dest), progress=job.progress).line()
     if kind == "scrub":  # never repairs unattended: the operator chooses the source
         with app.unit_of_work(actor, "HOPERAT") as ctx:
-            report = scrub.scrub(ctx, progress=job.progress)
-        if not report.ok:
-            raise Findings(report.line())
-        return report.line()
+            scrubbed = scrub.scrub(ctx, progress=job.progress)
+        if not scrubbed.ok:
+            raise Findings(scrubbed.line())
+        return scrubbed.line()
     if kind == "selfcheck":
         with app.unit_of_work(actor, "HOPERAT") as ctx:
-            report = selfcheck.selfcheck(ctx)
-        if not report.ok:
-            raise Findings(report.line())
-        return report.line()
+            checked = selfcheck.selfcheck(ctx)
+        if not checked.ok:
+            raise Findings(checked.line())
+        return checked.line()
     raise ValueError(kind)
 
 
@@ -124,7 +124,7 @@ class Jobs:
             if job.kind in ("scrub", "selfcheck") and not isinstance(exc, Denied):
                 try:
                     run_failed(app, actor, job.kind, job.dest, exc)
-                except Exception:  # noqa: BLE001 — the database itself may be what failed
+                except Exception:  # noqa: BLE001, S110 — the database itself may be what failed
                     pass
         finally:
             job.finished_at = dt.datetime.now(dt.timezone.utc)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -113,7 +114,7 @@ def _check(ctx: Context, blobs) -> list:
         engine.dispose()
 
 
-def scrub(ctx: Context, *, repair: bool = False, sources: list[Path] = (), progress=None) -> ScrubReport:
+def scrub(ctx: Context, *, repair: bool = False, sources: Sequence[Path] = (), progress=None) -> ScrubReport:
     """Re-hash everything; with `repair`, replace damaged blobs from `sources`. Never raises for
     a mismatch (it is reported). Raises Denied without OpsScrubRun. Ledger: OpsObjectRepaired per
     repair, OpsScrubCompleted, and OpsIntegrityFailed (an alert) when mismatches remain."""

@@ -62,7 +62,8 @@ def _record_hash(data: bytes) -> str:
 
 def check_distribution(dist: md.Distribution, package_dir: Path | None = None) -> tuple[int, list[str], list[str]]:
     """(files checked, anomalies, notes) for one distribution against its RECORD."""
-    anomalies, notes = [], []
+    anomalies: list[str] = []
+    notes: list[str] = []
     files = dist.files or []
     if any(str(f).startswith("__editable__") for f in files) or (dist.read_text("direct_url.json") or "").find(
             '"editable": true') >= 0:

@@ -211,5 +211,5 @@ def _advance_sequences(conn: Connection, meta: MetaData) -> None:
             seq = conn.execute(text("SELECT pg_get_serial_sequence(:t, :c)"),
                                {"t": table.name, "c": col.name}).scalar()
             if seq:
-                conn.execute(text(f'SELECT setval(:s, COALESCE((SELECT max("{col.name}") FROM "{table.name}"), 0) + 1, false)'),
+                conn.execute(text(f'SELECT setval(:s, COALESCE((SELECT max("{col.name}") FROM "{table.name}"), 0) + 1, false)'),  # noqa: S608 — names from our own metadata
                              {"s": seq})

@@ -87,7 +87,7 @@ def overview(ctx: Context) -> Overview:
                                                             str(LedgerTag.OpsSelfcheckCompleted)]))
                                       & (LedgerEntry.outcome != 0)))
         .order_by(LedgerEntry.seq.desc()).limit(20)))
-    disks = [d for d in [_disk("home", s.home)] + [_disk("backup", Path(x["path"])) for x in dests]
+    disks = [d for d in [_disk("home", s.home)] + [_disk("backup", Path(str(x["path"]))) for x in dests]
              + ([_disk("replica", replica_path)] if replica_path else []) if d]
     sizes = [json.loads(e.detail or "{}").get("bytes") for e in ctx.session.scalars(
         select(LedgerEntry).where(LedgerEntry.tag == str(LedgerTag.OpsBackupCreated))

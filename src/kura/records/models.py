@@ -91,7 +91,7 @@ class RecordVersion(Base):
 
 
 @event.listens_for(RecordVersion, "before_update")
-def _refuse_update(mapper, connection, target):  # noqa: ARG001
+def _refuse_update(mapper, connection, target):
     # Regulation §6 / R36: a stored version never changes; corrections are new versions.
     raise IntegrityFailure("record versions are immutable")
 

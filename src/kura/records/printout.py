@@ -12,6 +12,8 @@ Sans CJK JP (fonts-noto-cjk, an OpenType collection whose index 0 is the JP face
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import dataclasses
 import datetime as dt
 import functools
@@ -57,7 +59,7 @@ class Section:
     """A heading and its rows: (label, value) pairs, or table rows under `columns`."""
 
     heading: str
-    rows: list[tuple[str, ...]]
+    rows: Sequence[tuple[str, ...]]
     columns: tuple[str, ...] = ()
     note: str = ""
     widths: tuple[float, ...] = ()  # relative column widths (default: equal)

@@ -10,6 +10,7 @@ hospital's 患者ID as a Patient.identifier, 保険者番号 and 記号・番号
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from kura.text import wareki
@@ -161,7 +162,7 @@ def charge_item(*, patient_id: str, code: str, when: str, quantity: int = 1, enc
     return r
 
 
-def invoice(*, patient_id: str, date: str, total_yen: int, charge_ids: list[str] = (), status: str = "issued",
+def invoice(*, patient_id: str, date: str, total_yen: int, charge_ids: Sequence[str] = (), status: str = "issued",
             label: str | None = None, id: str | None = None) -> dict:
     r: dict[str, Any] = {
         "resourceType": "Invoice", **_security(label), "status": status,

@@ -31,7 +31,7 @@ from kura.records.fhir import params
 from kura.records.fhir.validate import PATIENT_REF, WRITABLE_TYPES, validate
 from kura.records.models import CONFIRMED, DRAFT, Attachment, Record, RecordVersion
 # Reading lives in records.reads; this module is the one entry point for both.
-from kura.records.reads import (Page, VersionInfo, diff, everything, history, patient_summary, read,  # noqa: F401
+from kura.records.reads import (Page, VersionInfo, diff, everything, history, patient_summary, read,
                                 read_attachment, restricted_matches, search, type_history, version_history,
                                 vread)
 from kura.records.store import (Actor, Version, actor_of, blinder, class_for, effective_label, get_record,

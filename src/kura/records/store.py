@@ -13,8 +13,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -131,7 +132,7 @@ def get_record(ctx: Context, rtype: str, id: str) -> Record:
     return rec
 
 
-def _written(ctx: Context) -> dict[tuple[str, str], tuple[Record, "Row"]]:
+def _written(ctx: Context) -> dict[tuple[str, str], tuple[Record, Row]]:
     """Records created in this unit of work (inserted with Core, so not in the ORM session),
     with the last version written: a create followed by a confirm or update in the same
     transaction (a FHIR transaction Bundle) needs no query to find them again. Only this
@@ -145,6 +146,9 @@ class Row:
 
     def __init__(self, values: dict):
         self.__dict__.update(values)
+
+    def __getattr__(self, name: str) -> Any:  # the attributes are the columns given above
+        raise AttributeError(name)
 
 
 def get_version(ctx: Context, rec: Record, number: int | None = None) -> RecordVersion:
@@ -275,12 +279,16 @@ def new_record(ctx: Context, *, rtype: str, logical_id: str | None, patient_id: 
                   current_version=0, status="draft", created_at=now, last_updated=now)
 
 
+def _table(model: Any) -> Table:
+    return cast(Table, model.__table__)  # a mapped class's table (typed as a FromClause)
+
+
 _COLUMNS = {model: [c.name for c in model.__table__.columns] for model in (Record, RecordVersion)}
 
 
 # Built once: a statement object memoises its cache key, so the hot write path does not
 # rebuild and re-key the same INSERT for every row.
-_INSERTS = {model: insert(model.__table__) for model in (Record, RecordVersion, SearchToken, SearchString,
+_INSERTS = {model: insert(_table(model)) for model in (Record, RecordVersion, SearchToken, SearchString,
                                                          SearchDate)}
 
 
@@ -296,7 +304,7 @@ def reindex(ctx: Context, rec: Record, resource: dict, *, fresh: bool) -> None:
     s = ctx.session.connection()
     if not fresh:
         for model in (SearchToken, SearchString, SearchDate):
-            s.execute(delete(model.__table__).where(model.__table__.c.record_pk == rec.pk))
+            s.execute(delete(_table(model)).where(model.__table__.c.record_pk == rec.pk))
     ix = params.extract(rec.rtype, resource)
     blind = blinder(ctx)
     if ix.tokens:
@@ -354,7 +362,7 @@ def write_version(ctx: Context, rec: Record, resource: dict, *, activity: str, s
             _insert(ctx, Record, [{c: getattr(rec, c) for c in _COLUMNS[Record]}])
         elif transient:
             ctx.session.connection().execute(
-                update(Record.__table__).where(Record.__table__.c.pk == rec.pk)
+                update(_table(Record)).where(Record.__table__.c.pk == rec.pk)
                 .values(current_version=number, status=status, last_updated=now,
                         confidentiality=rec.confidentiality))
         else:
@@ -429,7 +437,7 @@ def rebuild_indexes(ctx: Context, *, progress=None) -> int:
     found; nor does one that fails its check (a RecordsRecordTampered alert is noted on ctx)."""
     s = ctx.session.connection()
     for model in (SearchToken, SearchString, SearchDate):
-        s.execute(delete(model.__table__))
+        s.execute(delete(_table(model)))
     n = 0
     stmt = (select(Record, RecordVersion)
             .join(RecordVersion, (RecordVersion.record_pk == Record.pk)

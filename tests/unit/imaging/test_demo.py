@@ -18,7 +18,7 @@ from kura.imaging.render import render
 from kura.ledger.models import LedgerEntry
 from kura.ledger.tags import LedgerTag
 from tests.factories import ADMIN, make_user
-from tests.unit.imaging.data import PHYSICIAN, TECH
+from tests.support.imaging import PHYSICIAN, TECH
 
 PLAN = [(0, "ct_chest", "20260310", "confirmed"), (3, "mr_head", "20260201", "draft"),
         (6, "cr_chest", "20260420", "returned"), (4, "ct_head", "20260418", "draft")]
@@ -89,7 +89,7 @@ def test_with_the_records_store_wired_the_demo_images_belong_to_registered_patie
     from kura.access.policy import Subject
     from kura.access.roles import Role
     from kura.records import service as records
-    from tests.unit.records.helpers import patient
+    from tests.support.records import patient
 
     with kura.unit_of_work(ADMIN, "HOPERAT") as ctx:
         classes.seed(ctx)

@@ -15,7 +15,7 @@ from kura.errors import Denied
 from kura.imaging import demo, printing
 from kura.ledger.models import LedgerEntry
 from kura.ledger.tags import LedgerTag
-from tests.unit.imaging.data import NURSE_V, PHYSICIAN, prepare
+from tests.support.imaging import NURSE_V, PHYSICIAN, prepare
 
 
 @pytest.fixture

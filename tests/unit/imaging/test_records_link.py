@@ -12,8 +12,8 @@ from kura.access.roles import Role
 from kura.imaging import service as imaging
 from kura.records import service as records
 
-from tests.unit.imaging.data import PHYSICIAN, TECH, make_dataset, part10, prepare
-from tests.unit.records.helpers import patient
+from tests.support.imaging import PHYSICIAN, TECH, make_dataset, part10, prepare
+from tests.support.records import patient
 
 CLERK = Subject(id=None, name="clerk1", roles=frozenset({Role.clerk}))
 

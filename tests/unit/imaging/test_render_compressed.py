@@ -8,7 +8,7 @@ from PIL import Image
 from pydicom.uid import JPEG2000Lossless, RLELossless
 
 from kura.imaging.render import render
-from tests.unit.imaging.data import make_dataset, part10
+from tests.support.imaging import make_dataset, part10
 
 
 @pytest.mark.parametrize("syntax", [RLELossless, JPEG2000Lossless], ids=["rle", "jpeg2000"])

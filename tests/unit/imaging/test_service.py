@@ -14,7 +14,7 @@ from kura.ledger.tags import LedgerTag
 from kura.preservation.deep import deep_check
 
 from tests.factories import ADMIN
-from tests.unit.imaging.data import (CLERK, KANJI_NAME, NURSE_V, PHYSICIAN, TECH, make_dataset, part10,
+from tests.support.imaging import (CLERK, KANJI_NAME, NURSE_V, PHYSICIAN, TECH, make_dataset, part10,
                                      prepare)
 from sqlalchemy import select
 
@@ -57,7 +57,7 @@ def test_identical_bytes_are_stored_once(archive):
 
 
 def test_bare_dataset_framing_is_deterministic(archive):
-    from tests.unit.imaging.data import dataset_bytes
+    from tests.support.imaging import dataset_bytes
     ds = make_dataset()
     raw = dataset_bytes(part10(ds))
     kw = dict(transfer_syntax=str(ds.file_meta.TransferSyntaxUID), sop_class_uid=ds.SOPClassUID,

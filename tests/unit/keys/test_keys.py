@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from kura.access.policy import Subject
+from kura.access.roles import Role
 from kura.app import build
 from kura.blobs.crypto import key_id_of, seal, wrap_key
 from kura.errors import IntegrityFailure, Shredded
@@ -19,10 +21,10 @@ from kura.ledger.tags import LedgerTag
 from kura.records import service as records
 
 from tests.factories import ADMIN
-from tests.unit.imaging.data import PHYSICIAN, TECH, make_dataset, part10, prepare
-from tests.unit.imaging.test_records_link import CLERK
-from tests.unit.records.helpers import patient
+from tests.support.imaging import PHYSICIAN, TECH, make_dataset, part10, prepare
+from tests.support.records import patient
 
+CLERK = Subject(id=None, name="clerk1", roles=frozenset({Role.clerk}))
 
 def test_r71_sealed_envelope_names_its_key_and_binds_its_aad(kura):
     with kura.unit_of_work(ADMIN, "HOPERAT") as ctx:

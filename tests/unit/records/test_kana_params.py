@@ -6,7 +6,7 @@ from kura.errors import Invalid
 from kura.records.canonical import canonical
 from kura.records.fhir import params
 from kura.records.kana import normalise
-from tests.unit.records.helpers import encounter, patient
+from tests.support.records import encounter, patient
 
 
 @pytest.mark.parametrize("text", ["ヤマダ", "やまだ", "ﾔﾏﾀﾞ", " ヤ マ ダ ", "ヤマダ　"])

@@ -17,7 +17,7 @@ from kura.records import service as records
 from kura.records.models import Record, RecordVersion
 from kura.records.store import content_of
 from tests.factories import ADMIN, make_user
-from tests.unit.records.helpers import encounter, patient, seed_classes, user_subject
+from tests.support.records import encounter, patient, seed_classes, user_subject
 
 ops = st.lists(st.tuples(st.sampled_from(["create", "update", "confirm", "correct"]),
                          st.integers(min_value=0, max_value=50), st.sampled_from(["太郎", "次郎", "花子"])),

@@ -13,7 +13,7 @@ from kura.preservation.deep import deep_check
 from kura.records import service as records
 from kura.records.canonical import sha256_hex
 from tests.factories import ADMIN, make_user
-from tests.unit.records.helpers import charge, document, encounter, patient, seed_classes, user_subject
+from tests.support.records import charge, document, encounter, patient, seed_classes, user_subject
 
 
 @pytest.fixture
@@ -188,7 +188,7 @@ def test_upsert_imaging_study_versions_only_on_change(kura, staff):
 
 def test_patient_summary_groups_what_the_caller_may_see(kura, staff):
     clerk, doc = staff
-    from tests.unit.records.helpers import coverage, invoice
+    from tests.support.records import coverage, invoice
     with kura.unit_of_work(clerk, "HPAYMT") as ctx:
         pid = records.create(ctx, patient()).id
         for body in (coverage(pid), encounter(pid), charge(pid), invoice(pid)):

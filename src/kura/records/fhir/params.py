@@ -397,6 +397,7 @@ def redacted(rtype: str, pairs: list[tuple[str, str]], blind: Blind) -> list[lis
 def order_by(q: Query) -> list:
     keys = []
     for name, desc in q.sort:
+        col: Any
         if name == "_lastUpdated":
             col = Record.last_updated
         else:

@@ -195,7 +195,7 @@ def _metadata(request: Request, auth, study, series=None, sop=None):
         prefix = f"{base}/studies/{item.study_uid}/series/{item.series_uid}/instances/{item.sop_uid}"
         body.append(ds.to_json_dict(
             bulk_data_threshold=1024,
-            bulk_data_element_handler=lambda elem, p=prefix: f"{p}/bulkdata/{elem.tag:08X}"))
+            bulk_data_element_handler=lambda elem, p=prefix: f"{p}/bulkdata/{elem.tag:08X}"))  # type: ignore[misc]
     return _cors(request, JSONResponse(body, media_type=DICOM_JSON))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kura import __version__
 from kura.records.fhir.params import SEARCH_PARAMS
 from kura.records.fhir.validate import STORED_TYPES, WRITABLE_TYPES
@@ -17,7 +19,7 @@ def capability_statement(base: str) -> dict:
         interactions = ["read", "vread", "search-type", "history-instance", "history-type"]
         if rtype in WRITABLE_TYPES:
             interactions += ["create", "update"]
-        res = {"type": rtype, "versioning": "versioned", "readHistory": True,
+        res: dict[str, Any] = {"type": rtype, "versioning": "versioned", "readHistory": True,
                "updateCreate": False, "conditionalCreate": rtype in WRITABLE_TYPES,
                "interaction": [{"code": c} for c in interactions],
                "searchParam": [{"name": n, "type": _KIND[k]} for n, k in SEARCH_PARAMS.get(rtype, {}).items()]

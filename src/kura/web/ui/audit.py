@@ -84,8 +84,8 @@ def ledger(request: Request, auth: PageDep, user: Q = "", tag: Q = "", patient: 
 @router.get("/integrity")
 def integrity(request: Request, auth: PageDep):
     with work(request, auth, PURPOSE) as ctx:
-        runs, _ = audit.browse(ctx, audit.Filter(tag=str(LedgerTag.AuditLedgerVerified)), limit=10)
-        runs = [_entry(e) for e in runs]
+        entries, _ = audit.browse(ctx, audit.Filter(tag=str(LedgerTag.AuditLedgerVerified)), limit=10)
+        runs = [_entry(e) for e in entries]
         # Read after browse() has done the access check (AuditLedgerRead).
         latest = latest_checkpoint(ctx.session)
         checkpoints = list(ctx.session.scalars(

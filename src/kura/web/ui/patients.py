@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
@@ -83,7 +83,9 @@ def _search(ctx, q: str) -> tuple[list[dict], int, list[str]]:
 
 @router.get("")
 def search_page(request: Request, auth: PageDep, q: Q = "", done: str = ""):
-    rows, total, restricted = [], 0, []
+    rows: list = []
+    total = 0
+    restricted: list = []
     with work(request, auth) as ctx:
         # The empty page too needs the search right; the search itself asks again and records.
         ctx.require(Action.RecordsRecordSearch, Target(kind="Patient"))
@@ -98,7 +100,9 @@ def search_page(request: Request, auth: PageDep, q: Q = "", done: str = ""):
 @router.get("/search")
 def search_fragment(request: Request, auth: PageDep, q: Q = ""):
     """The results list alone (HTML fragment) for the search-as-you-type script."""
-    rows, total, restricted = [], 0, []
+    rows: list = []
+    total = 0
+    restricted: list = []
     with work(request, auth) as ctx:
         # The empty page too needs the search right; the search itself asks again and records.
         ctx.require(Action.RecordsRecordSearch, Target(kind="Patient"))
@@ -227,12 +231,13 @@ def _kind(kind: str) -> str:
     return forms.KINDS[kind]
 
 
-def _defaults(rtype: str, now: dt.datetime) -> dict:
+def _defaults(rtype: str, now: dt.datetime) -> dict[str, Any]:
     local = now.astimezone(printout.LOCAL_TZ)
     day, moment = local.date().isoformat(), local.strftime("%Y-%m-%dT%H:%M")
-    return {"Coverage": {"start": day, "kind": "shaho"}, "Encounter": {"start": moment, "department": "内科"},
+    defaults: dict[str, dict[str, Any]] = {"Coverage": {"start": day, "kind": "shaho"}, "Encounter": {"start": moment, "department": "内科"},
             "ChargeItem": {"when": day, "quantity": 1, "code": "112007410"},
-            "Invoice": {"date": day, "status": "issued"}, "DocumentReference": {"date": moment, "label": "N"}}[rtype]
+            "Invoice": {"date": day, "status": "issued"}, "DocumentReference": {"date": moment, "label": "N"}}
+    return defaults[rtype]
 
 
 @router.get("/{pid}/new/{kind}")

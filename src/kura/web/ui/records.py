@@ -12,7 +12,8 @@ import json
 import re
 from typing import Annotated, Any, Callable
 
-from fastapi import APIRouter, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Form, Query, Request
+from starlette.datastructures import UploadFile
 from fastapi.responses import Response
 
 from kura.access.actions import Action
