@@ -62,7 +62,7 @@ class Context:
     # Open break-glasses by patient (None: looked up, none open), and the ones this work used.
     grants: dict[str, Grant | None] = dataclasses.field(default_factory=dict)
     under: dict[str, int] = dataclasses.field(default_factory=dict)
-    alerts: list[dict] = dataclasses.field(default_factory=list)
+    alerts: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     # -- access -------------------------------------------------------------------------
     def allows(self, action: Action, target: Target | None = None) -> Decision:

@@ -10,7 +10,7 @@ import pytest
 
 from tests.browser.conftest import sign_in
 from tests.factories import make_user
-from tests.unit.records.helpers import seed_classes
+from tests.support.records import seed_classes
 
 pytestmark = pytest.mark.browser
 

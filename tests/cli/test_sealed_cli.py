@@ -9,7 +9,7 @@ from kura.config import load_settings
 from kura.records import service as records
 from tests.cli.test_audit_cli import kura_cmd
 from tests.factories import make_user
-from tests.unit.records.helpers import patient, seed_classes, user_subject
+from tests.support.records import patient, seed_classes, user_subject
 
 
 def test_r14_r44_verify_deep_names_a_lowered_label(home, clock):

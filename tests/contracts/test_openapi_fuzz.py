@@ -64,7 +64,7 @@ def _nested_body(depth: int, kind: str, text: str) -> str:
 
 
 def test_hostile_shapes_never_a_server_error(server, clock):
-    from tests.unit.records.helpers import FHIR, patient, seed_classes
+    from tests.support.records import FHIR, patient, seed_classes
 
     seed_classes(server.kura)
     tokens = {role: server.login(make_user(server.kura, f"hostile-{role}", (role,)), clock)

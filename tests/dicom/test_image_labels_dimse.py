@@ -17,8 +17,8 @@ from kura.records import service as records
 
 from tests.dicom.conftest import add_peer
 from tests.dicom.test_pynetdicom_scu import find, store
-from tests.unit.imaging.data import make_dataset
-from tests.unit.records.helpers import patient
+from tests.support.imaging import make_dataset
+from tests.support.records import patient
 
 CLERK_R = Subject(id=None, name="clerk-r", roles=frozenset({Role.clerk}), clearance="R")
 NAME = "Yamada^Tarou=山田^太郎=やまだ^たろう"

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from kura.audit import service as audit
 from kura.ledger.tags import LedgerTag
 from tests.factories import ADMIN
-from tests.unit.records.helpers import FHIR, patient, post, put, seed_classes
+from tests.support.records import FHIR, patient, post, put, seed_classes
 
 
 def test_metadata_is_public_and_reveals_no_patient(server, as_role):

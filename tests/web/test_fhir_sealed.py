@@ -7,7 +7,7 @@ from sqlalchemy import select, text
 
 from kura.ledger.models import LedgerEntry
 from kura.ledger.tags import LedgerTag
-from tests.unit.records.helpers import patient, post, seed_classes
+from tests.support.records import patient, post, seed_classes
 
 
 def _alerts(kura) -> list[LedgerEntry]:

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from tests.unit.imaging.data import make_dataset, part10
-from tests.unit.records.helpers import FHIR, patient, post, put, seed_classes
+from tests.support.imaging import make_dataset, part10
+from tests.support.records import FHIR, patient, post, put, seed_classes
 
 HUGE = "9" * 30
 

@@ -14,8 +14,8 @@ from kura.imaging import service as imaging
 from kura.ledger.tags import LedgerTag
 from kura.records import service as records
 
-from tests.unit.imaging.data import TECH, make_dataset, part10, prepare
-from tests.unit.records.helpers import patient
+from tests.support.imaging import TECH, make_dataset, part10, prepare
+from tests.support.records import patient
 from tests.web.ui import entries, page_as, text_of
 
 MRN = "R100"

@@ -152,7 +152,7 @@ class LoginResult:
     reused_code: bool = False
 
 
-_DUMMY_TOTP_SECRET = "KURADUMMYTIMINGSECRETAAAAAAAAAAA"  # checked for unknown names: the same work
+_DUMMY_TOTP_SECRET = "KURADUMMYTIMINGSECRETAAAAAAAAAAA"  # noqa: S105 — not a credential: checked for unknown names, the same work
 
 
 def _utc(t: dt.datetime) -> dt.datetime:

@@ -286,7 +286,7 @@ def _durable(d: Destination, written: list[Path]) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-    folders = set()
+    folders: set[Path] = set()
     for p in written:  # new folders too: their entries live in their parents
         folders.update(q for q in p.parents if q == d.root or d.root in q.parents)
     for folder in folders:

@@ -8,7 +8,7 @@ import pytest
 from kura.errors import Invalid
 from kura.records import patients
 from kura.text import parse_wareki, wareki
-from tests.unit.records.helpers import patient
+from tests.support.records import patient
 
 TODAY = dt.date(2026, 11, 30)
 

@@ -14,7 +14,7 @@ from kura.preservation.deep import deep_check
 from kura.records import service as records
 from kura.records.models import Record, RecordVersion
 from tests.factories import ADMIN, make_user
-from tests.unit.records.helpers import encounter, patient, seed_classes, user_subject
+from tests.support.records import encounter, patient, seed_classes, user_subject
 
 KANJI, GIVEN, KANA, GIVEN_KANA, MRN = "鳳凰院", "凶真", "ホウオウイン", "キョウマ", "MRN8675309"
 SECRETS = {"kanji": KANJI + GIVEN, "family kanji": KANJI, "kana": KANA, "hiragana": "ほうおういん",

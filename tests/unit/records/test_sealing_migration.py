@@ -19,7 +19,7 @@ from kura.records.canonical import canonical, sha256_hex
 from kura.records.models import Record, RecordVersion, SearchString, SearchToken
 from tests.conftest import PG_URL, _pg_admin_url, _with_db
 from tests.factories import make_user
-from tests.unit.records.helpers import patient, user_subject
+from tests.support.records import patient, user_subject
 
 
 @pytest.fixture

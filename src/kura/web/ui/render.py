@@ -72,7 +72,7 @@ class NavItem:
     read_hint: str = ""  # for the others, this line (no promise of what their roles cannot do)
     write_kind: str = "*"
 
-    def hint_for(self, auth: "Auth | None") -> str:
+    def hint_for(self, auth: Auth | None) -> str:
         if self.write is None or can(auth, self.write, self.write_kind):
             return self.hint
         return self.read_hint or self.hint
