@@ -14,7 +14,7 @@ from kura.records import resources as R
 from kura.records import service as records
 from tests.browser.conftest import sign_in
 from tests.factories import make_user, subject
-from tests.unit.records.helpers import seed_classes
+from tests.support.records import seed_classes
 
 pytestmark = pytest.mark.browser
 

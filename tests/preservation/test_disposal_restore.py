@@ -24,8 +24,8 @@ from kura.preservation import backup, restore
 from kura.records import service as records
 from tests.factories import ADMIN
 from tests.unit.disposal.helpers import make_patient
-from tests.unit.imaging.data import PHYSICIAN, TECH, make_dataset, part10, prepare
-from tests.unit.records.helpers import document
+from tests.support.imaging import PHYSICIAN, TECH, make_dataset, part10, prepare
+from tests.support.records import document
 
 OPS = Subject(id="ops-1", name="unyou", roles=frozenset({Role.operations}))
 ADM = Subject(id="adm-1", name="kanri", roles=frozenset({Role.admin}))

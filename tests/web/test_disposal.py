@@ -21,8 +21,8 @@ from kura.preservation.deep import deep_check
 from kura.records import service as records
 from tests.factories import ADMIN
 from tests.unit.disposal.helpers import CLERK, make_patient
-from tests.unit.imaging.data import TECH, make_dataset, part10, prepare
-from tests.unit.records.helpers import document
+from tests.support.imaging import TECH, make_dataset, part10, prepare
+from tests.support.records import document
 from tests.web.ui import entries, page_as, text_of
 
 STUDY = "1.2.392.200036.9116.2.6.1.48.1215.2015"
@@ -35,7 +35,7 @@ def disposed_setup(server):
     prepare(kura)
     pid = make_patient(kura, last_visit="2015-03-10", mrn="P0200")
     keep = make_patient(kura, last_visit="2025-06-01", mrn="P0201")
-    from tests.unit.imaging.data import PHYSICIAN
+    from tests.support.imaging import PHYSICIAN
     with kura.unit_of_work(PHYSICIAN, "TREAT") as ctx:
         doc = records.create(ctx, document(pid, base64.b64encode(b"%PDF-1.4 referral 2015").decode(),
                                            when="2015-03-10T10:00:00+09:00"))

@@ -18,7 +18,7 @@ from kura.records import integrity
 from kura.records.models import Record, RecordVersion
 
 from tests.factories import ADMIN
-from tests.unit.records.helpers import charge, document, encounter, patient, seed_classes
+from tests.support.records import charge, document, encounter, patient, seed_classes
 from tests.web.ui import entries, page_as, text_of
 
 STAFF_R = Subject(id=None, name="staff-r", roles=frozenset({Role.clerk, Role.physician}), clearance="R")

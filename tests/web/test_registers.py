@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 
 from kura.identity import emergency
 from kura.ledger.tags import LedgerTag

@@ -36,7 +36,7 @@ class Signature:
         return f"{PREFIX}sha256={self.sha256} key={self.key_id} sig={self.signature}"
 
     @classmethod
-    def parse(cls, text: str) -> "Signature":
+    def parse(cls, text: str) -> Signature:
         text = text.strip()
         if not text.startswith(PREFIX):
             raise Invalid("not a kura disposal certificate signature (it starts with 'kura-disposal-certificate v1')")

@@ -13,7 +13,9 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 
-from sqlalchemy import delete, event, func, select
+from typing import cast
+
+from sqlalchemy import Table, delete, event, func, select
 
 from kura.imaging.models import ImagingInstance, ImagingPatient, ImagingSeries, ImagingStudy
 from kura.operation import Context
@@ -55,11 +57,11 @@ def dicom_patient_ids(ctx: Context, patient_id: str) -> list[str]:
 def _delete_blobs_after_commit(ctx: Context, names: list[str]) -> None:
     blobs = ctx.blobs
 
-    def _after_commit(session):  # noqa: ARG001
+    def _after_commit(session):
         for name in names:
             try:
                 blobs.delete(name)
-            except Exception:  # noqa: BLE001 — the key is gone: a leftover blob is unreadable
+            except Exception:  # noqa: BLE001, S110 — the key is gone: a leftover blob is unreadable
                 pass
 
     event.listen(ctx.session, "after_commit", _after_commit, once=True)
@@ -129,7 +131,7 @@ def remove_patient(ctx: Context, patient_id: str, *, disposal_id: str) -> Remove
         ctx.session.execute(delete(ImagingStudy).where(ImagingStudy.patient_ref == ip.id))
         ctx.session.execute(delete(ImagingPatient).where(ImagingPatient.id == ip.id))
     if stones:
-        ctx.session.execute(Tombstone.__table__.insert(), stones)
+        ctx.session.execute(cast(Table, Tombstone.__table__).insert(), stones)
     ctx.session.flush()
     out.blobs = sorted(set(blobs))
     _delete_blobs_after_commit(ctx, out.blobs)

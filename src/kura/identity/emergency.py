@@ -90,7 +90,7 @@ def switch_on(ctx: Context, *, scope: str, target: str = "", reason: str) -> Eme
         user.disabled = True
         ctx.record(LedgerTag.AdminUserDisabled, target=Target(kind="User", id=user.username),
                    reason=reason, detail={"emergency": True})
-        identity._revoke_all(ctx, user, "emergency switch")  # noqa: SLF001 (same package)
+        identity._revoke_all(ctx, user, "emergency switch")
     s = EmergencySwitch(scope=scope, target=target, reason=reason[:2000], on_by=_who(ctx), on_at=ctx.now())
     ctx.session.add(s)
     ctx.session.flush()

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import types
 import uuid
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -72,18 +73,18 @@ def primary_key(ctx: Context, owner: str) -> tuple[bytes, bytes]:
             # a disposed patient gets no new key: nothing new is stored under their name
             raise Shredded(f"the data keys of {owner} were destroyed (disposed of)")
         row = _create(ctx, owner)
-    key = _unwrap(ring, row)
+    key = _unwrap(ring, cast(DataKey, row))
     key_id = bytes.fromhex(row.id)
     ring.remember(key_id, key, primary_of=owner)
     return key_id, key
 
 
 # Built once (a statement memoises its compiled form): the first key of every new patient.
-_INSERT_KEY = {sqlite: (sqlite_insert if sqlite else pg_insert)(DataKey.__table__).on_conflict_do_nothing(
+_INSERT_KEY = {sqlite: (sqlite_insert if sqlite else pg_insert)(cast(Table, DataKey.__table__)).on_conflict_do_nothing(
     index_elements=["owner"], index_where=DataKey.__table__.c.is_primary) for sqlite in (True, False)}
 
 
-def _create(ctx: Context, owner: str):
+def _create(ctx: Context, owner: str) -> Any:
     """Insert the owner's primary key; when another transaction made it first (the partial
     unique index uq_data_key_primary_owner), theirs is used (INSERT … ON CONFLICT DO NOTHING,
     so no savepoint is needed on either engine)."""

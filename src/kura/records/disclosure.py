@@ -170,7 +170,7 @@ def export_patient(ctx: Context, patient_id: str, *, purpose: str, recipient: st
             zf.writestr(info, data, compress_type=pyzipper.ZIP_DEFLATED)
     data = buf.getvalue()
     sha = hashlib.sha256(data).hexdigest()
-    ctx.record(LedgerTag.RecordsRecordExported, target=target, digest=sha, reason=manifest["purpose"],
+    ctx.record(LedgerTag.RecordsRecordExported, target=target, digest=sha, reason=str(manifest["purpose"]),
                detail={"format": "zip", "encryption": "AES-256 (WinZip AE-2)",
                        "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(),
                        "files": len(files), "records": len(kept), "omitted_records": omitted,

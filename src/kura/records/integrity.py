@@ -163,7 +163,7 @@ def _patient_label_problems(ctx: Context) -> list[str]:
                    Record.patient_confidentiality != func.coalesce(pat.confidentiality, "N")))
     out = [f"{rtype}/{id}: its patient's label {copy!r} differs from the Patient's {label or 'N'!r}"
            for rtype, id, copy, label in ctx.session.execute(stmt)]
-    stmt = (select(Record.rtype, Record.logical_id).join(SearchString, SearchString.record_pk == Record.pk)
+    names = (select(Record.rtype, Record.logical_id).join(SearchString, SearchString.record_pk == Record.pk)
             .where(SearchString.patient_confidentiality != Record.patient_confidentiality).distinct())
-    out += [f"{rtype}/{id}: its name index names another patient's label" for rtype, id in ctx.session.execute(stmt)]
+    out += [f"{rtype}/{id}: its name index names another patient's label" for rtype, id in ctx.session.execute(names)]
     return out

@@ -18,7 +18,6 @@ import dataclasses
 import datetime as dt
 import functools
 import hashlib
-import json
 import zoneinfo
 from pathlib import Path
 

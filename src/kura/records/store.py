@@ -228,7 +228,7 @@ def patient_relabelled(ctx: Context, patient_id: str, label: str) -> int:
     patient's part of a record's label lives beside its versions, not in them. Returns the
     number of records. The caller's ledger entry for the Patient's update names the label."""
     conn = ctx.session.connection()
-    rt, st = Record.__table__, SearchString.__table__
+    rt, st = _table(Record), _table(SearchString)
     # The Patient's own record keeps N here: its label is its own.
     mine = (rt.c.patient_id == patient_id) & (rt.c.rtype != "Patient")
     n = conn.execute(update(rt).where(mine).values(patient_confidentiality=label)).rowcount

@@ -13,7 +13,7 @@ import dataclasses
 import datetime as dt
 import json
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from kura.access.actions import Action
 from kura.access.policy import Target
@@ -143,7 +143,7 @@ def affected_patients(ctx: Context, i: Incident) -> list[tuple[str, int]]:
     from the ledger. Empty when the incident names no subject."""
     if not i.subject_kind or not i.subject_id:
         return []
-    where = [LedgerEntry.patient_id.is_not(None)]
+    where: list[ColumnElement[bool]] = [LedgerEntry.patient_id.is_not(None)]
     if i.subject_kind == "account":
         where.append(LedgerEntry.actor_name == i.subject_id.lower())
     elif i.subject_kind == "peer":

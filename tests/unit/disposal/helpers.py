@@ -5,7 +5,7 @@ from __future__ import annotations
 from kura.access.policy import Subject
 from kura.access.roles import Role
 from kura.records import service as records
-from tests.unit.records.helpers import charge, coverage, encounter, invoice, patient, seed_classes
+from tests.support.records import charge, coverage, encounter, invoice, patient, seed_classes
 
 CLERK = Subject(id="clerk-id", name="clerk1", roles=frozenset({Role.clerk}), clearance="N")
 

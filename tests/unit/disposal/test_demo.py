@@ -13,7 +13,7 @@ from kura.ledger.tags import LedgerTag
 from kura.registers import equipment, incidents, media
 from tests.factories import ADMIN, make_user
 from tests.unit.disposal.helpers import make_patient
-from tests.unit.imaging.data import TECH, make_dataset, part10, prepare
+from tests.support.imaging import TECH, make_dataset, part10, prepare
 from tests.web.ui import entries
 
 

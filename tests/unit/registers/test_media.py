@@ -17,7 +17,7 @@ from kura.errors import Denied, Invalid
 from kura.imaging import service as imaging
 from kura.ledger.tags import LedgerTag
 from kura.registers import media
-from tests.unit.imaging.data import TECH, make_dataset, part10, prepare
+from tests.support.imaging import TECH, make_dataset, part10, prepare
 from tests.web.ui import entries
 
 TECH2 = Subject(id="tech2-id", name="tech2", roles=frozenset({Role.technologist}), clearance="N")

@@ -19,7 +19,7 @@ from kura.errors import NotFound
 __all__ = ["Handout", "keep", "take", "SECONDS"]
 
 SECONDS = 600
-_READY: dict[str, tuple[str, float, "Handout"]] = {}
+_READY: dict[str, tuple[str, float, Handout]] = {}
 _LOCK = threading.Lock()
 
 

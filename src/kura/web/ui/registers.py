@@ -230,7 +230,7 @@ def media_make(request: Request, auth: PageDep, dicom_patient_id: Short = "", pu
     except (Invalid, NotFound) as exc:
         return _media_page(request, auth, error=str(exc), form=form, status=400)
     made["token"] = handout.keep(auth.user_id, handout.Handout(data, f"{made['medium_id']}.zip", "application/zip",
-                                                               made["sha256"]))
+                                                               str(made["sha256"])))
     return _media_page(request, auth, made=made, status=201)
 
 

@@ -54,7 +54,7 @@ def _page(request: Request, auth, *, done: str = "", error: str | None = None, s
 
 
 @router.get("")
-def worklist_page(request: Request, auth: PageDep, done: str = "", all: bool = False):  # noqa: A002
+def worklist_page(request: Request, auth: PageDep, done: str = "", all: bool = False):
     return _page(request, auth, done=done, everyone=all)
 
 
