@@ -5,6 +5,8 @@ table is changed with it — clearance against labels, and break-glass."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from kura.access.actions import Action
@@ -45,7 +47,8 @@ def test_the_matrix_covers_every_role_and_type():
 
 
 def _body(rtype: str, pid: str) -> dict:
-    return {"Patient": lambda: patient(mrn="m-" + pid[:8]), "Coverage": lambda: coverage(pid),
+    # a new identifier each time: a Patient identifier belongs to one Patient (409 otherwise)
+    return {"Patient": lambda: patient(mrn="m-" + uuid.uuid4().hex[:8]), "Coverage": lambda: coverage(pid),
             "Encounter": lambda: encounter(pid), "ChargeItem": lambda: charge(pid),
             "Invoice": lambda: invoice(pid), "DocumentReference": lambda: document(pid)}[rtype]()
 

@@ -35,7 +35,7 @@ __all__ = ["VAULT_TABLES", "DERIVED_TABLES", "TRANSIENT_TABLES", "dump", "load",
            "snapshot_connection", "schema_revision"]
 
 VAULT_TABLES = frozenset({"data_key"})
-DERIVED_TABLES = frozenset({"search_token", "search_string", "search_date"})
+DERIVED_TABLES = frozenset({"search_token", "search_string", "search_date", "patient_identifier"})
 TRANSIENT_TABLES = frozenset({"login_session", "alembic_version"})
 LEFT_OUT = VAULT_TABLES | DERIVED_TABLES | TRANSIENT_TABLES
 _BATCH = 2000

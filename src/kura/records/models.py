@@ -110,6 +110,23 @@ class SearchToken(Base):
     value: Mapped[str] = mapped_column(_Key)
 
 
+class PatientIdentifier(Base):
+    """The identifiers (system + value) of every Patient's current version, one row each,
+    unique per system in the database itself, so no race between two writers can register
+    one identifier to two patients (FHIR: 409). The value is a keyed blind token
+    (kura.keys.blind of the normalised value): the table names no one. Rebuilt with the
+    search indexes (records.store.rebuild_indexes); identifiers without a system are not
+    held unique."""
+
+    __tablename__ = "patient_identifier"
+    __table_args__ = (UniqueConstraint("system", "token", name="uq_patient_identifier_system_token"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    record_pk: Mapped[str] = mapped_column(ForeignKey("record.pk"), index=True)
+    system: Mapped[str] = mapped_column(String(200))
+    token: Mapped[str] = mapped_column(String(32))
+
+
 class SearchString(Base):
     """String parameters (name) as blind tokens: one row per distinct token of a record — the
     tokens of every prefix of each normalised name part (up to params.PREFIX_MAX characters)

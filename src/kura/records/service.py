@@ -25,7 +25,7 @@ from kura.errors import Conflict, Invalid, NotFound
 from kura.identity.models import User
 from kura.ledger.tags import LedgerTag
 from kura.operation import Context
-from kura.records import attachments, link
+from kura.records import attachments, identifiers, link
 from kura.records import patients
 from kura.records.fhir import params
 from kura.records.fhir.validate import PATIENT_REF, WRITABLE_TYPES, validate
@@ -120,6 +120,7 @@ def create(ctx: Context, resource: Any, *, on_behalf_of: str | None = None,
               if mc else Target(kind=rtype, patient_id=patient_id, confidentiality=label))
     ctx.require(Action.RecordsRecordCreate, target)
     if if_none_exist:
+        identifiers.lock_criteria(ctx, if_none_exist)  # concurrent twins wait here, then find this one
         found = _conditional(ctx, rtype, if_none_exist)
         if found is not None:
             return found

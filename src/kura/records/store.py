@@ -27,11 +27,12 @@ from kura.identity.models import User
 from kura.keys import service as keys
 from kura.ledger.tags import LedgerTag
 from kura.operation import Context
-from kura.records import sealing
+from kura.records import identifiers, sealing
 from kura.records.canonical import canonical, loads, sha256_hex
 from kura.records.fhir import params
 from kura.records.fhir.provenance import agent_ref, practitioner, provenance
-from kura.records.models import CONFIRMED, Record, RecordVersion, SearchDate, SearchString, SearchToken
+from kura.records.models import (CONFIRMED, PatientIdentifier, Record, RecordVersion, SearchDate, SearchString,
+                                 SearchToken)
 from kura.tombstones import check as check_disposed
 
 __all__ = ["Version", "STATUS_SYSTEM", "CONFIDENTIALITY_SYSTEM", "instant", "label_of", "target_of",
@@ -298,13 +299,18 @@ def _insert(ctx: Context, model, rows: list[dict]) -> None:
     ctx.session.connection().execute(_INSERTS[model], rows)
 
 
-def reindex(ctx: Context, rec: Record, resource: dict, *, fresh: bool) -> None:
+def reindex(ctx: Context, rec: Record, resource: dict, *, fresh: bool, lenient: bool = False) -> None:
     """Rewrite the record's search index rows (same transaction as the version); names and
-    identifiers as blind tokens (params.string_tokens, params.token_value)."""
+    identifiers as blind tokens (params.string_tokens, params.token_value); and a Patient's
+    identifiers (records.identifiers: Conflict when another Patient holds one)."""
     s = ctx.session.connection()
     if not fresh:
         for model in (SearchToken, SearchString, SearchDate):
             s.execute(delete(_table(model)).where(model.__table__.c.record_pk == rec.pk))
+    if rec.rtype == "Patient":
+        if not fresh:
+            identifiers.release(ctx, rec)
+        identifiers.claim(ctx, rec, resource, lenient=lenient)
     ix = params.extract(rec.rtype, resource)
     blind = blinder(ctx)
     if ix.tokens:
@@ -436,7 +442,7 @@ def rebuild_indexes(ctx: Context, *, progress=None) -> int:
     A record whose keys were destroyed (disposed of) gets no index rows: it can no longer be
     found; nor does one that fails its check (a RecordsRecordTampered alert is noted on ctx)."""
     s = ctx.session.connection()
-    for model in (SearchToken, SearchString, SearchDate):
+    for model in (SearchToken, SearchString, SearchDate, PatientIdentifier):
         s.execute(delete(_table(model)))
     n = 0
     stmt = (select(Record, RecordVersion)
@@ -448,7 +454,7 @@ def rebuild_indexes(ctx: Context, *, progress=None) -> int:
             resource = loads(version_of(ctx, rec, v).content)
         except (Shredded, IntegrityFailure):
             continue
-        reindex(ctx, rec, resource, fresh=True)
+        reindex(ctx, rec, resource, fresh=True, lenient=True)
         n += 1
         if progress and n % 500 == 0:
             progress(n)
