@@ -15,7 +15,7 @@ import datetime as dt
 import uuid
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, delete, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -299,7 +299,8 @@ def _insert(ctx: Context, model, rows: list[dict]) -> None:
     ctx.session.connection().execute(_INSERTS[model], rows)
 
 
-def reindex(ctx: Context, rec: Record, resource: dict, *, fresh: bool, lenient: bool = False) -> None:
+def reindex(ctx: Context, rec: Record, resource: dict, *, fresh: bool, lenient: bool = False,
+            with_identifiers: bool = True) -> None:
     """Rewrite the record's search index rows (same transaction as the version); names and
     identifiers as blind tokens (params.string_tokens, params.token_value); and a Patient's
     identifiers (records.identifiers: Conflict when another Patient holds one)."""
@@ -307,7 +308,7 @@ def reindex(ctx: Context, rec: Record, resource: dict, *, fresh: bool, lenient: 
     if not fresh:
         for model in (SearchToken, SearchString, SearchDate):
             s.execute(delete(_table(model)).where(model.__table__.c.record_pk == rec.pk))
-    if rec.rtype == "Patient":
+    if rec.rtype == "Patient" and with_identifiers:
         if not fresh:
             identifiers.release(ctx, rec)
         identifiers.claim(ctx, rec, resource, lenient=lenient)
@@ -442,7 +443,9 @@ def rebuild_indexes(ctx: Context, *, progress=None) -> int:
     A record whose keys were destroyed (disposed of) gets no index rows: it can no longer be
     found; nor does one that fails its check (a RecordsRecordTampered alert is noted on ctx)."""
     s = ctx.session.connection()
-    for model in (SearchToken, SearchString, SearchDate, PatientIdentifier):
+    # (migration 0006 rebuilds before 0012 made patient_identifier)
+    with_identifiers = inspect(s).has_table(PatientIdentifier.__tablename__)
+    for model in (SearchToken, SearchString, SearchDate) + ((PatientIdentifier,) if with_identifiers else ()):
         s.execute(delete(_table(model)))
     n = 0
     stmt = (select(Record, RecordVersion)
@@ -454,7 +457,7 @@ def rebuild_indexes(ctx: Context, *, progress=None) -> int:
             resource = loads(version_of(ctx, rec, v).content)
         except (Shredded, IntegrityFailure):
             continue
-        reindex(ctx, rec, resource, fresh=True, lenient=True)
+        reindex(ctx, rec, resource, fresh=True, lenient=True, with_identifiers=with_identifiers)
         n += 1
         if progress and n % 500 == 0:
             progress(n)

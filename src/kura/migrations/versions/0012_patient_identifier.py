@@ -3,11 +3,12 @@
 Revision ID: 0012
 Revises: 0011
 
-The table starts empty: its tokens are keyed with the blind-index key, which the database
-does not hold. Patients written from now on fill it; `records.store.rebuild_indexes` (run by
-a restore) fills it for every Patient.
+Filled for the Patients already stored by rebuilding the search indexes (as 0006 and a
+restore do): the tokens are keyed with the blind-index key, so this needs the master key
+(kura.app passes it) when there are records. Identifiers that two stored Patients share
+already are left to the first; later writes of the other are refused until it is corrected.
 """
-from alembic import op
+from alembic import context, op
 import sqlalchemy as sa
 
 
@@ -29,6 +30,28 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('patient_identifier', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_patient_identifier_record_pk'), ['record_pk'], unique=False)
+    _fill(op.get_bind())
+
+
+def _fill(conn) -> None:
+    from sqlalchemy.orm import Session
+
+    from kura.clock import SystemClock
+    from kura.keys.ring import KeyRing
+    from kura.operation import Context
+    from kura.records.store import rebuild_indexes
+
+    if conn.execute(sa.text("SELECT count(*) FROM record WHERE rtype = 'Patient'")).scalar() == 0:
+        return
+    master = context.config.attributes.get("master_key")
+    if not master:
+        raise RuntimeError("migration 0012 indexes the stored Patients' identifiers and needs the master key")
+    session = Session(bind=conn)
+    ctx = Context(session=session, actor=None, purpose="migration 0012", clock=SystemClock(), signer=None,
+                  blobs=None, settings=None, keyring=KeyRing(master))
+    rebuild_indexes(ctx)
+    session.flush()
+    session.close()
 
 
 def downgrade() -> None:
