@@ -443,7 +443,7 @@ def rebuild_indexes(ctx: Context, *, progress=None) -> int:
     A record whose keys were destroyed (disposed of) gets no index rows: it can no longer be
     found; nor does one that fails its check (a RecordsRecordTampered alert is noted on ctx)."""
     s = ctx.session.connection()
-    # (migration 0006 rebuilds before 0012 made patient_identifier)
+    # (migration 0006 rebuilds before 0013 made patient_identifier)
     with_identifiers = inspect(s).has_table(PatientIdentifier.__tablename__)
     for model in (SearchToken, SearchString, SearchDate) + ((PatientIdentifier,) if with_identifiers else ()):
         s.execute(delete(_table(model)))

@@ -1,7 +1,7 @@
 """records: patient_identifier — a Patient identifier (system + value) is unique (issue 10)
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 
 Filled for the Patients already stored by rebuilding the search indexes (as 0006 and a
 restore do): the tokens are keyed with the blind-index key, so this needs the master key
@@ -12,8 +12,8 @@ from alembic import context, op
 import sqlalchemy as sa
 
 
-revision = '0012'
-down_revision = '0011'
+revision = '0013'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
@@ -45,9 +45,9 @@ def _fill(conn) -> None:
         return
     master = context.config.attributes.get("master_key")
     if not master:
-        raise RuntimeError("migration 0012 indexes the stored Patients' identifiers and needs the master key")
+        raise RuntimeError("migration 0013 indexes the stored Patients' identifiers and needs the master key")
     session = Session(bind=conn)
-    ctx = Context(session=session, actor=None, purpose="migration 0012", clock=SystemClock(), signer=None,
+    ctx = Context(session=session, actor=None, purpose="migration 0013", clock=SystemClock(), signer=None,
                   blobs=None, settings=None, keyring=KeyRing(master))
     rebuild_indexes(ctx)
     session.flush()
