@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from tests.unit.records.helpers import FHIR, MRN, patient, post, put, seed_classes
+from tests.support.records import FHIR, MRN, patient, post, put, seed_classes
 
 
 def _clerk(server, as_role):

@@ -13,8 +13,9 @@ second finds the first's Patient (200) instead of failing. SQLite serialises wri
 from __future__ import annotations
 
 import hashlib
+from typing import cast
 
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import Table, delete, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from kura.errors import Conflict
@@ -26,7 +27,8 @@ from kura.text import normalise
 __all__ = ["claim", "lock_criteria", "release"]
 
 _KIND = "patient-identifier"
-_INSERT = insert(PatientIdentifier.__table__)
+_TABLE = cast(Table, PatientIdentifier.__table__)
+_INSERT = insert(_TABLE)
 
 
 def _pairs(ctx: Context, resource: dict) -> list[tuple[str, str]]:
@@ -42,8 +44,7 @@ def _pairs(ctx: Context, resource: dict) -> list[tuple[str, str]]:
 
 def release(ctx: Context, rec: Record) -> None:
     """Forget the record's identifiers (before they are claimed again for a new version)."""
-    ctx.session.connection().execute(delete(PatientIdentifier.__table__)
-                                     .where(PatientIdentifier.__table__.c.record_pk == rec.pk))
+    ctx.session.connection().execute(delete(_TABLE).where(_TABLE.c.record_pk == rec.pk))
 
 
 def claim(ctx: Context, rec: Record, resource: dict, *, lenient: bool = False) -> None:
@@ -55,9 +56,8 @@ def claim(ctx: Context, rec: Record, resource: dict, *, lenient: bool = False) -
         return
     conn = ctx.session.connection()
     if lenient:
-        table = PatientIdentifier.__table__
         held = {(r.system, r.token) for r in conn.execute(
-            select(table.c.system, table.c.token).where(table.c.token.in_([r["token"] for r in rows])))}
+            select(_TABLE.c.system, _TABLE.c.token).where(_TABLE.c.token.in_([r["token"] for r in rows])))}
         rows = [r for r in rows if (r["system"], r["token"]) not in held]
         if rows:
             conn.execute(_INSERT, rows)
