@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import os
 import stat
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -23,6 +24,7 @@ from kura.config import CONFIG_FILE, Settings
 from kura.db.engine import make_engine, make_sessionmaker
 from kura.bridge import RecordsBridge
 from kura.errors import Denied, Invalid
+from kura.imaging.ingest import Ingest
 from kura.keys.ring import KeyRing
 from kura.imaging.link import RecordsPort
 from kura.records.link import ImagingPort
@@ -49,6 +51,16 @@ class Kura:
     records_port: RecordsPort | None = None
     imaging_port: ImagingPort | None = None
     keyring: KeyRing = dataclasses.field(init=False)
+    _ingest: Ingest | None = dataclasses.field(default=None, init=False, repr=False)
+    _ingest_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, init=False, repr=False)
+
+    @property
+    def ingest(self) -> Ingest:
+        """The image archive's group-commit writer (kura.imaging.ingest), started on first use."""
+        with self._ingest_lock:
+            if self._ingest is None:
+                self._ingest = Ingest(self.unit_of_work, self.blobs, self.keyring)
+            return self._ingest
 
     def __post_init__(self) -> None:
         # The one cache of unwrapped data keys (kura.keys): purged on shred.
@@ -95,11 +107,9 @@ class Kura:
     def _record_denials(self, failed: Context) -> None:
         """Denials and security alerts of a rolled-back unit of work, in a transaction of their own."""
         with self.sessions() as session:
-            ctx = dataclasses.replace(failed, session=session, denials=[], break_glass_used=False, under={},
+            ctx = dataclasses.replace(failed, session=session, break_glass_used=False, under={},
                                       alerts=list(failed.alerts))
-            for d in failed.denials:
-                ctx.record(LedgerTag.AccessRequestDenied, target=d.target, outcome=4, reason=d.reason,
-                           detail={"action": str(d.action)})
+            ctx.record_denials()
             ctx.write_alerts()
             session.commit()
 
@@ -108,6 +118,10 @@ class Kura:
         upgrade(self.engine, master_key=self.master_key)
 
     def dispose(self) -> None:
+        with self._ingest_lock:
+            if self._ingest is not None:
+                self._ingest.stop()
+                self._ingest = None
         self.engine.dispose()
 
 

@@ -9,7 +9,6 @@ Authorised", any other KuraError → 0xC000-range "Unable to process".
 from __future__ import annotations
 
 import socket
-import threading
 
 from pydicom import uid
 from pydicom.dataset import Dataset
@@ -20,6 +19,7 @@ from kura.errors import Denied, Invalid, KuraError
 from kura.identity import emergency
 from kura.imaging import peers
 from kura.imaging import service as imaging
+from kura.imaging.ingest import Sender
 from kura.imaging.instance import read_dataset
 from kura.imaging.query import Query
 
@@ -93,45 +93,18 @@ def _work(event, kura):
     return peer, kura.unit_of_work(peers.subject_for(peer), PURPOSE, origin=_origin(event))
 
 
-def on_store(event, kura, writer=None) -> int:
-    """C-STORE. With a writer (kura.dicom.writer, as kura.dicom.server binds it) the instance
-    is framed, validated, hashed and — when its patient's key is known — its blob written
-    here, in this association's thread, and then committed with others in one group commit."""
+def on_store(event, kura) -> int:
+    """C-STORE: hand the data set to the archive's ingest (kura.imaging.ingest), which checks
+    the peer's right, stores it in a group commit and returns once that has committed."""
     req = event.request
-    if writer is None:
-        peer, work = _work(event, kura)
-        try:
-            with work as ctx:
-                peers.require_right(ctx, peer, "store")
-                result = imaging.store_instance(
-                    ctx, req.DataSet.getvalue(), transfer_syntax=str(event.context.transfer_syntax),
-                    sop_class_uid=str(req.AffectedSOPClassUID), sop_instance_uid=str(req.AffectedSOPInstanceUID))
-        except KuraError as exc:
-            return status_for(exc, "C-STORE")
-        # The unit of work has committed (blob fsynced before): only now is success sent.
-        return SUCCESS if result.stored else REFUSED_CONFIRMED
-    peer = event.assoc.kura_peer
+    sender = Sender(actor=peers.subject_for(event.assoc.kura_peer), purpose=PURPOSE, origin=_origin(event),
+                    peer=event.assoc.kura_peer)
     try:
-        prepared = imaging.prepare(
-            req.DataSet.getvalue(), transfer_syntax=str(event.context.transfer_syntax),
+        result = kura.ingest.store(
+            sender, req.DataSet.getvalue(), transfer_syntax=str(event.context.transfer_syntax),
             sop_class_uid=str(req.AffectedSOPClassUID), sop_instance_uid=str(req.AffectedSOPInstanceUID))
-        if "store" not in peer.right_set:  # a peer without the right writes nothing, not even a blob
-            result = writer.store(peer, _origin(event), prepared)
-        else:
-            # The writer runs the instance's SQL while this thread seals, writes and fsyncs its
-            # blob; it waits for `settled` before it commits (the blob is durable first).
-            prepared.settled = threading.Event()
-            job = writer.submit(peer, _origin(event), prepared)
-            try:
-                imaging.prewrite(kura.blobs, kura.keyring, prepared)
-            except Exception:  # noqa: BLE001, S110 — the writer then writes it in its transaction, or fails there
-                pass
-            finally:
-                prepared.settled.set()
-            result = writer.wait(job)
     except KuraError as exc:
         return status_for(exc, "C-STORE")
-    # The writer's batch has committed (blob fsynced before): only now is success sent.
     return SUCCESS if result.stored else REFUSED_CONFIRMED
 
 

@@ -12,8 +12,9 @@ Two things make ingest fast without weakening it (bench/ingest measures them):
   association thread sleeps 1 ms on every turn, so each C-STORE waited on two timers. Each
   accepted association is switched to reactors that block on the socket (select) and on a
   wake-up from the other thread instead (_EventDUL, _EventAssociation; pynetdicom 3.0).
-- C-STOREs from every association go to one writer (kura.dicom.writer) that commits them in
-  groups; each is answered only after its group has committed (blob fsynced before).
+- C-STOREs from every association go to the archive's ingest (kura.imaging.ingest), which
+  commits them in groups; each is answered only after its group has committed (blob fsynced
+  before).
 """
 
 from __future__ import annotations
@@ -37,9 +38,17 @@ from pynetdicom.sop_class import (PatientRootQueryRetrieveInformationModelFind,
 from pydicom import uid
 
 from kura.dicom import admission, handlers
-from kura.dicom.writer import StoreWriter
 
-__all__ = ["start", "make_ae", "TRANSFER_SYNTAXES"]
+__all__ = ["start", "make_ae", "TRANSFER_SYNTAXES", "REACTORS_COPIED_FROM"]
+
+# The pynetdicom release whose private reactors _EventDUL.run_reactor and
+# _EventAssociation._run_reactor copy, with the SHA-256 of the copied methods' source.
+# tests/dicom/test_reactors_pinned.py fails when pynetdicom changes: re-read both, then re-pin.
+REACTORS_COPIED_FROM = {
+    "pynetdicom": "3.0.4",
+    "DULServiceProvider.run_reactor": "e3a10eb3a0931e4854af33b9496e92d9679522aca26b0e04da8967559b9e2803",
+    "Association._run_reactor": "f28838c5559e462a563750cfc9f3790027f4bb7e2223baf42c9f5d682c359dee",
+}
 
 TRANSFER_SYNTAXES = [
     uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian, uid.DeflatedExplicitVRLittleEndian,
@@ -235,7 +244,7 @@ def _event_driven(event) -> None:
         assoc.__class__ = _EventAssociation
 
 
-def _handlers(kura, writer):
+def _handlers(kura):
     return [
         (evt.EVT_CONN_OPEN, _event_driven),
         (evt.EVT_CONN_OPEN, handlers.on_conn_open),
@@ -245,7 +254,7 @@ def _handlers(kura, writer):
         (evt.EVT_RELEASED, handlers.on_released, [kura]),
         (evt.EVT_ABORTED, handlers.on_released, [kura]),
         (evt.EVT_C_ECHO, handlers.on_echo),
-        (evt.EVT_C_STORE, handlers.on_store, [kura, writer]),
+        (evt.EVT_C_STORE, handlers.on_store, [kura]),
         (evt.EVT_C_FIND, handlers.on_find, [kura]),
         (evt.EVT_C_GET, handlers.on_get, [kura]),
         (evt.EVT_C_MOVE, handlers.on_move, [kura]),
@@ -256,29 +265,15 @@ def start(kura, host: str, port: int, block: bool = False):
     """Serve DICOM on (host, port). Returns the pynetdicom server (call .shutdown() to stop);
     with block=True serves until interrupted. Port 0 picks a free port: server.server_address."""
     ae = make_ae(kura)
-    writer = StoreWriter(kura)
-    try:
-        # As AE.start_server, with kura's admission rules (kura.dicom.admission).
-        server = ae.make_server((host, port), evt_handlers=_handlers(kura, writer),
-                                server_class=admission.GuardedServer, kura=kura)
-    except BaseException:
-        writer.stop()
-        raise
+    # As AE.start_server, with kura's admission rules (kura.dicom.admission).
+    server = ae.make_server((host, port), evt_handlers=_handlers(kura),
+                            server_class=admission.GuardedServer, kura=kura)
     ae._servers.append(server)  # server.shutdown() takes it out again
     if block:
         try:
             server.serve_forever()
         except KeyboardInterrupt:
             server.shutdown()
-        finally:
-            writer.stop()
         return server
     threading.Thread(target=server.serve_forever, name="AcceptorServer@kura", daemon=True).start()
-    shutdown = server.shutdown
-
-    def stop() -> None:
-        shutdown()
-        writer.stop()
-
-    server.shutdown = stop
     return server

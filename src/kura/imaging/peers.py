@@ -32,7 +32,7 @@ from kura.errors import Denied
 from kura.operation import Context, Denial
 
 __all__ = ["RIGHTS", "add_peer", "disable_peer", "list_peers", "lookup", "subject_for", "record_association",
-           "require_right"]
+           "require_right", "right_denial"]
 
 RIGHTS = ("store", "query", "retrieve")
 _AET = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # PS3.5 AE: 16 chars, no backslash
@@ -117,12 +117,20 @@ _RIGHT_ACTIONS = {"store": Action.ImagingInstanceStore, "query": Action.ImagingS
                   "retrieve": Action.ImagingStudyRead}
 
 
+def right_denial(peer: DicomPeer, right: str) -> Denial | None:
+    """None when `peer` holds `right`, else the denial to record (pure)."""
+    if right in peer.right_set:
+        return None
+    reason = f"peer {peer.ae_title} has no {right} right (rights: {peer.rights})"
+    return Denial(_RIGHT_ACTIONS[right], Target(kind="DicomPeer", id=peer.ae_title), reason)
+
+
 def require_right(ctx: Context, peer: DicomPeer, right: str) -> None:
     """Raise Denied (written to the ledger by the unit of work) unless `peer` holds `right`."""
-    if right not in peer.right_set:
-        reason = f"peer {peer.ae_title} has no {right} right (rights: {peer.rights})"
-        ctx.denials.append(Denial(_RIGHT_ACTIONS[right], Target(kind="DicomPeer", id=peer.ae_title), reason))
-        raise Denied(reason)
+    denial = right_denial(peer, right)
+    if denial is not None:
+        ctx.denials.append(denial)
+        raise Denied(denial.reason)
 
 
 def record_association(ctx: Context, *, ae_title: str, address: str, accepted: bool | None,

@@ -15,11 +15,12 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from kura.errors import Denied, Invalid, KuraError, NotFound
 from kura.imaging import service as imaging
-from kura.imaging.instance import add_preamble, parse, read_dataset
+from kura.imaging.ingest import Sender, Ticket
+from kura.imaging.instance import read_dataset
 from kura.imaging.query import ATTRIBUTES, QIDO_DEFAULTS, Query, level_of
 from kura.imaging.render import render
 from kura.limits import control_characters, parse_index
-from kura.web.deps import AuthDep, PublicDep, kura_of, work
+from kura.web.deps import AuthDep, PublicDep, kura_of, origin_of, work
 from kura.web.dicomweb import multipart
 
 __all__ = ["router"]
@@ -261,17 +262,30 @@ def _stow(request: Request, auth, body: bytes, study: str | None):
         return _cors(request, JSONResponse({"detail": "STOW-RS takes multipart/related; "
                                             "type=\"application/dicom\""}, status_code=415))
     parts = multipart.split(body, params.get("boundary", ""))
-    referenced, failed = [], []
+    ingest = kura_of(request).ingest
+    sender = Sender(actor=auth.subject, purpose="TREAT", origin=origin_of(request),
+                    request_id=request.state.request_id)
+    # Every part is submitted before any is waited for: a request's instances are stored in
+    # one group commit (with those of other requests and associations arriving meanwhile).
+    submitted: list[Ticket | KuraError] = []
     for headers, content in parts:
         part_type = multipart.parse_content_type(headers.get("content-type", "application/dicom"))[0]
-        item = {}
         try:
             if part_type != "application/dicom":
                 raise Invalid(f"part of type {part_type} is not application/dicom")
-            if study and parse(add_preamble(content)).study_uid != study:
+            prepared = imaging.prepare(content)
+            if study and prepared.info.study_uid != study:
                 raise Invalid("instance belongs to another study")
-            with work(request, auth) as ctx:
-                result = imaging.store_instance(ctx, content)
+            submitted.append(ingest.submit(sender, prepared))
+        except KuraError as exc:
+            submitted.append(exc)
+    referenced, failed = [], []
+    for ticket in submitted:
+        item = {}
+        try:
+            if isinstance(ticket, KuraError):
+                raise ticket
+            result = ingest.wait(ticket)
             item = {"00081150": {"vr": "UI", "Value": [result.sop_class_uid]},
                     "00081155": {"vr": "UI", "Value": [result.sop_uid]}}
             if result.refused:
