@@ -8,7 +8,7 @@ import os
 import stat
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -21,10 +21,9 @@ from kura.blobs.crypto import new_key
 from kura.blobs.store import BlobStore, FilesystemStore
 from kura.clock import Clock, SystemClock
 from kura.config import CONFIG_FILE, Settings
-from kura.db.engine import make_engine, make_sessionmaker
+from kura.db.engine import READ_ONLY, make_engine, make_sessionmaker
 from kura.bridge import RecordsBridge
 from kura.errors import Denied, Invalid
-from kura.imaging.ingest import Ingest
 from kura.keys.ring import KeyRing
 from kura.imaging.link import RecordsPort
 from kura.records.link import ImagingPort
@@ -32,6 +31,9 @@ from kura.ledger import head as ledger_head
 from kura.ledger.signing import Signer
 from kura.operation import Context
 from kura.ledger.tags import LedgerTag
+
+if TYPE_CHECKING:  # imported on first use: `kura` commands that store no image need not load pydicom
+    from kura.imaging.ingest import Ingest
 
 __all__ = ["Kura", "build", "create_home", "MASTER_KEY_FILE", "SIGNING_KEY_FILE"]
 
@@ -57,6 +59,8 @@ class Kura:
     @property
     def ingest(self) -> Ingest:
         """The image archive's group-commit writer (kura.imaging.ingest), started on first use."""
+        from kura.imaging.ingest import Ingest
+
         with self._ingest_lock:
             if self._ingest is None:
                 self._ingest = Ingest(self.unit_of_work, self.blobs, self.keyring)
@@ -69,22 +73,25 @@ class Kura:
     @contextlib.contextmanager
     def unit_of_work(self, actor: Subject | None, purpose: str | None = None, *, origin: str = "",
                      request_id: str | None = None, break_glass_reason: str | None = None,
-                     ) -> Iterator[Context]:
+                     read_only: bool = False) -> Iterator[Context]:
         """One transaction: the change and its ledger entries commit together or not at all.
 
         When the work is refused (Denied), it is rolled back and the denial is then written
         to the ledger in a transaction of its own, so every denial leaves a trace (R13, R23);
         so are the security alerts noted with ctx.alert (an integrity failure found on read).
         Without a `purpose`, kura.access.purpose decides it from the actor and the break-glass.
+        A `read_only` unit of work reads a snapshot without taking SQLite's write lock; it
+        may not write (ctx.record raises RuntimeError).
         """
         if purpose is None:
             purpose = purpose_of(actor, break_glass=bool(break_glass_reason))
-        session = self.sessions()
+        session = self.sessions(execution_options={READ_ONLY: True}) if read_only else self.sessions()
         ctx = Context(session=session, actor=actor, purpose=purpose, clock=self.clock,
                       signer=self.signer, origin=origin, break_glass_reason=break_glass_reason,
                       checkpoint_interval=self.settings.checkpoint_interval, blobs=self.blobs,
                       master_key=self.master_key, keyring=self.keyring, settings=self.settings,
-                      records_port=self.records_port, imaging_port=self.imaging_port)
+                      records_port=self.records_port, imaging_port=self.imaging_port,
+                      read_only=read_only)
         if request_id:
             ctx.request_id = request_id
         try:
