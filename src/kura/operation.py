@@ -57,6 +57,7 @@ class Context:
     records_port: object | None = None
     # The records store's view of the image archive (kura.records.link.ImagingPort), likewise.
     imaging_port: object | None = None
+    read_only: bool = False
     denials: list[Denial] = dataclasses.field(default_factory=list)
     break_glass_used: bool = False
     # Open break-glasses by patient (None: looked up, none open), and the ones this work used.
@@ -141,6 +142,8 @@ class Context:
     def record(self, tag: LedgerTag, *, target: Target | None = None, outcome: int = 0,
                digest: str | None = None, reason: str = "", detail: dict[str, Any] | None = None,
                alert: bool | None = None) -> int:
+        if self.read_only:
+            raise RuntimeError("a read-only unit of work cannot write to the ledger")
         actor = self.actor
         target = target or Target(kind="")
         if target.patient_id in self.under and tag != LedgerTag.AccessBreakGlassStarted:

@@ -216,3 +216,57 @@ def test_r7_unknown_name_lock_lasts_as_long_as_an_account_lock(server, clock):
                 c.post("/api/session", json={"username": name, "password": "bad-password-x", "otp": "123456"})
     locked = [e.target_id for e in _entries(server.kura, LedgerTag.AuthAccountLocked)]
     assert sorted(locked) == ["mori", "mori", "morii", "morii"]
+
+
+def test_session_check_takes_no_write_lock_and_refreshes_last_seen_lazily(server, clock):
+    """Checking a session only reads: a request is answered while another unit of work holds
+    the database's write lock (SQLite: BEGIN IMMEDIATE), and last-seen is written at most every
+    few seconds — still in time for the idle timeout (R20)."""
+    import threading
+
+    from sqlalchemy import select
+
+    from kura.identity.models import LoginSession
+
+    user = make_user(server.kura, "okada", ("clerk",))
+    token = server.login(user, clock)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_writer():
+        with server.kura.unit_of_work(ADMIN, "HOPERAT") as ctx:
+            ctx.record(LedgerTag.AuthLoginFailed, reason="holds the write lock")
+            holding.set()
+            release.wait(20)
+
+    writer = threading.Thread(target=hold_the_writer)
+    writer.start()
+    try:
+        assert holding.wait(10)
+        with server.client(token) as c:
+            assert c.get("/api/session", timeout=5).status_code == 200
+    finally:
+        release.set()
+        writer.join()
+
+    def last_seen():
+        with server.kura.unit_of_work(ADMIN, "HOPERAT", read_only=True) as ctx:
+            return ctx.session.scalars(select(LoginSession.last_seen_at)).one()
+
+    first = last_seen()
+    clock.advance(seconds=2)
+    with server.client(token) as c:
+        assert c.get("/api/session").status_code == 200
+    assert last_seen() == first  # a burst of requests writes nothing
+    clock.advance(minutes=10)
+    with server.client(token) as c:
+        assert c.get("/api/session").status_code == 200
+    assert last_seen() > first
+    clock.advance(minutes=10)  # 10 minutes idle since the refresh: still inside 15
+    with server.client(token) as c:
+        assert c.get("/api/session").status_code == 200
+
+
+def test_a_read_only_unit_of_work_refuses_to_write(server):
+    with pytest.raises(RuntimeError):
+        with server.kura.unit_of_work(ADMIN, "HOPERAT", read_only=True) as ctx:
+            ctx.record(LedgerTag.AuthLoginFailed, reason="must not be written")

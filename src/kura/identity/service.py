@@ -256,11 +256,14 @@ class SessionInfo:
     idle_expires_at: dt.datetime
 
 
-def resolve_session(ctx: Context, token: str | None) -> SessionInfo | None:
+def resolve_session(ctx: Context, token: str | None, *, read_only: bool = False) -> SessionInfo | None:
     """The live session for `token`, refreshed; None when there is none.
 
     An idle (R20) or over-age session is ended here and recorded as AuthSessionTimedOut;
     returning rather than raising lets that entry commit with the unit of work.
+    With `read_only` nothing is written: None also when a write is due (a timeout to
+    record, last-seen to refresh, at most every few seconds); the caller then resolves
+    again in a unit of work that writes.
     """
     if not token or len(token) > 200:
         return None
@@ -272,13 +275,16 @@ def resolve_session(ctx: Context, token: str | None) -> SessionInfo | None:
     idle = dt.timedelta(minutes=ctx.settings.session_idle_minutes)
     if user is None or user.disabled:
         return None
+    stale = now - sess.last_seen_at >= dt.timedelta(seconds=5)  # spare a write on bursts of requests
+    if read_only and (stale or now >= sess.expires_at):
+        return None
     if now - sess.last_seen_at > idle or now >= sess.expires_at:
         sess.ended_at, sess.end_reason = now, "timeout"
         ctx.actor = subject_of(user)
         ctx.record(LedgerTag.AuthSessionTimedOut, target=Target(kind="User", id=user.username),
                    detail={"idle": now - sess.last_seen_at > idle})
         return None
-    if now - sess.last_seen_at >= dt.timedelta(seconds=5):  # spare a write on bursts of requests
+    if stale:
         sess.last_seen_at = now
     ctx.actor = subject_of(user)
     return SessionInfo(user=user, subject=ctx.actor, session_id=sess.id,

@@ -62,20 +62,27 @@ def token_of(request: Request) -> tuple[str | None, bool]:
 def _resolve(request: Request) -> Auth:
     token, via_cookie = token_of(request)
     kura = kura_of(request)
-    with kura.unit_of_work(None, "", origin=origin_of(request), request_id=request.state.request_id) as ctx:
-        info = identity.resolve_session(ctx, token)
+    # Most requests only read their session: a snapshot that takes no write lock. A timeout to
+    # record, a last-seen older than a few seconds, or a refusal to ledger takes a second,
+    # writing, look.
+    with kura.unit_of_work(None, "", origin=origin_of(request), request_id=request.state.request_id,
+                           read_only=True) as ctx:
+        info = identity.resolve_session(ctx, token, read_only=True)
         # R74: "all external connections" cuts off other systems (bearer tokens), not the
         # hospital's own screens, from which the switch is lifted again.
         cut = emergency.blocks_api_clients(ctx) if info is not None and not via_cookie else None
-        if cut:
-            ctx.record(LedgerTag.AccessRequestDenied, outcome=4, reason=cut, alert=False,
-                       target=Target(kind="User", id=info.user.username),
-                       detail={"method": request.method, "path": request.url.path[:200]})
         if info is not None and not cut:
-            auth = Auth(subject=info.subject, user_id=info.user.id, username=info.user.username,
-                        display_name=info.user.display_name, session_id=info.session_id, token=token or "",
-                        must_change_password=info.must_change_password,
-                        idle_expires_at=info.idle_expires_at, via_cookie=via_cookie)
+            auth = _auth(info, token, via_cookie)
+    if (info is None and token) or cut:
+        with kura.unit_of_work(None, "", origin=origin_of(request), request_id=request.state.request_id) as ctx:
+            info = identity.resolve_session(ctx, token)
+            cut = emergency.blocks_api_clients(ctx) if info is not None and not via_cookie else None
+            if cut:
+                ctx.record(LedgerTag.AccessRequestDenied, outcome=4, reason=cut, alert=False,
+                           target=Target(kind="User", id=info.user.username),
+                           detail={"method": request.method, "path": request.url.path[:200]})
+            if info is not None and not cut:
+                auth = _auth(info, token, via_cookie)
     if cut:
         raise Denied(cut)
     if info is None:
@@ -83,6 +90,13 @@ def _resolve(request: Request) -> Auth:
         raise Unauthenticated("not signed in")
     request.state.auth = auth
     return auth
+
+
+def _auth(info, token, via_cookie: bool) -> Auth:
+    return Auth(subject=info.subject, user_id=info.user.id, username=info.user.username,
+                display_name=info.user.display_name, session_id=info.session_id, token=token or "",
+                must_change_password=info.must_change_password,
+                idle_expires_at=info.idle_expires_at, via_cookie=via_cookie)
 
 
 def _record_anonymous_denial(request: Request) -> None:
