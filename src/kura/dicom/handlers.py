@@ -97,7 +97,7 @@ def on_store(event, kura) -> int:
     """C-STORE: hand the data set to the archive's ingest (kura.imaging.ingest), which checks
     the peer's right, stores it in a group commit and returns once that has committed."""
     req = event.request
-    sender = Sender(actor=peers.subject_for(event.assoc.kura_peer), purpose=PURPOSE, origin=_origin(event),
+    sender = Sender(actor=peers.subject_for(event.assoc.kura_peer), origin=_origin(event),
                     peer=event.assoc.kura_peer)
     try:
         result = kura.ingest.store(

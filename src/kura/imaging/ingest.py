@@ -25,6 +25,7 @@ from typing import Callable, ContextManager
 
 from kura import logs
 from kura.access.policy import Subject
+from kura.access.purpose import purpose_of
 from kura.errors import Denied, KuraError
 from kura.imaging import peers
 from kura.imaging.models import DicomPeer
@@ -39,14 +40,15 @@ log = logs.get("kura.imaging.ingest")
 
 @dataclasses.dataclass(frozen=True)
 class Sender:
-    """Who stores, for what purpose, from where. A DICOM peer's store right is checked here,
-    once, before anything of its instance is written."""
+    """Who stores, from where. A DICOM peer's store right is checked here, once, before
+    anything of its instance is written. The purpose of use is decided from the actor and
+    the break-glass (kura.access.purpose), as for any unit of work."""
 
     actor: Subject
-    purpose: str
     origin: str
     request_id: str | None = None
     peer: DicomPeer | None = None
+    break_glass_reason: str | None = None
 
 
 @dataclasses.dataclass
@@ -161,7 +163,9 @@ class Ingest:
     @staticmethod
     def _one(base: Context, ticket: Ticket) -> None:
         sender = ticket.sender
-        ctx = dataclasses.replace(base, actor=sender.actor, purpose=sender.purpose, origin=sender.origin,
+        ctx = dataclasses.replace(base, actor=sender.actor, origin=sender.origin,
+                                  purpose=purpose_of(sender.actor, break_glass=bool(sender.break_glass_reason)),
+                                  break_glass_reason=sender.break_glass_reason,
                                   request_id=sender.request_id or uuid.uuid4().hex, denials=[],
                                   break_glass_used=False)
         try:

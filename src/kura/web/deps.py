@@ -152,6 +152,12 @@ def header_text(request: Request, name: str) -> str | None:
     return text
 
 
+def break_glass_of(request: Request, given: str | None = None) -> str | None:
+    """The break-glass reason: `given` (typed into a screen's dialog) or the X-Kura-Break-Glass
+    header (header_text: percent-encoded UTF-8). Raises Invalid."""
+    return (given or header_text(request, BREAK_GLASS_HEADER) or "").strip()[:500] or None
+
+
 @contextlib.contextmanager
 def work(request: Request, auth: Auth | None, purpose: str | None = None, *,
          break_glass: str | None = None) -> Iterator[Context]:
@@ -160,7 +166,7 @@ def work(request: Request, auth: Auth | None, purpose: str | None = None, *,
     The break-glass reason comes from the X-Kura-Break-Glass header, or from `break_glass`
     (the reason typed into a screen's break-glass dialog). Without a `purpose` the unit of
     work decides it (kura.access.purpose) from the user and the break-glass."""
-    reason = (break_glass or header_text(request, BREAK_GLASS_HEADER) or "").strip()[:500] or None
+    reason = break_glass_of(request, break_glass)
     with kura_of(request).unit_of_work(auth.subject if auth else None, purpose,
                                        origin=origin_of(request), request_id=request.state.request_id,
                                        break_glass_reason=reason) as ctx:

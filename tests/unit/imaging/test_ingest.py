@@ -61,7 +61,7 @@ def _count(kura, tag):
         return s.scalar(select(func.count()).select_from(LedgerEntry).where(LedgerEntry.tag == str(tag)))
 
 
-SENDER = Sender(actor=TECH, purpose="TREAT", origin="test")
+SENDER = Sender(actor=TECH, origin="test")
 
 
 def test_r41_concurrent_identical_stores_keep_one_version(writers):
@@ -107,7 +107,7 @@ def test_r13_a_denied_sender_is_ledgered_and_its_group_still_commits(writers):
     kura = writers[0]
     allowed = part10(make_dataset())
     denied = part10(make_dataset())
-    clerk = Sender(actor=CLERK, purpose="TREAT", origin="test-clerk")
+    clerk = Sender(actor=CLERK, origin="test-clerk")
     tickets = [kura.ingest.submit(SENDER, allowed), kura.ingest.submit(clerk, denied)]
     assert kura.ingest.wait(tickets[0]).stored
     with pytest.raises(Denied):

@@ -20,7 +20,7 @@ from kura.imaging.instance import read_dataset
 from kura.imaging.query import ATTRIBUTES, QIDO_DEFAULTS, Query, level_of
 from kura.imaging.render import render
 from kura.limits import control_characters, parse_index
-from kura.web.deps import AuthDep, PublicDep, kura_of, origin_of, work
+from kura.web.deps import AuthDep, PublicDep, break_glass_of, kura_of, origin_of, work
 from kura.web.dicomweb import multipart
 
 __all__ = ["router"]
@@ -263,8 +263,8 @@ def _stow(request: Request, auth, body: bytes, study: str | None):
                                             "type=\"application/dicom\""}, status_code=415))
     parts = multipart.split(body, params.get("boundary", ""))
     ingest = kura_of(request).ingest
-    sender = Sender(actor=auth.subject, purpose="TREAT", origin=origin_of(request),
-                    request_id=request.state.request_id)
+    sender = Sender(actor=auth.subject, origin=origin_of(request), request_id=request.state.request_id,
+                    break_glass_reason=break_glass_of(request))
     # Every part is submitted before any is waited for: a request's instances are stored in
     # one group commit (with those of other requests and associations arriving meanwhile).
     submitted: list[Ticket | KuraError] = []
