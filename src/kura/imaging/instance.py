@@ -15,7 +15,11 @@ import re
 import warnings
 
 import pydicom
+from pydicom import valuerep
+from pydicom.charset import convert_encodings, decode_bytes
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import RawDataElement
+from pydicom.valuerep import VR
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import UID
@@ -32,6 +36,10 @@ IMPLEMENTATION_VERSION = "KURA_1"
 
 _UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 _UNDEFINED = 0xFFFFFFFF
+_PIXEL_DATA = 0x7FE00010
+_CHARSET = 0x00080005
+_DELIMITERS = {0x5C, 0x0D, 0x0A, 0x09, 0x0C}  # backslash, CR, LF, TAB, FF reset ISO 2022 (PS3.5 6.1.2.5.3)
+_VRS = frozenset(VR.__members__)
 
 
 def valid_uid(value: str) -> bool:
@@ -104,48 +112,22 @@ def read_dataset(data: bytes, *, stop_before_pixels: bool = False) -> Dataset:
         return pydicom.dcmread(io.BytesIO(data), stop_before_pixels=stop_before_pixels)
 
 
-def _text(ds: Dataset, keyword: str, limit: int) -> str:
-    value = ds.get(keyword)
-    if value is None:
-        return ""
-    if isinstance(value, pydicom.multival.MultiValue):
-        value = "\\".join(str(v) for v in value)
-    text = str(value).strip()
-    if len(text) > limit:
-        raise Invalid(f"{keyword} is longer than {limit} characters")
-    return text
-
-
-def _int(ds: Dataset, keyword: str) -> int | None:
-    value = ds.get(keyword)
-    if value in (None, ""):
-        return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return None
-    return number if -2**31 < number < 2**31 else None
-
-
 def parse(data: bytes) -> InstanceInfo:
     """Validate a Part 10 file structurally and return its indexed attributes.
 
     Raises Invalid for anything that is not a well-formed DICOM instance: no 'DICM' header,
-    truncated or over-long values, unknown VRs, values that do not decode, missing or
-    malformed UIDs. Values are kept as received otherwise — many modalities send slightly
-    irregular values, and the archive's duty is to keep what they sent.
+    truncated or over-long values, unknown VRs, sequences that do not read, indexed values
+    too long, missing or malformed UIDs. Only the indexed attributes are decoded (in the data
+    set's character set); every other value — the pixel data above all — is checked for its
+    framing and kept as received: many modalities send slightly irregular values, and the
+    archive's duty is to keep what they sent.
     """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(io.BytesIO(data))
             for group in (ds.file_meta, ds):
-                for elem in group._dict.values():  # raw elements, before pydicom converts them
-                    if (isinstance(elem, RawDataElement) and elem.length != _UNDEFINED
-                            and len(elem.value or b"") != elem.length):
-                        raise Invalid(f"element {elem.tag} is truncated or its length is wrong")
-                for _ in group.iterall():  # converts every element: unknown VRs, bad lengths raise
-                    pass
+                _check(group)
             return _info(ds)
     except Invalid:
         raise
@@ -153,16 +135,93 @@ def parse(data: bytes) -> InstanceInfo:
         raise Invalid(f"not a readable DICOM instance: {type(exc).__name__}: {str(exc)[:200]}") from None
 
 
+def _check(group: Dataset) -> None:
+    """Every element framed whole, with a known VR; sequences read through, their items
+    checked the same way. No other value is converted."""
+    for elem in group._dict.values():  # noqa: SLF001 — raw elements before conversion
+        if not isinstance(elem, RawDataElement):
+            if elem.VR == "SQ":
+                for item in elem.value:
+                    _check(item)
+            continue
+        if elem.length != _UNDEFINED and len(elem.value or b"") != elem.length:
+            raise Invalid(f"element {elem.tag} is truncated or its length is wrong")
+        vr = elem.VR
+        if vr is not None and vr not in _VRS:
+            raise Invalid(f"element {elem.tag} has an unknown VR {vr!r}")
+        if vr is None:  # implicit VR: the dictionary's, if the tag is known
+            try:
+                vr = dictionary_VR(elem.tag)
+            except KeyError:
+                vr = None
+        if vr == "SQ" or (elem.length == _UNDEFINED and elem.tag != _PIXEL_DATA):
+            for item in group[elem.tag].value:  # converts the sequence: items framed and read
+                _check(item)
+
+
+class _Raw:
+    """Indexed attributes read from the raw element bytes pydicom framed, decoded in the data
+    set's Specific Character Set — without converting any other element."""
+
+    def __init__(self, ds: Dataset):
+        self.ds = ds
+        charset = self.bytes(_CHARSET)
+        names = [v.strip() for v in charset.decode("ascii", "replace").split("\\")] if charset else []
+        self.encodings = convert_encodings([n for n in names if n] or None)
+
+    def bytes(self, tag: int) -> bytes:
+        elem = self.ds._dict.get(tag)  # noqa: SLF001
+        if elem is None:
+            return b""
+        if isinstance(elem, RawDataElement):
+            return elem.value or b""
+        value = elem.value  # converted already (pydicom converts a few as it reads)
+        if value is None:
+            return b""
+        if isinstance(value, pydicom.multival.MultiValue):
+            value = "\\".join(str(v) for v in value)
+        return str(value).encode("utf-8")
+
+    def text(self, tag: int, keyword: str, limit: int) -> str:
+        raw = self.bytes(tag)
+        if not raw:
+            return ""
+        text = decode_bytes(raw, self.encodings, _DELIMITERS).strip(" \x00")
+        if len(text) > limit:
+            raise Invalid(f"{keyword} is longer than {limit} characters")
+        return text
+
+    def uid(self, tag: int) -> str:
+        return self.bytes(tag).decode("ascii", "replace").strip(" \x00")
+
+    def number(self, tag: int) -> int | None:
+        try:
+            number = int(self.bytes(tag).decode("ascii").strip(" \x00").split("\\")[0])
+        except (UnicodeDecodeError, ValueError):
+            return None
+        return number if -2**31 < number < 2**31 else None
+
+    def unsigned(self, tag: int) -> int | None:
+        """A US value (binary, in the data set's byte order)."""
+        raw = self.bytes(tag)
+        if len(raw) != 2:
+            return None
+        return int.from_bytes(raw, "little" if self.ds.original_encoding[1] is not False else "big")
+
+    def person(self, tag: int) -> PersonName:
+        raw = self.bytes(tag).rstrip(b" \x00")
+        return split_person_name(valuerep.PersonName(raw, self.encodings)) if raw else PersonName()
+
+
 def _info(ds: Dataset) -> InstanceInfo:
     meta = ds.file_meta
-    ts = str(meta.get("TransferSyntaxUID", ""))
-    sop_class = str(ds.get("SOPClassUID", "") or meta.get("MediaStorageSOPClassUID", ""))
+    raw = _Raw(ds)
     info = dict(
-        sop_class_uid=sop_class,
-        sop_uid=str(ds.get("SOPInstanceUID", "")),
-        study_uid=str(ds.get("StudyInstanceUID", "")),
-        series_uid=str(ds.get("SeriesInstanceUID", "")),
-        transfer_syntax=ts,
+        sop_class_uid=raw.uid(0x00080016) or str(meta.get("MediaStorageSOPClassUID", "")),
+        sop_uid=raw.uid(0x00080018),
+        study_uid=raw.uid(0x0020000D),
+        series_uid=raw.uid(0x0020000E),
+        transfer_syntax=str(meta.get("TransferSyntaxUID", "")),
     )
     for name, uid in info.items():
         if not valid_uid(uid):
@@ -171,24 +230,24 @@ def _info(ds: Dataset) -> InstanceInfo:
         raise Invalid("file meta SOP Instance UID differs from the data set's")
     result = InstanceInfo(
         **info,
-        patient_id=_text(ds, "PatientID", 64),
-        patient_name=split_person_name(ds.get("PatientName")),
-        birth_date=_text(ds, "PatientBirthDate", 8),
-        sex=_text(ds, "PatientSex", 16),
-        study_date=_text(ds, "StudyDate", 8),
-        study_time=_text(ds, "StudyTime", 16),
-        accession_number=_text(ds, "AccessionNumber", 16),
-        study_id=_text(ds, "StudyID", 16),
-        study_description=_text(ds, "StudyDescription", 200),
-        referring_physician=str(split_person_name(ds.get("ReferringPhysicianName")).full)[:200],
-        modality=_text(ds, "Modality", 16),
-        series_number=_int(ds, "SeriesNumber"),
-        series_description=_text(ds, "SeriesDescription", 200),
-        body_part=_text(ds, "BodyPartExamined", 64),
-        instance_number=_int(ds, "InstanceNumber"),
-        rows=_int(ds, "Rows"),
-        columns=_int(ds, "Columns"),
-        frames=_int(ds, "NumberOfFrames"),
+        patient_id=raw.text(0x00100020, "PatientID", 64),
+        patient_name=raw.person(0x00100010),
+        birth_date=raw.text(0x00100030, "PatientBirthDate", 8),
+        sex=raw.text(0x00100040, "PatientSex", 16),
+        study_date=raw.text(0x00080020, "StudyDate", 8),
+        study_time=raw.text(0x00080030, "StudyTime", 16),
+        accession_number=raw.text(0x00080050, "AccessionNumber", 16),
+        study_id=raw.text(0x00200010, "StudyID", 16),
+        study_description=raw.text(0x00081030, "StudyDescription", 200),
+        referring_physician=raw.person(0x00080090).full[:200],
+        modality=raw.text(0x00080060, "Modality", 16),
+        series_number=raw.number(0x00200011),
+        series_description=raw.text(0x0008103E, "SeriesDescription", 200),
+        body_part=raw.text(0x00180015, "BodyPartExamined", 64),
+        instance_number=raw.number(0x00200013),
+        rows=raw.unsigned(0x00280010),
+        columns=raw.unsigned(0x00280011),
+        frames=raw.number(0x00280008),
     )
     for field in dataclasses.fields(result):
         value = getattr(result, field.name)
