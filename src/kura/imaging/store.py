@@ -172,9 +172,14 @@ def store_instance(ctx: Context, data: bytes | None = None, *, transfer_syntax: 
         return early
 
     now = ctx.now()
-    patient, _ = _get_or_create(
-        ctx, ImagingPatient, ImagingPatient.patient_id == info.patient_id,
-        lambda: _new_patient(ctx, info))
+    # The common case — one more instance of a known series — finds its series, study and
+    # patient in one statement; anything else takes the step-by-step path below.
+    series, study, patient = _known_series(ctx, info)
+    new_study = new_series = False
+    if patient is None:
+        patient, _ = _get_or_create(
+            ctx, ImagingPatient, ImagingPatient.patient_id == info.patient_id,
+            lambda: _new_patient(ctx, info))
     demographics = _demographics(info)
 
     def new_study_row() -> ImagingStudy:
@@ -190,8 +195,9 @@ def store_instance(ctx: Context, data: bytes | None = None, *, transfer_syntax: 
             referring_physician=info.referring_physician, modalities="", status="draft",
             class_code=mc.code, confidentiality=mc.confidentiality, created_at=now, updated_at=now)
 
-    study, new_study = _get_or_create(ctx, ImagingStudy, ImagingStudy.study_uid == info.study_uid,
-                                      new_study_row)
+    if study is None:
+        study, new_study = _get_or_create(ctx, ImagingStudy, ImagingStudy.study_uid == info.study_uid,
+                                          new_study_row)
     # Lock the study row: counters, modalities, versions and the 検像 status change one
     # association at a time. SQLite needs neither the lock nor the second look: its
     # BEGIN IMMEDIATE took the database's write lock before the first look above.
@@ -214,11 +220,12 @@ def store_instance(ctx: Context, data: bytes | None = None, *, transfer_syntax: 
     else:
         flag = _disagreement({"name": study.patient_name, "birth_date": study.birth_date,
                               "sex": study.sex}, demographics)
-    series, new_series = _get_or_create(
-        ctx, ImagingSeries, ImagingSeries.series_uid == info.series_uid,
-        lambda: ImagingSeries(series_uid=info.series_uid, study_ref=study.id, modality=info.modality,
-                              series_number=info.series_number, description=info.series_description,
-                              body_part=info.body_part, created_at=now))
+    if series is None:
+        series, new_series = _get_or_create(
+            ctx, ImagingSeries, ImagingSeries.series_uid == info.series_uid,
+            lambda: ImagingSeries(series_uid=info.series_uid, study_ref=study.id, modality=info.modality,
+                                  series_number=info.series_number, description=info.series_description,
+                                  body_part=info.body_part, created_at=now))
     if series.study_ref != study.id:
         raise Invalid(f"series {info.series_uid} belongs to another study")
 
@@ -262,6 +269,23 @@ def store_instance(ctx: Context, data: bytes | None = None, *, transfer_syntax: 
     ctx.record(LedgerTag.ImagingInstanceStored, target=target, digest=sha,
                detail={**detail, "version": version})
     return dataclasses.replace(result, version=version)
+
+
+def _known_series(ctx: Context, info: InstanceInfo):
+    """(series, study, patient) when the series is known, in the instance's study, of the
+    instance's patient; else (None, None, None)."""
+    row = ctx.session.execute(
+        select(ImagingSeries, ImagingStudy, ImagingPatient)
+        .join(ImagingStudy, ImagingSeries.study_ref == ImagingStudy.id)
+        .join(ImagingPatient, ImagingStudy.patient_ref == ImagingPatient.id)
+        .where(ImagingSeries.series_uid == info.series_uid)).one_or_none()
+    if row is None:
+        return None, None, None
+    series, study, patient = row
+    if study.study_uid != info.study_uid or study.patient_id != info.patient_id \
+            or patient.patient_id != info.patient_id:
+        return None, None, None
+    return series, study, patient
 
 
 def _known(ctx: Context, info: InstanceInfo, sha: str, target: Target, detail: dict,
