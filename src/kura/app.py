@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from kura.access.policy import Subject
 from kura.access.purpose import purpose_of
 from kura.blobs.crypto import new_key
-from kura.blobs.store import BlobStore, FilesystemStore
+from kura.blobs.pack import PackedStore
+from kura.blobs.store import BlobStore
 from kura.clock import Clock, SystemClock
 from kura.config import CONFIG_FILE, Settings
 from kura.db.engine import READ_ONLY, make_engine, make_sessionmaker
@@ -152,7 +153,7 @@ def build(settings: Settings, *, clock: Clock | None = None, blobs: BlobStore | 
     engine = engine or make_engine(settings.db_url)
     bridge = RecordsBridge()
     kura = Kura(settings=settings, engine=engine, sessions=ledger_head.install(make_sessionmaker(engine)),
-                blobs=blobs or FilesystemStore(settings.blob_dir), master_key=master,
+                blobs=blobs or PackedStore(settings.blob_dir), master_key=master,
                 signer=Signer(signing), clock=clock or SystemClock(),
                 # each store's view of the other (neither may import the other)
                 records_port=bridge, imaging_port=bridge)

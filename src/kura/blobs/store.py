@@ -17,7 +17,12 @@ __all__ = ["BlobStore", "FilesystemStore", "MemoryStore", "Finding"]
 
 
 class BlobStore(Protocol):
+    """`put` returns once the blob is durable. `stage` may defer that to the next `sync`,
+    which makes every blob staged before it durable at once (kura.blobs.pack)."""
+
     def put(self, name: str, data: bytes) -> None: ...
+    def stage(self, name: str, data: bytes) -> None: ...
+    def sync(self) -> None: ...
     def get(self, name: str) -> bytes: ...
     def exists(self, name: str) -> bool: ...
     def delete(self, name: str) -> None: ...
@@ -76,6 +81,12 @@ class FilesystemStore:
         finally:
             os.close(dir_fd)
 
+    def stage(self, name: str, data: bytes) -> None:
+        self.put(name, data)
+
+    def sync(self) -> None:
+        pass
+
     def get(self, name: str) -> bytes:
         try:
             return self._path(name).read_bytes()
@@ -100,6 +111,12 @@ class MemoryStore:
 
     def put(self, name: str, data: bytes) -> None:
         self._data.setdefault(_check(name), data)
+
+    def stage(self, name: str, data: bytes) -> None:
+        self.put(name, data)
+
+    def sync(self) -> None:
+        pass
 
     def get(self, name: str) -> bytes:
         try:

@@ -35,6 +35,7 @@ from kura.operation import Context, Denial
 __all__ = ["Ingest", "Sender", "Ticket", "BATCH_MAX"]
 
 BATCH_MAX = 64
+COMPACT_AFTER = 2.0  # seconds of quiet before packed blobs are copied into the file layout
 log = logs.get("kura.imaging.ingest")
 
 
@@ -77,6 +78,11 @@ class Ingest:
         self._queue: queue.Queue[Ticket | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="kura-ingest", daemon=True)
         self._thread.start()
+        self._stopped = threading.Event()
+        self._stored = threading.Event()  # set by each group commit, cleared by compaction
+        self._stored.set()  # a first compaction on start: packs a crash left behind
+        self._compactor = threading.Thread(target=self._compact, name="kura-ingest-compact", daemon=True)
+        self._compactor.start()
 
     # -- senders' side ------------------------------------------------------------------
     def store(self, sender: Sender, data: bytes | Prepared, *, transfer_syntax: str | None = None,
@@ -104,7 +110,7 @@ class Ingest:
         self._queue.put(ticket)
         if allowed:  # a peer without the right writes nothing, not even a blob
             try:
-                prewrite(self._blobs, self._keyring, prepared)
+                prewrite(self._blobs, self._keyring, prepared, staged=True)
             except Exception:  # noqa: BLE001 — the writer then writes it in its transaction, or fails there
                 pass
             finally:
@@ -125,6 +131,21 @@ class Ingest:
         """Store what has queued, then end the writer thread."""
         self._queue.put(None)
         self._thread.join(timeout=30)
+        self._stopped.set()
+        self._compactor.join(timeout=30)
+
+    def _compact(self) -> None:
+        """Copy packed blobs into the file layout when ingest has paused for a moment
+        (kura.blobs.pack); the packs are the durable copy until then."""
+        compact = getattr(self._blobs, "compact", None)
+        while compact is not None and not self._stopped.wait(COMPACT_AFTER):
+            if self._stored.is_set() and self._queue.empty():
+                self._stored.clear()
+                try:
+                    compact()
+                except Exception as exc:  # noqa: BLE001 — retried at the next pause
+                    log.error("compacting packed blobs failed", exc_info=exc)
+                    self._stored.set()
 
     # -- the writer ---------------------------------------------------------------------
     def _run(self) -> None:
@@ -143,12 +164,16 @@ class Ingest:
                     break
                 group.append(more)
             self._commit(group)
+            self._stored.set()
 
     def _commit(self, group: list[Ticket]) -> None:
         try:
             with self._unit_of_work(None, "", origin="ingest") as base:
                 for ticket in group:
                     self._one(base, ticket)
+                # Every blob the senders staged: durable at once (one fdatasync), before the
+                # commit that references them.
+                self._blobs.sync()
         except BaseException as exc:  # noqa: BLE001 — the commit failed: nothing of the group is stored
             log.error("group commit of %d instances failed", len(group), exc_info=exc)
             for ticket in group:

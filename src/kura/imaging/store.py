@@ -117,8 +117,9 @@ def prepare(data: bytes, *, transfer_syntax: str | None = None, sop_class_uid: s
     return Prepared(data=data, info=info, sha=hashlib.sha256(data).hexdigest())
 
 
-def prewrite(blobs, keyring: KeyRing, prepared: Prepared) -> None:
+def prewrite(blobs, keyring: KeyRing, prepared: Prepared, *, staged: bool = False) -> None:
     """Seal and write the blob now, outside any transaction, when the patient's key is known.
+    With `staged` it is only staged (kura.blobs.pack): the caller syncs before its commit.
 
     Content-addressed: a blob whose transaction then fails is an unreferenced orphan, which
     is harmless (the index is the truth). Leaves `prepared` untouched when the key is unknown
@@ -130,7 +131,8 @@ def prewrite(blobs, keyring: KeyRing, prepared: Prepared) -> None:
     if cached is None or prepared.written_for is not None or blobs.exists(prepared.sha):
         return
     key_id, key = cached
-    blobs.put(prepared.sha, seal_for(key_id, key, prepared.data, blob_aad(prepared.sha)))
+    sealed = seal_for(key_id, key, prepared.data, blob_aad(prepared.sha))
+    (blobs.stage if staged else blobs.put)(prepared.sha, sealed)
     prepared.written_for, prepared.created = key_id, True
 
 
