@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from fastapi import Query as Q
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from kura.errors import Denied, Invalid, KuraError, NotFound
 from kura.imaging import service as imaging
@@ -307,9 +308,11 @@ def _stow(request: Request, auth, body: bytes, study: str | None):
 
 @router.post("/studies")
 async def store_studies(request: Request, auth: AuthDep):
-    return _stow(request, auth, await request.body(), None)
+    # The body is read on the event loop; the store waits for its group commit in a worker
+    # thread, so requests arriving together are stored in one group and nothing else waits.
+    return await run_in_threadpool(_stow, request, auth, await request.body(), None)
 
 
 @router.post("/studies/{study}")
 async def store_study(study: str, request: Request, auth: AuthDep):
-    return _stow(request, auth, await request.body(), study)
+    return await run_in_threadpool(_stow, request, auth, await request.body(), study)
