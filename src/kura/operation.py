@@ -156,7 +156,6 @@ class Context:
             patient_id=target.patient_id, digest=digest, reason=reason, detail=detail, alert=alert,
             signer=self.signer, checkpoint_interval=self.checkpoint_interval)
 
-<<<<<<< HEAD
     def alert(self, tag: LedgerTag, *, target: Target | None = None, reason: str = "",
               detail: dict[str, Any] | None = None) -> None:
         """A security alert that must reach the ledger even when this unit of work is rolled
@@ -169,13 +168,12 @@ class Context:
             self.record(a["tag"], target=a["target"], outcome=8, reason=a["reason"], detail=a["detail"],
                         alert=True)
         self.alerts = []
-=======
+
     def record_denials(self) -> None:
         """Write each denial this work met (AccessRequestDenied), after its work was rolled back."""
         for d in self.denials:
             self.record(LedgerTag.AccessRequestDenied, target=d.target, outcome=4, reason=d.reason,
                         detail={"action": str(d.action)})
->>>>>>> 6d63751 (Ingest core: kura.imaging.ingest holds the group commit for C-STORE and STOW-RS)
 
     def now(self) -> dt.datetime:
         return self.clock.now()

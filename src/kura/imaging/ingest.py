@@ -192,7 +192,7 @@ class Ingest:
                                   purpose=purpose_of(sender.actor, break_glass=bool(sender.break_glass_reason)),
                                   break_glass_reason=sender.break_glass_reason,
                                   request_id=sender.request_id or uuid.uuid4().hex, denials=[],
-                                  break_glass_used=False)
+                                  break_glass_used=False, under={}, alerts=[])
         try:
             with base.session.begin_nested():
                 if ticket.denial is not None:
@@ -203,6 +203,7 @@ class Ingest:
             # As a refused unit of work: its work is rolled back (here, its savepoint) and the
             # denial is written to the ledger (here, in the group's commit).
             ctx.record_denials()
+            ctx.write_alerts()
             ticket.error = exc
         except KuraError as exc:
             ticket.error = exc
