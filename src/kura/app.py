@@ -31,7 +31,6 @@ from kura.records.link import ImagingPort
 from kura.ledger import head as ledger_head
 from kura.ledger.signing import Signer
 from kura.operation import Context
-from kura.ledger.tags import LedgerTag
 
 if TYPE_CHECKING:  # imported on first use: `kura` commands that store no image need not load pydicom
     from kura.imaging.ingest import Ingest

@@ -11,7 +11,6 @@ import time
 import uuid
 
 import httpx
-import pytest
 from pynetdicom import AE
 from pynetdicom.dsutils import encode
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
@@ -29,7 +28,7 @@ from kura.imaging.query import Query
 from tests.dicom.conftest import add_peer
 from tests.support.crash import KuraProcess, after_crash
 from tests.factories import ADMIN
-from tests.unit.imaging.data import make_dataset, part10, prepare
+from tests.support.imaging import make_dataset, part10, prepare
 
 PASSWORD = "crash-harness-password-1"
 READER = Subject(id=None, name="crash-check", roles=frozenset({Role.physician}), clearance="V")
@@ -60,7 +59,7 @@ def _cstore(port: int, n: int, acked: dict, stop: threading.Event) -> None:
     finally:
         try:
             assoc.abort()
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001, S110 — the server may be gone already
             pass
 
 

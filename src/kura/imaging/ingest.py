@@ -111,7 +111,7 @@ class Ingest:
         if allowed:  # a peer without the right writes nothing, not even a blob
             try:
                 prewrite(self._blobs, self._keyring, prepared, staged=True)
-            except Exception:  # noqa: BLE001 — the writer then writes it in its transaction, or fails there
+            except Exception:  # noqa: BLE001, S110 — the writer then writes it in its transaction, or fails there
                 pass
             finally:
                 prepared.settled.set()
@@ -143,7 +143,7 @@ class Ingest:
                 self._stored.clear()
                 try:
                     compact()
-                except Exception as exc:  # noqa: BLE001 — retried at the next pause
+                except Exception as exc:
                     log.error("compacting packed blobs failed", exc_info=exc)
                     self._stored.set()
 
@@ -174,7 +174,7 @@ class Ingest:
                 # Every blob the senders staged: durable at once (one fdatasync), before the
                 # commit that references them.
                 self._blobs.sync()
-        except BaseException as exc:  # noqa: BLE001 — the commit failed: nothing of the group is stored
+        except BaseException as exc:
             log.error("group commit of %d instances failed", len(group), exc_info=exc)
             for ticket in group:
                 if ticket.error is None:
@@ -207,7 +207,7 @@ class Ingest:
             ticket.error = exc
         except KuraError as exc:
             ticket.error = exc
-        except Exception as exc:  # noqa: BLE001 — one broken instance must not fail its group
+        except Exception as exc:
             log.error("storing an instance failed", exc_info=exc, extra={"origin": sender.origin})
             ticket.error = KuraError(f"{type(exc).__name__}: {str(exc)[:200]}")
             logs.mark_logged(ticket.error)

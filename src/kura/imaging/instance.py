@@ -19,6 +19,7 @@ from pydicom import valuerep
 from pydicom.charset import convert_encodings, decode_bytes
 from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import RawDataElement
+from pydicom.tag import BaseTag
 from pydicom.valuerep import VR
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filewriter import write_file_meta_info
@@ -138,7 +139,7 @@ def parse(data: bytes) -> InstanceInfo:
 def _check(group: Dataset) -> None:
     """Every element framed whole, with a known VR; sequences read through, their items
     checked the same way. No other value is converted."""
-    for elem in group._dict.values():  # noqa: SLF001 — raw elements before conversion
+    for elem in group._dict.values():
         if not isinstance(elem, RawDataElement):
             if elem.VR == "SQ":
                 for item in elem.value:
@@ -170,7 +171,7 @@ class _Raw:
         self.encodings = convert_encodings([n for n in names if n] or None)
 
     def bytes(self, tag: int) -> bytes:
-        elem = self.ds._dict.get(tag)  # noqa: SLF001
+        elem = self.ds._dict.get(BaseTag(tag))
         if elem is None:
             return b""
         if isinstance(elem, RawDataElement):

@@ -19,7 +19,7 @@ from kura.imaging.models import ImagingInstance
 from kura.ledger.models import LedgerEntry
 from kura.ledger.tags import LedgerTag
 
-from tests.unit.imaging.data import CLERK, TECH, make_dataset, part10, prepare
+from tests.support.imaging import CLERK, TECH, make_dataset, part10, prepare
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian
 from kura.errors import Invalid
 from kura.imaging.instance import parse
 
-from tests.unit.imaging.data import KANJI_NAME, make_dataset, part10
+from tests.support.imaging import KANJI_NAME, make_dataset, part10
 
 
 @pytest.mark.parametrize("charset", ["ISO_IR 192", "\\ISO 2022 IR 87"])
