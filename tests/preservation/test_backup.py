@@ -285,3 +285,20 @@ def test_r64_restore_into_a_postgresql_database(kura, populated, dest, tmp_path)
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_r58_a_blob_still_in_a_pack_segment_is_backed_up(kura, populated, dest):
+    """An instance acknowledged by the ingest lives in a pack segment until compaction; a
+    backup taken before then must still carry it (kura.blobs.pack)."""
+    import hashlib
+
+    if not hasattr(kura.blobs, "stage"):
+        pytest.skip("the home's blob store has no pack segments")
+    data = b"sealed bytes of a just-acknowledged instance " * 40
+    name = hashlib.sha256(data).hexdigest()
+    kura.blobs.stage(name, data)
+    kura.blobs.sync()
+    assert not os.path.exists(kura.blobs.local_path(name))  # not compacted yet
+    backup.create(kura, ADMIN, dest)
+    assert generations.verify(None, dest, public_key=kura.signer.public_key).ok
+    assert any(p.name == name for p in dest.rglob(name))

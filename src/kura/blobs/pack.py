@@ -130,6 +130,11 @@ class PackedStore(FilesystemStore):
         return super().exists(name) or self._find(name) is not None
 
     def delete(self, name: str) -> None:
+        # A packed blob is moved into the file layout first and deleted there: deleting only
+        # the file would let a later compaction copy it back from its segment (a disposed
+        # patient's blob must leave the live home, R79).
+        if super().exists(name) is False and self._find(name) is not None:
+            self.compact()
         super().delete(name)
         with self._lock:
             self._index.pop(name, None)

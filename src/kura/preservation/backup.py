@@ -211,7 +211,9 @@ def _copy_blob(store, name: str, path: Path) -> list:
     bytes as they are in DEST. A filesystem store is copied by the kernel (copy_file_range,
     as `cp` does) and the copy is hashed from the page cache."""
     local = getattr(store, "local_path", None)
-    if local is None or not hasattr(os, "copy_file_range"):
+    # A blob still in a pack segment (kura.blobs.pack, not yet compacted) has no file of its
+    # own: it is read through the store.
+    if local is None or not hasattr(os, "copy_file_range") or not os.path.exists(local(name)):
         data = store.get(name)
         write_atomic(path, data, fsync=False)
         return [hashlib.sha256(data).hexdigest(), len(data)]

@@ -97,3 +97,15 @@ def test_compaction_leaves_a_segment_another_process_appends_to(tmp_path):
     finally:
         os.close(fd)
     assert writer.compact() == 1 and not segment.exists()
+
+
+def test_r79_a_deleted_packed_blob_does_not_come_back_with_compaction(tmp_path):
+    store = PackedStore(tmp_path / "blobs")
+    (gone, data), (kept, other) = _blob(1), _blob(2)
+    store.stage(gone, data)
+    store.stage(kept, other)
+    store.sync()
+    store.delete(gone)
+    store.compact()
+    assert not store.exists(gone) and not PackedStore(tmp_path / "blobs").exists(gone)
+    assert store.get(kept) == other
