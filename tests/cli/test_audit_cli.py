@@ -12,9 +12,7 @@ from hashlib import sha256
 import pytest
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select, text
-from typer.testing import CliRunner
 
-import kura.cli as cli
 from kura.access.policy import Target
 from kura.app import build
 from kura.config import load_settings
@@ -26,20 +24,10 @@ from kura.ledger.signing import checkpoint_message, verify_signature
 from kura.ledger.tags import LedgerTag
 
 from tests.factories import ADMIN
+from tests.support.cli import kura_cmd
 
 ENTRY = LedgerEntry.__table__
 N = 23  # entries written by the fixture; checkpoints at 5, 10, 15, 20
-
-
-def kura_cmd(home, *args) -> tuple[int, str, str]:
-    cli._register()
-    result = CliRunner().invoke(cli.app, ["--home", str(home), *args], env={"KURA_ENV": "development"})
-    if cli.State._kura is not None:
-        cli.State._kura.dispose()
-        cli.State._kura = None
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.fixture

@@ -3,27 +3,15 @@ through the real command (R74, R79, R80)."""
 
 from __future__ import annotations
 
-from typer.testing import CliRunner
 
-import kura.cli as cli
 from kura.access.policy import Subject
 from kura.access.roles import Role
 from kura.disposal import service as disposals
+from tests.support.cli import kura_cmd
 from tests.unit.disposal.helpers import make_patient, seed_classes
 
 OPS = Subject(id="ops-9", name="unyou9", roles=frozenset({Role.operations}))
 ADM = Subject(id="adm-9", name="kanri9", roles=frozenset({Role.admin}))
-
-
-def kura_cmd(home, *args) -> tuple[int, str, str]:
-    cli._register()
-    result = CliRunner().invoke(cli.app, ["--home", str(home), *args], env={"KURA_ENV": "development"})
-    if cli.State._kura is not None:
-        cli.State._kura.dispose()
-        cli.State._kura = None
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_r79_certificate_verifies_from_the_console_and_a_changed_byte_fails(kura, home, tmp_path):

@@ -3,11 +3,7 @@ in one line on stderr with exit 1 — not an unexpected OSError (issue 12)."""
 
 import socket
 
-
-def _unused() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support.cli import free_port
 
 
 def test_busy_port_is_named_with_its_option(run_kura, tmp_path):
@@ -19,9 +15,9 @@ def test_busy_port_is_named_with_its_option(run_kura, tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        code, _, err = run_kura("serve", "--http", f"127.0.0.1:{port}", "--dicom", f"127.0.0.1:{_unused()}", home=home)
+        code, _, err = run_kura("serve", "--http", f"127.0.0.1:{port}", "--dicom", f"127.0.0.1:{free_port()}", home=home)
         assert code == 1
         assert f"port {port}" in err and "--http" in err and "unexpected" not in err
         assert len(err.strip().splitlines()) == 1
-        code, _, err = run_kura("serve", "--http", f"127.0.0.1:{_unused()}", "--dicom", f"127.0.0.1:{port}", home=home)
+        code, _, err = run_kura("serve", "--http", f"127.0.0.1:{free_port()}", "--dicom", f"127.0.0.1:{port}", home=home)
         assert code == 1 and f"port {port}" in err and "--dicom" in err

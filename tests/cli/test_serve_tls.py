@@ -13,6 +13,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.support.cli import free_port
+
 
 def _self_signed(tmp_path):
     key = ec.generate_private_key(ec.SECP256R1())
@@ -29,22 +31,16 @@ def _self_signed(tmp_path):
     return tmp_path / "cert.pem", tmp_path / "key.pem"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_r21_serve_over_tls_12_or_better(tmp_path, run_kura):
     home = tmp_path / "h"
     pw = tmp_path / "pw"
     pw.write_text("Strong-pass-2026\n")
     assert run_kura("init", "--admin", "director", "--password-file", str(pw), home=home)[0] == 0
     cert, key = _self_signed(tmp_path)
-    port = _free_port()
+    port = free_port()
     log = open(tmp_path / "serve.log", "w")  # closed with the process, below
     proc = subprocess.Popen([sys.executable, "-m", "kura", "--home", str(home), "serve", "--http", f"127.0.0.1:{port}",
-                             "--dicom", f"127.0.0.1:{_free_port()}", "--tls-cert", str(cert), "--tls-key", str(key)],
+                             "--dicom", f"127.0.0.1:{free_port()}", "--tls-cert", str(cert), "--tls-key", str(key)],
                             stdout=subprocess.DEVNULL, stderr=log, text=True)  # a file: logs never fill a pipe
     try:
         url = f"https://127.0.0.1:{port}"
