@@ -1,7 +1,7 @@
 """The errors the core raises; adapters map them to HTTP, DICOM status or exit codes."""
 
 __all__ = ["KuraError", "NotFound", "Denied", "Conflict", "Invalid", "IntegrityFailure",
-           "Locked", "Unauthenticated", "Shredded"]
+           "Locked", "Unauthenticated", "Shredded", "SamePerson"]
 
 
 class KuraError(Exception):
@@ -19,6 +19,10 @@ class Denied(KuraError):
         super().__init__(reason)
         self.reason = reason
         self.needs_break_glass = needs_break_glass
+
+
+class SamePerson(Denied):
+    """The two-person rule: who asked for a disposal (or recorded one) cannot approve it (R80)."""
 
 
 class Unauthenticated(KuraError):

@@ -23,7 +23,7 @@ from kura.classes.models import ManagementClass
 from kura.disposal import certificate, removal
 from kura.disposal.models import DONE, REQUESTED, WITHDRAWN, Disposal
 from kura.disposal.retention import PatientRetention, retention_of
-from kura.errors import Conflict, Denied, Invalid, NotFound
+from kura.errors import Conflict, Invalid, NotFound, SamePerson
 from kura.keys import service as keys
 from kura.ledger.tags import LedgerTag
 from kura.operation import Context, Denial
@@ -126,7 +126,7 @@ def approve(ctx: Context, disposal_id: str) -> Disposal:
     if _same_person(ctx, d):
         reason = "two-person rule: the requester of a disposal cannot approve it (申請者本人は承認できません)"
         ctx.denials.append(Denial(Action.RetentionDisposalApprove, target, reason))
-        raise Denied(reason)
+        raise SamePerson(reason)
     if d.status != REQUESTED:
         raise Conflict(f"disposal {d.id} is {d.status}, not waiting for approval")
     r = _disposable(ctx, d.patient_id)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from kura.access.actions import Action
 from kura.access.policy import Target
-from kura.errors import Conflict, Denied, Invalid, NotFound
+from kura.errors import Conflict, Invalid, NotFound, SamePerson
 from kura.ledger.tags import LedgerTag
 from kura.operation import Context, Denial
 from kura.registers.models import EquipmentDisposal
@@ -71,7 +71,7 @@ def approve(ctx: Context, entry_id: str) -> EquipmentDisposal:
     if (who_id == e.recorded_by_id) if (who_id or e.recorded_by_id) else who == e.recorded_by_name:
         reason = "two-person rule: who recorded the disposal cannot approve it"
         ctx.denials.append(Denial(Action.RegisterEquipmentManage, target, reason))
-        raise Denied(reason)
+        raise SamePerson(reason)
     if e.approved_at is not None:
         raise Conflict(f"equipment disposal {entry_id} was approved already")
     e.approved_by_id, e.approved_by_name, e.approved_at = who_id, who, ctx.now()

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Form, Request
 from kura.access.actions import Action
 from kura.access.policy import Target
 from kura.access.purpose import Purpose
-from kura.errors import Conflict, Denied, Invalid, NotFound
+from kura.errors import Conflict, Invalid, NotFound, SamePerson
 from kura.identity import emergency
 from kura.records.disclosure import PURPOSES
 from kura.registers import equipment, incidents, media, prints
@@ -75,9 +75,7 @@ def equipment_approve(request: Request, auth: PageDep, entry_id: str):
     try:
         with work(request, auth, PURPOSE) as ctx:
             equipment.approve(ctx, entry_id)
-    except Denied as exc:
-        if "two-person" not in exc.reason:
-            raise
+    except SamePerson:
         return _equipment_page(request, auth, error="You recorded this entry: another person must approve it.",
                                status=403)
     except (Conflict, NotFound) as exc:

@@ -18,7 +18,7 @@ from kura.access.purpose import Purpose
 from kura.disposal import holds
 from kura.disposal import service as disposals
 from kura.disposal.worklist import worklist
-from kura.errors import Conflict, Denied, Invalid, NotFound
+from kura.errors import Conflict, Invalid, NotFound, SamePerson
 from kura.web.deps import kura_of, work
 from kura.web.ui.render import PageDep, redirect, render
 
@@ -109,9 +109,7 @@ def approve(request: Request, auth: PageDep, disposal_id: str):
         with work(request, auth, PURPOSE) as ctx:
             disposals.approve(ctx, disposal_id)
         disposals.after_approval(kura_of(request), auth.subject, disposal_id)
-    except Denied as exc:
-        if "two-person" not in exc.reason:
-            raise
+    except SamePerson:
         return _disposals_page(request, auth, error="You requested this disposal: another person must approve it.",
                                status=403)
     except (Conflict, NotFound) as exc:
