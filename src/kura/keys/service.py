@@ -26,7 +26,7 @@ from kura.ledger.tags import LedgerTag
 from kura.operation import Context
 
 __all__ = ["HOME", "owner_of_patient", "owner_of_dicom", "seal", "open", "link", "shred", "blind",
-           "keys_of", "is_shredded", "wrap_label", "primary_key", "unwrapped_keys", "open_with"]
+           "keys_of", "wrap_label", "primary_key", "unwrapped_keys", "open_with"]
 
 HOME = "home"  # records that name no patient (e.g. Practitioner)
 
@@ -173,15 +173,6 @@ def open_with(keys: dict[bytes, bytes], sealed: bytes, aad: bytes = b"") -> byte
         except IntegrityFailure:
             continue
     raise IntegrityFailure("envelope failed authentication (wrong key or altered data)")
-
-
-def is_shredded(ctx: Context, sealed: bytes) -> bool:
-    """True when the envelope's key was destroyed (without trying to open it)."""
-    key_id = key_id_of(sealed)
-    if key_id is None:
-        return False
-    row = ctx.session.get(DataKey, key_id.hex())
-    return row is not None and row.wrapped is None
 
 
 def keys_of(ctx: Context, owner: str) -> list[DataKey]:

@@ -17,10 +17,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import os
-import tempfile
 from typing import Any
-from pathlib import Path
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
@@ -30,7 +27,7 @@ from kura.errors import IntegrityFailure
 from kura.keys.models import DataKey
 from kura.keys.ring import VAULT_INFO, KeyRing, derive
 
-__all__ = ["VAULT_FILE", "export_vault", "read_vault", "install_vault", "write_vault_file"]
+__all__ = ["VAULT_FILE", "export_vault", "read_vault", "install_vault"]
 
 VAULT_FILE = "vault.sealed"
 _MAGIC = b"KV1"
@@ -75,27 +72,3 @@ def install_vault(session: Session, rows: list[dict[str, Any]]) -> int:
         session.execute(insert(DataKey), rows)
     session.flush()
     return len(rows)
-
-
-def write_vault_file(folder: Path, data: bytes) -> Path:
-    """Write the vault atomically (temp file, fsync, rename, directory fsync): a reader sees
-    the old vault or the new one, never half of one."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / VAULT_FILE
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".vault-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return path
