@@ -25,6 +25,7 @@ SETTINGS: list[tuple[str, object, str]] = [
     ("http", "127.0.0.1:8080", "HOST:PORT for the web UI, REST, FHIR and DICOMweb."),
     ("dicom", "127.0.0.1:11112", "HOST:PORT for the DICOM SCP."),
     ("aet", "KURA", "The DICOM AE title kura answers to."),
+    ("dicom_check_called_aet", True, "Reject a DICOM association addressed to another AE title than `aet` (as Orthanc's DicomCheckCalledAet)."),
     ("dicom_request_timeout", 5, "Seconds a DICOM connection may take to send its A-ASSOCIATE-RQ before it is closed."),
     ("dicom_max_connections_per_address", 16, "Open DICOM connections allowed from one network address; more are closed at once."),
     ("dicom_max_associations", 32, "Associations of registered DICOM peers at once; connections that have not associated do not count."),
@@ -71,6 +72,7 @@ class Settings:
     http: str = _DEFAULTS["http"]
     dicom: str = _DEFAULTS["dicom"]
     aet: str = _DEFAULTS["aet"]
+    dicom_check_called_aet: bool = _DEFAULTS["dicom_check_called_aet"]
     dicom_request_timeout: int = _DEFAULTS["dicom_request_timeout"]
     dicom_max_connections_per_address: int = _DEFAULTS["dicom_max_connections_per_address"]
     dicom_max_associations: int = _DEFAULTS["dicom_max_associations"]

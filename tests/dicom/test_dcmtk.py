@@ -68,6 +68,9 @@ def test_dcmtk_store_find_get_move_round_trip(live, tmp_path):
     assert "CT01\t127.0.0.1:104\tstore" in kura_cli(home, "dicom-peer", "list")
     code, out = dcmtk("storescu", "-aet", "CT01", "-aec", "KURA", "127.0.0.1", port, *files)
     assert code == 0, out
+    # a registered peer addressing another AE title: rejected, nothing stored
+    code, out = dcmtk("storescu", "-v", "-aet", "CT01", "-aec", "WRONG", "127.0.0.1", port, files[0])
+    assert code != 0 and "Called AE Title Not Recognized" in out, out
     # a store-only peer cannot query
     code, out = dcmtk("findscu", "-v", "-S", "-aet", "CT01", "-aec", "KURA", "-k", "QueryRetrieveLevel=STUDY",
                       "-k", "StudyInstanceUID", "127.0.0.1", port)

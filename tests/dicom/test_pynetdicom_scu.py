@@ -11,20 +11,23 @@ from pynetdicom.sop_class import (CTImageStorage, PatientRootQueryRetrieveInform
                                   StudyRootQueryRetrieveInformationModelGet, Verification)
 from sqlalchemy import select
 
+from kura.app import build
+from kura.config import load_settings
+from kura.dicom.server import start
 from kura.imaging import service as imaging
 from kura.imaging.query import Query
 from kura.ledger.models import LedgerEntry
 from kura.ledger.tags import LedgerTag
 
 from tests.dicom.conftest import add_peer
-from tests.support.imaging import KANJI_NAME, PHYSICIAN, TECH, dataset_bytes, make_dataset, part10
+from tests.support.imaging import KANJI_NAME, PHYSICIAN, TECH, dataset_bytes, make_dataset, part10, prepare
 
 
-def associate(port, aet, contexts=(CTImageStorage, Verification), roles=()):
+def associate(port, aet, contexts=(CTImageStorage, Verification), roles=(), called="KURA"):
     ae = AE(ae_title=aet)
     for cx in contexts:
         ae.add_requested_context(cx)
-    return ae.associate("127.0.0.1", port, ae_title="KURA", ext_neg=list(roles))
+    return ae.associate("127.0.0.1", port, ae_title=called, ext_neg=list(roles))
 
 
 def store(port, datasets, aet="MODALITY"):
@@ -60,6 +63,35 @@ def test_r13_echo_and_unknown_ae_rejected(scp):
     assert stranger.is_rejected
     assert count(kura, LedgerTag.DicomAssociationRejected) == 1
     assert count(kura, LedgerTag.DicomAssociationAccepted) == 1
+
+
+def test_r13_an_association_to_another_called_ae_title_is_rejected_and_ledgered(scp):
+    kura, port = scp
+    wrong = associate(port, "MODALITY", called="WRONG")
+    assert wrong.is_rejected
+    # rejected-permanent by the service user: called AE title not recognised (PS3.8 7.1.1.9)
+    assert (wrong.acceptor.primitive.result, wrong.acceptor.primitive.result_source,
+            wrong.acceptor.primitive.diagnostic) == (1, 1, 7)
+    with kura.sessions() as s:
+        (entry,) = s.scalars(select(LedgerEntry).where(LedgerEntry.tag == str(LedgerTag.DicomAssociationRejected)))
+        assert "'WRONG'" in entry.reason
+    assert store(port, [make_dataset()]) == [0]  # the registered peer, addressed right
+
+
+def test_the_called_ae_title_check_can_be_turned_off(home, clock):
+    lenient = build(load_settings(home, env="development", dicom_check_called_aet=False), clock=clock)
+    try:
+        prepare(lenient)
+        add_peer(lenient, "MODALITY", ("store",))
+        server = start(lenient, "127.0.0.1", 0)
+        try:
+            assoc = associate(server.server_address[1], "MODALITY", called="ANYTHING")
+            assert assoc.is_established
+            assoc.release()
+        finally:
+            server.shutdown()
+    finally:
+        lenient.dispose()
 
 
 def test_r23_store_then_find_japanese_names_and_get_byte_identical(scp):

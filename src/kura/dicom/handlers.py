@@ -51,19 +51,26 @@ def _origin(event) -> str:
 
 
 def on_requested(event, kura) -> None:
-    """Reject unknown calling AE titles (A-ASSOCIATE-RJ 'calling AE title not recognised')."""
-    aet = (event.assoc.requestor.primitive.calling_ae_title or "").strip()
+    """Reject an association addressed to another AE title (A-ASSOCIATE-RJ 'called AE title
+    not recognised', PS3.8 7.1.1.9; setting dicom_check_called_aet, as Orthanc's
+    DicomCheckCalledAet) and unknown calling AE titles ('calling AE title not recognised')."""
+    primitive = event.assoc.requestor.primitive
+    aet = (primitive.calling_ae_title or "").strip()
+    called = (primitive.called_ae_title or "").strip()
+    wrong_called = kura.settings.dicom_check_called_aet and called != kura.settings.aet
     with kura.unit_of_work(None, PURPOSE, origin=f"{aet}@{event.assoc.requestor.address}") as ctx:
         peer = peers.lookup(ctx, aet)
         cut = emergency.blocks_peer(ctx, aet) if peer is not None else None
-        if peer is None or cut:
+        reason = (f"called AE title {called!r} is not {kura.settings.aet!r}" if wrong_called
+                  else cut or ("calling AE title not registered" if peer is None else ""))
+        if reason:
             peers.record_association(ctx, ae_title=aet, address=event.assoc.requestor.address,
-                                     accepted=False, reason=cut or "calling AE title not registered")
+                                     accepted=False, reason=reason)
             peer = None
     event.assoc.kura_peer = peer
-    dlog.begin(event, accepted=peer is not None)
+    dlog.begin(event, accepted=peer is not None, reason=reason)
     if peer is None:
-        event.assoc.acse.send_reject(0x01, 0x01, 0x03)
+        event.assoc.acse.send_reject(0x01, 0x01, 0x07 if wrong_called else 0x03)
         event.assoc.kill()  # as pynetdicom's own rejection does: lets the DUL send the RJ first
 
 

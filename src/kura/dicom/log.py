@@ -26,7 +26,7 @@ def _peer(event) -> str:
     return f"{aet.strip()}@{requestor.address}"
 
 
-def begin(event, *, accepted: bool) -> None:
+def begin(event, *, accepted: bool, reason: str = "calling AE title not registered") -> None:
     """Tag this association's thread (pynetdicom runs each association in its own) and log it."""
     assoc = event.assoc
     assoc.kura_log_id = uuid.uuid4().hex[:12]
@@ -35,7 +35,7 @@ def begin(event, *, accepted: bool) -> None:
     if accepted:
         log.info("dicom association requested")
     else:
-        log.warning("dicom association rejected: calling AE title not registered")
+        log.warning("dicom association rejected: %s", reason)
 
 
 def end(event, how: str) -> None:
