@@ -9,7 +9,8 @@ from babel.messages.pofile import read_po
 import kura.web.ui as ui_pkg
 from kura.web import errors
 from kura.web.i18n import LOCALE_DIR, gettext_for
-from kura.web.ui import account, admin, login, peers, registers, render, retention
+from kura.registers import inventory as inventory_core, software as software_core
+from kura.web.ui import account, admin, inventory, login, peers, registers, render, retention, software
 
 TEMPLATES = Path(ui_pkg.__file__).parent / "templates"
 _CALL = re.compile(r'''_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')''')
@@ -23,7 +24,16 @@ OWN_TEMPLATES = [*TEMPLATES.glob("*.html"), *(TEMPLATES / "account").glob("*.htm
                  *(TEMPLATES / "ops").glob("*.html"), *(TEMPLATES / "retention").glob("*.html"),
                  *(TEMPLATES / "registers").glob("*.html")]
 OWN_MODULES = ["login.py", "home.py", "account.py", "admin.py", "audit.py", "render.py", "ops.py", "peers.py",
-               "retention.py", "registers.py"]
+               "retention.py", "registers.py", "inventory.py", "software.py"]
+
+
+def core_messages(*modules) -> set[str]:
+    """The fixed messages (Invalid/Conflict with a plain string) a core module raises, which
+    its screens show as they are."""
+    out = set()
+    for m in modules:
+        out |= set(re.findall(r'(?:Invalid|Conflict)\("([^"{}]+)"\)', Path(m.__file__).read_text(encoding="utf-8")))
+    return out
 
 
 def ui_messages() -> set[str]:
@@ -37,6 +47,10 @@ def ui_messages() -> set[str]:
     ids |= set(peers.DONE.values())
     ids |= set(retention.DONE.values()) | set(retention.STATES.values())
     ids |= set(registers.DONE.values()) | set(registers.REPORTS.values())
+    ids |= set(inventory.DONE.values()) | set(inventory.LABELS.values()) | set(software.DONE.values())
+    ids |= {*inventory_core.KINDS.values(), *inventory_core.STATES.values(), *inventory_core.RESULTS.values(),
+            *software_core.STATES.values()}
+    ids |= core_messages(inventory_core, software_core)
     ids |= set(errors._TITLES.values())
     ids |= {"Normal", "Restricted", "Very restricted", "completion", "creation"}  # looked up by value
     return ids

@@ -39,6 +39,7 @@ class Action(StrEnum):
     OpsReplicaRun = "ops:replica:run"
     OpsScrubRun = "ops:scrub:run"
     OpsSelfcheckRun = "ops:selfcheck:run"
+    OpsSoftwareApprove = "ops:software:approve"
     OpsStatusRead = "ops:status:read"
     RecordsRecordConfirm = "records:record:confirm"
     RecordsRecordCreate = "records:record:create"

@@ -5,6 +5,10 @@ R15: policy administration (admin), technical operation (operations) and audit r
 R17: neither admin nor operations may read stored records.
 Labelling one study (ImagingStudyLabel) is for those who see it and know why it is sensitive:
 the physician and the technologist, never the administrator, who may not read images (R17).
+Regulation §7 (equipment) and §9 (software): the equipment inventory, its inspections and the
+disposal register are kept by the operations manager and the system administrator
+(RegisterEquipmentManage); the auditor reads them. Approving a build of kura for use
+(OpsSoftwareApprove) is the operations manager's alone.
 """
 
 from enum import StrEnum
@@ -70,7 +74,7 @@ ROLE_GRANTS: dict[Role, dict[A, frozenset[str] | str]] = {
         A.AuditCheckpointCreate: ANY, A.AuditLedgerVerify: ANY,
         A.OpsBackupCreate: ANY, A.OpsBackupPrune: ANY, A.OpsBackupRestore: ANY,
         A.OpsBackupVerify: ANY, A.OpsReplicaRun: ANY, A.OpsScrubRun: ANY,
-        A.OpsSelfcheckRun: ANY, A.OpsStatusRead: ANY,
+        A.OpsSelfcheckRun: ANY, A.OpsSoftwareApprove: ANY, A.OpsStatusRead: ANY,
         A.OpsEmergencySwitch: ANY,
         A.RegisterEntryRead: ANY, A.RegisterEquipmentManage: ANY, A.RegisterIncidentManage: ANY,
         A.RegisterPrintRead: ANY,

@@ -54,9 +54,12 @@ def selfcheck(sbom: Annotated[Optional[Path], typer.Option(
     the schema and the ledger head; exit 1 on any anomaly."""
     from kura.preservation.selfcheck import selfcheck as run
 
+    from kura.registers import software
+
     kura = State.kura()
     with kura.unit_of_work(operator(), "HOPERAT") as ctx:
         report = run(ctx)
+        approval = software.approved_for(ctx, report.version, report.files_digest)
     if sbom is not None:
         try:
             fd = os.open(sbom, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -66,6 +69,9 @@ def selfcheck(sbom: Annotated[Optional[Path], typer.Option(
             fail(f"cannot write {sbom}: {exc.strerror}", code=2)
     for note in report.notes:
         typer.echo(f"note: {note}", err=True)
+    if approval is None:  # §9: used before the operations manager approved it
+        typer.echo(f"warning: kura {report.version} (files {report.files_digest[:16]}…) has no approved software "
+                   "review: submit it (`kura software submit`) and have the operations manager approve it", err=True)
     if not report.ok:
         for line in report.anomalies:
             typer.echo(f"kura: anomaly: {line}", err=True)

@@ -6,6 +6,8 @@
 - the home's permissions (home and keys 0700, key files 0600, owned by this account) and keys;
 - the database schema at this kura's migration head, with no model change unmigrated;
 - the ledger head agreeing with the last entry, and the newest checkpoint's signature.
+It also names the build it ran: kura's version and one SHA-256 over every file of the running
+package (`package_digest`), which the software review (kura.registers.software) approves.
 Any anomaly makes the check fail; an editable (development) install is noted, and an anomaly
 only in production.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import hashlib
 import importlib.metadata as md
 import os
@@ -32,7 +35,8 @@ from kura.ledger.encoding import iso_utc
 from kura.ledger.tags import LedgerTag
 from kura.operation import Context
 
-__all__ = ["selfcheck", "SelfcheckReport", "check_distribution", "sbom_json", "check_home"]
+__all__ = ["selfcheck", "SelfcheckReport", "check_distribution", "sbom_json", "check_home", "package_digest",
+           "running_build"]
 
 TARGET = Target(kind="Software")
 
@@ -44,6 +48,8 @@ class SelfcheckReport:
     anomalies: list[str]
     notes: list[str]
     sbom: str
+    version: str = ""
+    files_digest: str = ""
 
     @property
     def ok(self) -> bool:
@@ -54,6 +60,25 @@ class SelfcheckReport:
         if self.ok:
             return head + "; no anomaly" + (f" ({'; '.join(self.notes)})" if self.notes else "")
         return head + f"; {len(self.anomalies)} anomal{'y' if len(self.anomalies) == 1 else 'ies'}: {self.anomalies[0]}"
+
+
+@functools.cache
+def package_digest(package_dir: Path) -> tuple[str, int]:
+    """(SHA-256, file count) over every file of the package at `package_dir`: one line
+    "path<TAB>sha256" per file, sorted, bytecode caches left out. Installed from a wheel or
+    from a source tree alike, a changed, added or removed file gives another digest. Cached:
+    the code a process runs is the code it started with."""
+    lines = []
+    for path in sorted(package_dir.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".pyo"):
+            lines.append(f"{path.relative_to(package_dir).as_posix()}\t{hashlib.sha256(path.read_bytes()).hexdigest()}")
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest(), len(lines)
+
+
+def running_build() -> tuple[str, str]:
+    """(version, files digest) of the kura this process runs."""
+    import kura
+    return kura.__version__, package_digest(Path(kura.__file__).parent)[0]
 
 
 def _record_hash(data: bytes) -> str:
@@ -208,10 +233,12 @@ def selfcheck(ctx: Context, *, dist: md.Distribution | None = None, package_dir:
         anomalies += check_home(ctx.settings)
     anomalies += _schema(ctx)
     anomalies += _ledger(ctx)
-    report = SelfcheckReport(files, components, anomalies, notes, sbom)
+    version, digest = running_build()
+    report = SelfcheckReport(files, components, anomalies, notes, sbom, version, digest)
     ctx.record(LedgerTag.OpsSelfcheckCompleted, target=TARGET, outcome=0 if report.ok else 8,
                reason=report.line()[:500], alert=not report.ok,
                detail={"files": files, "components": components, "anomalies": anomalies[:20],
+                       "version": version, "files_digest": digest,
                        "sbom_sha256": hashlib.sha256(sbom.encode()).hexdigest()})
     return report
 

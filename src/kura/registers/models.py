@@ -1,15 +1,16 @@
-"""Register rows: equipment/media disposal, patient media, incidents. No clinical content."""
+"""Register rows: the equipment inventory and its inspections, equipment/media disposal, the
+software reviews, patient media, incidents. No clinical content."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, String, Text
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kura.db.base import Base, uuid_pk
 
-__all__ = ["EquipmentDisposal", "PatientMedium", "Incident"]
+__all__ = ["EquipmentDisposal", "Equipment", "Inspection", "SoftwareReview", "PatientMedium", "Incident"]
 
 
 class EquipmentDisposal(Base):
@@ -33,6 +34,75 @@ class EquipmentDisposal(Base):
     approved_by_id: Mapped[str | None] = mapped_column(String(36))
     approved_by_name: Mapped[str | None] = mapped_column(String(200))
     approved_at: Mapped[dt.datetime | None]
+
+
+class Equipment(Base):
+    """機器台帳 (regulation §7; R83): a server, terminal, network device or medium — what, where,
+    who answers for it, serial, installed on, state — and its inspection interval. Retired
+    (廃棄済) items point at their entry in the disposal register."""
+
+    __tablename__ = "equipment"
+
+    id: Mapped[uuid_pk]
+    asset_no: Mapped[str] = mapped_column(String(64), unique=True)  # the hospital's 管理番号
+    kind: Mapped[str] = mapped_column(String(16))  # see kura.registers.inventory.KINDS
+    name: Mapped[str] = mapped_column(String(400))
+    location: Mapped[str] = mapped_column(String(200))
+    responsible: Mapped[str] = mapped_column(String(200))
+    serial: Mapped[str] = mapped_column(String(200))
+    installed_on: Mapped[str] = mapped_column(String(10))  # ISO date
+    state: Mapped[str] = mapped_column(String(16))  # see kura.registers.inventory.STATES
+    interval_days: Mapped[int] = mapped_column(Integer, default=0)  # 0: no scheduled inspection
+    next_due: Mapped[str | None] = mapped_column(String(10), index=True)  # ISO date; None when unscheduled
+    disposal_id: Mapped[str | None] = mapped_column(ForeignKey("equipment_disposal.id"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    recorded_by_name: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[dt.datetime]
+    changed_at: Mapped[dt.datetime]
+
+
+class Inspection(Base):
+    """One inspection of an equipment item (点検記録): when, by whom, the result, the findings,
+    the follow-up asked for, and when and by whom that follow-up was closed."""
+
+    __tablename__ = "equipment_inspection"
+
+    id: Mapped[uuid_pk]
+    equipment_id: Mapped[str] = mapped_column(ForeignKey("equipment.id"), index=True)
+    inspected_on: Mapped[str] = mapped_column(String(10))  # ISO date
+    inspector: Mapped[str] = mapped_column(String(200))
+    result: Mapped[str] = mapped_column(String(16))  # see kura.registers.inventory.RESULTS
+    findings: Mapped[str] = mapped_column(Text, default="")
+    follow_up: Mapped[str] = mapped_column(Text, default="")
+    closed_at: Mapped[dt.datetime | None]
+    closed_by_name: Mapped[str | None] = mapped_column(String(200))
+    closing_note: Mapped[str] = mapped_column(Text, default="")
+    recorded_by_name: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[dt.datetime]
+
+
+class SoftwareReview(Base):
+    """ソフトウェア審査 (regulation §9; R65, R66): one build of kura as `kura selfcheck` saw it
+    (version, digest of its files, the CycloneDX SBOM as a sealed blob), submitted for review,
+    then approved or refused by a named operations manager."""
+
+    __tablename__ = "software_review"
+
+    id: Mapped[uuid_pk]
+    version: Mapped[str] = mapped_column(String(64))
+    files_digest: Mapped[str] = mapped_column(String(64), index=True)  # kura.preservation.selfcheck.package_digest
+    files: Mapped[int] = mapped_column(Integer)
+    components: Mapped[int] = mapped_column(Integer)
+    anomalies: Mapped[str] = mapped_column(Text, default="[]")  # JSON list, as the self-check found them
+    sbom_blob: Mapped[str] = mapped_column(String(200))
+    sbom_sha256: Mapped[str] = mapped_column(String(64))
+    submitted_by_name: Mapped[str] = mapped_column(String(200))
+    submitted_at: Mapped[dt.datetime]
+    state: Mapped[str] = mapped_column(String(16))  # pending | approved | refused
+    decided_by_id: Mapped[str | None] = mapped_column(String(36))
+    decided_by_name: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[dt.datetime | None]
+    comment: Mapped[str] = mapped_column(Text, default="")
 
 
 class PatientMedium(Base):

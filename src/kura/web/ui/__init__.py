@@ -27,6 +27,9 @@ AREAS = [
     "kura.web.ui.peers",
     "kura.web.ui.retention",
     "kura.web.ui.registers",
+    "kura.web.ui.inventory",
+    "kura.web.ui.software",
+    "kura.web.ui.help",
 ]
 
 router = APIRouter(include_in_schema=False)

@@ -1,5 +1,6 @@
 """The page after login: what this user's roles let them do, as links — and, for those who
-manage incidents, the reports to the 個人情報保護委員会 still to be filed (R75)."""
+manage incidents, the reports to the 個人情報保護委員会 still to be filed (R75); for those who
+operate the system, a build without an approved software review (§9) and overdue inspections (§7)."""
 
 from __future__ import annotations
 
@@ -18,11 +19,16 @@ router = APIRouter(include_in_schema=False)
 def home(request: Request, auth: PageDep):
     items = [item for item in nav_for(request, auth) if item.url != "/"]
     due = []
+    duties: dict = {}
+    if can(auth, Action.OpsStatusRead, "Operations"):
+        from kura.web.ui.ops import register_duties
+        with work(request, auth) as ctx:
+            duties = register_duties(ctx)
     if can(auth, Action.RegisterIncidentManage, "Incident"):
         from kura.disposal.retention import today
         from kura.registers import incidents
         from kura.web.ui.registers import REPORTS
         with work(request, auth) as ctx:
             due = incidents.reminders(ctx, today(ctx))
-        return render(request, "home.html", {"items": items, "due": due, "reports": REPORTS})
-    return render(request, "home.html", {"items": items, "due": due})
+        return render(request, "home.html", {"items": items, "due": due, "reports": REPORTS, **duties})
+    return render(request, "home.html", {"items": items, "due": due, **duties})

@@ -19,9 +19,11 @@ from kura.access.actions import Action
 from kura.access.policy import Target
 from kura.audit import service as audit
 from kura.errors import Conflict, Invalid, NotFound
+from kura.disposal.retention import today
 from kura.preservation import status
 from kura.preservation.schedule import JOBS
 from kura.preservation.vault import known_destinations
+from kura.registers import inventory, software
 from kura.web.deps import kura_of, work
 from kura.web.ui.render import NAV, NavItem, PageDep, fmt_time, redirect, render
 
@@ -50,13 +52,25 @@ def _size(n) -> str:
 def index(request: Request, auth: PageDep, job: str = "", error: str = ""):
     with work(request, auth, PURPOSE) as ctx:
         view = status.overview(ctx)
+        duties = register_duties(ctx)
     running = JOBS.current
     shown = JOBS.get(job) if job else running
     return render(request, "ops/index.html", {
         "o": view, "detail": status.detail_of, "size": _size,
         "iso": lambda t: fmt_time(dt.datetime.fromisoformat(t)) if t else "", "job": shown.view() if shown else None,
         "busy": running is not None, "error": error,
-        "replica_path": kura_of(request).settings.replica_destination})
+        "replica_path": kura_of(request).settings.replica_destination, **duties})
+
+
+def register_duties(ctx) -> dict:
+    """What the registers ask of operations now (the start and operations pages): the running
+    build without an approved software review (§9), overdue inspections and open follow-ups (§7)."""
+    version, digest, approval = software.running_status(ctx)
+    out: dict = {"software_warning": None if approval else (version, digest), "late": [], "follow": []}
+    if ctx.allows(Action.RegisterEntryRead, Target(kind="Equipment")).allowed:
+        out["late"] = inventory.overdue(ctx, today(ctx))
+        out["follow"] = inventory.open_follow_ups(ctx)
+    return out
 
 
 @router.post("/run")

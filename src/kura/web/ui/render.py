@@ -92,7 +92,8 @@ NAV: list[NavItem] = [
     NavItem("/retention", "Retention and disposal", Action.RetentionDisposalRead, "Disposal",
             "What has passed its retention, legal holds, two-person disposal and its certificates."),
     NavItem("/registers/incidents", "Registers", Action.RegisterEntryRead, "Incident",
-            "Equipment and media disposal, incidents and their report deadlines, the emergency switch."),
+            "Equipment inventory and inspections, disposal, software review, incidents and their report deadlines, "
+            "the emergency switch."),
     NavItem("/registers/media", "Patient media", Action.RegisterMediaManage, "PatientMedium",
             "Write a patient's studies to CD/DVD (DICOMDIR) and keep the media register."),
     NavItem("/registers/prints", "Printouts and exports", Action.RegisterPrintRead, "Ledger",
