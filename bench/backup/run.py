@@ -1,6 +1,6 @@
 """Backup benchmark: on one generated home, the preservation commands against plain tools.
 
-    python bench/backup/run.py [--size-mb 500] [--patients 500] [--instance-kb 2048] [--dir DIR] [--keep]
+    python bench/backup/run.py [--size-mb 500] [--patients 500] [--instance-kb 2048] [--dir DIR] [--keep] [--reuse]
 
 Generates a home (SQLite) with --size-mb of DICOM instances (random 16-bit pixels, stored
 through the real C-STORE service path: imaging.store_instance) and --patients patients with
@@ -136,6 +136,8 @@ def main() -> None:
     ap.add_argument("--instance-kb", type=int, default=2048)
     ap.add_argument("--dir", type=Path, default=None)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--reuse", action="store_true",
+                    help="use the home already generated in --dir (and its instance count) instead of generating it")
     a = ap.parse_args()
     work = a.dir or Path(tempfile.mkdtemp(prefix="kura-bench-backup-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -143,9 +145,14 @@ def main() -> None:
     kura = [sys.executable, "-m", "kura", "--home", str(home)]
     out: dict = {"size_mb": a.size_mb}
     try:
-        t0 = time.perf_counter()
-        out["instances"] = generate(home, size_mb=a.size_mb, patients=a.patients, instance_kb=a.instance_kb)
-        out["generate_s"] = round(time.perf_counter() - t0, 1)
+        if a.reuse and (home / "config.toml").exists():
+            for stale in ("cp", "dest", "dest-inproc", "restored", "home.tar.zst"):
+                p = work / stale
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        else:
+            t0 = time.perf_counter()
+            out["instances"] = generate(home, size_mb=a.size_mb, patients=a.patients, instance_kb=a.instance_kb)
+            out["generate_s"] = round(time.perf_counter() - t0, 1)
         out["home_bytes"] = du(home)
 
         warm(home)
@@ -170,8 +177,10 @@ def main() -> None:
         out["full_inprocess_s"] = inproc(home, work / "dest-inproc")
 
         # a 1 % change: new instances (and their patients' records) worth 1 % of the images
+        changes = sorted(work.glob("change-*"))  # each run's change has patient numbers of its own
+        (work / f"change-{len(changes) + 1:02d}").touch()
         generate(home, size_mb=max(1, a.size_mb // 100), patients=max(1, a.patients // 100),
-                 instance_kb=a.instance_kb, seed=1)
+                 instance_kb=a.instance_kb, seed=len(changes) + 1)
         warm(home)
         out["incremental_s"], out["incremental_rss_kb"] = timed([*kura, "backup", "create", str(dest)])
         out["incremental_inprocess_s"] = inproc(home, work / "dest-inproc")

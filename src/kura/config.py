@@ -56,6 +56,7 @@ SETTINGS: list[tuple[str, object, str]] = [
     ("replica_interval_minutes", 15, "Minutes between replications (0: none)."),
     ("scrub_interval_hours", 168, "Hours between scheduled scrubs of every stored object (0: none)."),
     ("selfcheck_interval_hours", 24, "Hours between scheduled software self-checks (0: none)."),
+    ("restore_drill_interval_days", 30, "Days between scheduled restore drills of the newest backup in backup_destination (R59; 0: none)."),
     ("demo", False, "Set by `kura demo` only: the login page then shows the demo accounts' current codes. Never in production."),
 ]
 
@@ -103,6 +104,7 @@ class Settings:
     replica_interval_minutes: int = _DEFAULTS["replica_interval_minutes"]
     scrub_interval_hours: int = _DEFAULTS["scrub_interval_hours"]
     selfcheck_interval_hours: int = _DEFAULTS["selfcheck_interval_hours"]
+    restore_drill_interval_days: int = _DEFAULTS["restore_drill_interval_days"]
     demo: bool = _DEFAULTS["demo"]
 
     @property
@@ -138,7 +140,8 @@ class Settings:
         if self.log_file_max_bytes <= 0 or self.log_file_keep < 0:
             raise Invalid("log_file_max_bytes must be positive and log_file_keep not negative")
         for name in ("backup_keep_daily", "backup_keep_weekly", "backup_keep_monthly", "backup_interval_hours",
-                     "replica_interval_minutes", "scrub_interval_hours", "selfcheck_interval_hours"):
+                     "replica_interval_minutes", "scrub_interval_hours", "selfcheck_interval_hours",
+                     "restore_drill_interval_days"):
             if getattr(self, name) < 0:
                 raise Invalid(f"{name} must not be negative")
         if self.language not in ("ja", "en"):

@@ -1,4 +1,4 @@
-"""`kura backup create|verify|list|prune|restore`: verified, encrypted, incremental backups."""
+"""`kura backup create|verify|list|prune|restore|drill`: verified, encrypted, incremental backups."""
 
 from __future__ import annotations
 
@@ -69,6 +69,20 @@ def prune(dest: Dest) -> None:
         gone, blobs = prune_backup(ctx, dest, daily=s.backup_keep_daily, weekly=s.backup_keep_weekly,
                                    monthly=s.backup_keep_monthly)
     typer.echo(f"pruned {len(gone)} generation(s) and {blobs} blob(s)" + (f": {', '.join(gone)}" if gone else ""))
+
+
+@backup_app.command()
+def drill(dest: Dest) -> None:
+    """Restore drill (R59): restore DEST's newest generation into scratch space inside the home,
+    verify it (ledger, every stored object, this home's history), delete it; exit 1 on a problem."""
+    from kura.preservation.drill import drill as run_drill
+
+    kura = State.kura()
+    with bar() as progress:
+        result = run_drill(kura, operator(), dest, progress=progress)
+    if not result.ok:
+        fail(result.line())
+    typer.echo(result.line())
 
 
 @backup_app.command()

@@ -9,12 +9,17 @@ from importlib import resources
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-__all__ = ["hash_password", "verify_password", "needs_rehash", "password_problem", "DUMMY_HASH"]
+__all__ = ["hash_password", "verify_password", "needs_rehash", "password_problem", "dummy_hash"]
 
 _hasher = PasswordHasher()  # argon2-cffi defaults: Argon2id, RFC 9106 low-memory profile
 
-# Verified against when the user does not exist, so both paths cost the same (R7).
-DUMMY_HASH = _hasher.hash("kura-dummy-password-for-timing")
+
+@functools.cache
+def dummy_hash() -> str:
+    """Verified against when the user does not exist, so both paths cost the same (R7).
+    Made on first use, not at import: an Argon2id hash takes half a second, and every CLI
+    command imports this module."""
+    return _hasher.hash("kura-dummy-password-for-timing")
 
 
 def hash_password(password: str) -> str:

@@ -191,7 +191,7 @@ def authenticate(ctx: Context, *, username: str, password: str, otp: str) -> Log
         name = ""
     key = name or "-"
     user = ctx.session.scalar(select(User).where(User.username == name)) if name else None
-    password_ok = passwords.verify_password(user.password_hash if user else passwords.DUMMY_HASH,
+    password_ok = passwords.verify_password(user.password_hash if user else passwords.dummy_hash(),
                                             password or "")
     secret = _open_secret(ctx, user) if user else _DUMMY_TOTP_SECRET
     step = totp.accepted_step(secret, otp, now=now, last_step=user.totp_last_step if user else 0)

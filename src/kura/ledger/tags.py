@@ -60,6 +60,7 @@ class LedgerTag(StrEnum):
     OpsKeyExported = "ops:key:exported"
     OpsObjectRepaired = "ops:object:repaired"
     OpsReplicaSynced = "ops:replica:synced"
+    OpsRestoreDrilled = "ops:restore:drilled"
     OpsRunFailed = "ops:run:failed"
     OpsScrubCompleted = "ops:scrub:completed"
     OpsSelfcheckCompleted = "ops:selfcheck:completed"

@@ -11,6 +11,7 @@ first ledger entry after the restored ones.
 from __future__ import annotations
 
 import dataclasses
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -26,7 +27,7 @@ from kura.access.policy import Target
 from kura.errors import IntegrityFailure, Invalid
 from kura.ledger.tags import LedgerTag
 from kura.preservation import snapshot, vault
-from kura.preservation.destination import Destination
+from kura.preservation.destination import Destination, sync_fs
 from kura.preservation.sealing import BACKUP_KEY_INFO, open_bytes, open_stream, subkey
 
 __all__ = ["restore_files", "finish", "Restored"]
@@ -53,6 +54,16 @@ def _write_private(path: Path, data: bytes) -> None:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+# Copy-and-check workers: reading, SHA-256 and writing run outside the GIL.
+_WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+
+def _copy_checked(source: Path, target: Path, sha: str, size: int, rel: str) -> None:
+    data = _read_checked(source, sha, size, rel)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
 
 
 def _read_checked(path: Path, sha: str, size: int, rel: str) -> bytes:
@@ -152,6 +163,12 @@ def _build(d: Destination, gen: str, body: dict, into: Path, *, key: bytes, mast
         section["database_url"] = database_url
     (into / "config.toml").write_text(tomli_w.dumps(config), encoding="utf-8")
 
+    # the blobs are copied (and checked) by worker threads while the database is loaded
+    blobs = body.get("blobs", {})
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="kura-restore")
+    copies = [pool.submit(_copy_checked, d.blob_path(name), into / "blobs" / name[:2] / name[2:4] / name,
+                          sha, size, f"blobs/{name[:2]}/{name[2:4]}/{name}")
+              for name, (sha, size) in blobs.items()]
     url = database_url or f"sqlite:///{into / 'kura.db'}"
     engine = make_engine(url)
     try:
@@ -173,19 +190,14 @@ def _build(d: Destination, gen: str, body: dict, into: Path, *, key: bytes, mast
             with Session(engine) as session:
                 vault.install(session, rows)
                 session.commit()
+        for i, future in enumerate(concurrent.futures.as_completed(copies)):
+            future.result()
+            if progress:
+                progress("blobs", i + 1, len(blobs))
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         engine.dispose()
-
-    blobs = body.get("blobs", {})
-    for i, (name, (sha, size)) in enumerate(blobs.items()):
-        rel = f"blobs/{name[:2]}/{name[2:4]}/{name}"
-        data = _read_checked(d.blob_path(name), sha, size, rel)
-        target = into / "blobs" / name[:2] / name[2:4] / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        if progress:
-            progress("blobs", i + 1, len(blobs))
-    os.sync()
+    sync_fs(into)
     return Restored(into, gen, tables, len(blobs), body.get("ledger", {}).get("size", 0),
                     len(rows) if rows is not None else None)
 

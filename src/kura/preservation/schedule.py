@@ -1,8 +1,8 @@
-"""Runs in the server: scheduled backups, replication, scrubs and self-checks, and the
+"""Runs in the server: scheduled backups, restore drills, replication, scrubs and self-checks, and the
 operations screen's "back up now" — one background job at a time, each with live progress.
 
 Every run is ledgered by the operation itself (OpsBackupCreated, OpsReplicaSynced,
-OpsScrubCompleted, OpsSelfcheckCompleted); a run that fails writes OpsRunFailed, an alert the
+OpsScrubCompleted, OpsSelfcheckCompleted, OpsRestoreDrilled); a run that fails writes OpsRunFailed, an alert the
 operations screen shows. When a job was last run is read from the ledger, so a restart does
 not run everything again.
 """
@@ -30,7 +30,8 @@ SCHEDULER = Subject(id=None, name="system:scheduler", roles=frozenset({Role.oper
 
 # job kind -> the ledger tag its successful run writes
 JOB_TAGS = {"backup": LedgerTag.OpsBackupCreated, "replicate": LedgerTag.OpsReplicaSynced,
-            "scrub": LedgerTag.OpsScrubCompleted, "selfcheck": LedgerTag.OpsSelfcheckCompleted}
+            "scrub": LedgerTag.OpsScrubCompleted, "selfcheck": LedgerTag.OpsSelfcheckCompleted,
+            "drill": LedgerTag.OpsRestoreDrilled}
 
 
 @dataclasses.dataclass
@@ -59,7 +60,7 @@ class Findings(Exception):
 
 
 def _run(app, actor, kind: str, dest: str, job: Job) -> str:
-    from kura.preservation import backup, generations, replicate, scrub, selfcheck
+    from kura.preservation import backup, drill, generations, replicate, scrub, selfcheck
 
     s = app.settings
     if kind == "backup":
@@ -75,6 +76,11 @@ def _run(app, actor, kind: str, dest: str, job: Job) -> str:
         if not report.ok:
             raise Findings(report.line())
         return report.line()
+    if kind == "drill":
+        drilled = drill.drill(app, actor, Path(dest), progress=job.progress)
+        if not drilled.ok:
+            raise Findings(drilled.line())
+        return drilled.line()
     if kind == "replicate":
         return replicate.replicate(app, actor, Path(dest), progress=job.progress).line()
     if kind == "scrub":  # never repairs unattended: the operator chooses the source
@@ -121,7 +127,7 @@ class Jobs:
             job.ok, job.message = False, str(exc)[:300]
         except Exception as exc:  # noqa: BLE001 — shown on the screen; backup/replicate ledgered it
             job.ok, job.message = False, f"{type(exc).__name__}: {exc}"[:300]
-            if job.kind in ("scrub", "selfcheck") and not isinstance(exc, Denied):
+            if job.kind in ("scrub", "selfcheck", "drill") and not isinstance(exc, Denied):
                 try:
                     run_failed(app, actor, job.kind, job.dest, exc)
                 except Exception:  # noqa: BLE001, S110 — the database itself may be what failed
@@ -166,6 +172,8 @@ class Scheduler(threading.Thread):
             out.append(("replicate", s.replica_destination, dt.timedelta(minutes=s.replica_interval_minutes)))
         if s.backup_destination and s.backup_interval_hours:
             out.append(("backup", s.backup_destination, dt.timedelta(hours=s.backup_interval_hours)))
+        if s.backup_destination and s.restore_drill_interval_days:
+            out.append(("drill", s.backup_destination, dt.timedelta(days=s.restore_drill_interval_days)))
         if s.selfcheck_interval_hours:
             out.append(("selfcheck", "", dt.timedelta(hours=s.selfcheck_interval_hours)))
         if s.scrub_interval_hours:

@@ -80,7 +80,8 @@ def overview(ctx: Context) -> Overview:
     last = {name: _latest(ctx, tag) for name, tag in (
         ("backup", LedgerTag.OpsBackupCreated), ("replicate", LedgerTag.OpsReplicaSynced),
         ("scrub", LedgerTag.OpsScrubCompleted), ("selfcheck", LedgerTag.OpsSelfcheckCompleted),
-        ("verify", LedgerTag.OpsBackupVerified), ("ledger", LedgerTag.AuditLedgerVerified))}
+        ("verify", LedgerTag.OpsBackupVerified), ("ledger", LedgerTag.AuditLedgerVerified),
+        ("drill", LedgerTag.OpsRestoreDrilled))}
     alerts = list(ctx.session.scalars(
         select(LedgerEntry).where(or_(LedgerEntry.tag.in_([str(t) for t in OPS_ALERT_TAGS]),
                                       (LedgerEntry.tag.in_([str(LedgerTag.OpsBackupVerified),

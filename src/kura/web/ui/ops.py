@@ -33,7 +33,8 @@ router = APIRouter(prefix="/ops", include_in_schema=False)
 
 PURPOSE = "HOPERAT"
 KINDS = {"backup": Action.OpsBackupCreate, "verify": Action.OpsBackupVerify, "replicate": Action.OpsReplicaRun,
-         "scrub": Action.OpsScrubRun, "selfcheck": Action.OpsSelfcheckRun}
+         "scrub": Action.OpsScrubRun, "selfcheck": Action.OpsSelfcheckRun, "drill": Action.OpsBackupRestore}
+BACKUP_KINDS = ("backup", "verify", "replicate", "drill")  # they name a destination
 
 NAV.append(NavItem("/ops", "Operations", Action.OpsStatusRead, "Operations",
                    "Backups, the second medium, scrub and self-check, disk use, alerts."))
@@ -80,8 +81,8 @@ def run(request: Request, auth: PageDep, kind: Annotated[str, Form(max_length=16
     if kind not in KINDS:
         raise Invalid("unknown operation")
     with work(request, auth, PURPOSE) as ctx:
-        ctx.require(KINDS[kind], Target(kind="Backup" if kind in ("backup", "verify", "replicate") else "Store"))
-        if kind in ("backup", "verify", "replicate"):
+        ctx.require(KINDS[kind], Target(kind="Backup" if kind in BACKUP_KINDS else "Store"))
+        if kind in BACKUP_KINDS:
             allowed = {str(p) for p in known_destinations(ctx.session, kura.settings)}
             if kind == "replicate":
                 dest = kura.settings.replica_destination
