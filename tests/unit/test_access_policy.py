@@ -51,6 +51,20 @@ def test_r15_r17_separation_of_duties():
     assert user_managers == {Role.admin}
 
 
+def test_r17_the_console_operator_reads_no_records_nor_images(monkeypatch):
+    from kura.access.console import console_operator
+    monkeypatch.setenv("USER", "kura-svc")
+    monkeypatch.delenv("SUDO_USER", raising=False)
+    console = console_operator()
+    assert console.name == "console:kura-svc" and Role.admin in console.roles
+    for action in (Action.RecordsRecordRead, Action.RecordsRecordSearch, Action.ImagingStudyRead,
+                   Action.ImagingStudySearch):
+        for purpose, reason in (("TREAT", None), ("ETREAT", "急ぎ")):
+            d = check(subject=console, action=action, target=Target(kind="Patient"), purpose=purpose,
+                      break_glass_reason=reason)
+            assert not d.allowed, (action, purpose)
+
+
 @pytest.mark.parametrize("enum_path", ["kura.access.actions:Action", "kura.ledger.tags:LedgerTag"])
 def test_enums_are_alphabetised_and_follow_the_scheme(enum_path):
     import importlib

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from kura.cli import State, app, fail
-from kura.cli.common import operator
+from kura.access.console import console_operator
 
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident ledger: verify, export, checkpoint.")
 app.add_typer(audit_app, name="audit")
@@ -44,7 +44,7 @@ def verify(deep: Annotated[bool, typer.Option("--deep", help="Also re-hash every
     kura = State.kura()
     result, problems = None, []
     try:
-        with Progress(transient=True) as bar, kura.unit_of_work(operator(), "HOPERAT") as ctx:
+        with Progress(transient=True) as bar, kura.unit_of_work(console_operator(), "HOPERAT") as ctx:
             task = bar.add_task("verifying", total=None)
             result = audit.verify(ctx, progress=lambda n: bar.update(task, completed=n), anchor=anchor)
             if deep and result.ok:
@@ -71,7 +71,7 @@ def checkpoint() -> None:
     from kura.ledger.service import Anchor
 
     kura = State.kura()
-    with kura.unit_of_work(operator(), "HOPERAT") as ctx:
+    with kura.unit_of_work(console_operator(), "HOPERAT") as ctx:
         line = Anchor.of(audit.checkpoint(ctx)).line()
     typer.echo(line)
 
@@ -96,6 +96,6 @@ def export(fmt: Annotated[str, typer.Option("--format", help="fhir, csv or syslo
     if fmt not in ("fhir", "csv", "syslog"):
         fail("--format must be fhir, csv or syslog", code=2)
     kura = State.kura()
-    with kura.unit_of_work(operator(), "HOPERAT") as ctx:
+    with kura.unit_of_work(console_operator(), "HOPERAT") as ctx:
         for chunk in export_entries(ctx, fmt=fmt, since=_time(since), until=_time(until)):
             typer.echo(chunk, nl=False)

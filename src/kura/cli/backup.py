@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from kura.cli import State, app, fail
-from kura.cli.common import operator
+from kura.access.console import console_operator
 from kura.cli.progress import bar
 
 backup_app = typer.Typer(no_args_is_help=True, help="Backups: create, verify, list, prune, restore.")
@@ -24,7 +24,7 @@ def create(dest: Dest) -> None:
 
     kura = State.kura()
     with bar() as progress:
-        result = create_backup(kura, operator(), dest, progress=progress)
+        result = create_backup(kura, console_operator(), dest, progress=progress)
     typer.echo(result.line())
 
 
@@ -35,7 +35,7 @@ def verify(dest: Dest, generation: Annotated[Optional[str], typer.Option(
     from kura.preservation.generations import verify as verify_backup
 
     kura = State.kura()
-    with bar() as progress, kura.unit_of_work(operator(), "HOPERAT") as ctx:
+    with bar() as progress, kura.unit_of_work(console_operator(), "HOPERAT") as ctx:
         report = verify_backup(ctx, dest, public_key=kura.signer.public_key, master_key=kura.master_key,
                                generation=generation, progress=progress)
     if not report.ok:
@@ -65,7 +65,7 @@ def prune(dest: Dest) -> None:
 
     kura = State.kura()
     s = kura.settings
-    with kura.unit_of_work(operator(), "HOPERAT") as ctx:
+    with kura.unit_of_work(console_operator(), "HOPERAT") as ctx:
         gone, blobs = prune_backup(ctx, dest, daily=s.backup_keep_daily, weekly=s.backup_keep_weekly,
                                    monthly=s.backup_keep_monthly)
     typer.echo(f"pruned {len(gone)} generation(s) and {blobs} blob(s)" + (f": {', '.join(gone)}" if gone else ""))
@@ -116,7 +116,7 @@ def restore(dest: Dest,
                                    database_url=database_url or "", progress=progress)
     new = build(load_settings(restored.home))
     try:
-        n = r.finish(new, operator(), restored, source=dest)
+        n = r.finish(new, console_operator(), restored, source=dest)
     finally:
         new.dispose()
     typer.echo(f"restored generation {restored.generation} into {restored.home}: {sum(restored.tables.values())} "

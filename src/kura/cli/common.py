@@ -1,17 +1,14 @@
-"""Helpers every CLI module shares: reading a password safely, the operator principal."""
+"""Helpers every CLI module shares: reading a password safely."""
 
 from __future__ import annotations
 
 import getpass
-import os
 import sys
 from pathlib import Path
 
-from kura.access.policy import Subject
-from kura.access.roles import Role
 from kura.cli import fail
 
-__all__ = ["read_password", "operator"]
+__all__ = ["read_password"]
 
 
 def read_password(path: Path | None, *, confirm: bool = True) -> str:
@@ -37,11 +34,3 @@ def read_password(path: Path | None, *, confirm: bool = True) -> str:
         fail("no password given: use --password-file F or type it at the prompt", code=2)
     return line
 
-
-def operator() -> Subject:
-    """The person at the server's console. The CLI runs on the server, as the account that
-    owns the home (its keys are 0600), so it acts as a local operator holding the
-    administrative roles; it never reads 医事 records or images (R17)."""
-    name = os.environ.get("SUDO_USER") or os.environ.get("USER") or "operator"
-    return Subject(id=None, name=f"console:{name}",
-                   roles=frozenset({Role.admin, Role.operations, Role.auditor}), clearance="N")

@@ -33,7 +33,7 @@ def build_demo_home() -> None:
 
     from kura.app import build, create_home
     from kura.classes import service as classes
-    from kura.cli.common import operator
+    from kura.access.console import console_operator
     from kura.identity import service as identity
     from kura.ledger.tags import LedgerTag
 
@@ -44,7 +44,7 @@ def build_demo_home() -> None:
                 f'backup_destination = "{home.parent / (home.name + "-backups")}"\n'
                 f'replica_destination = "{home.parent / (home.name + "-replica")}"\n')
     kura = build(State.settings())
-    with kura.unit_of_work(operator(), "HOPERAT") as ctx:
+    with kura.unit_of_work(console_operator(), "HOPERAT") as ctx:
         ctx.record(LedgerTag.SystemHomeInitialised, detail={"demo": True})
         classes.seed(ctx)
         for i, (name, display, roles, clearance) in enumerate(DEMO_USERS):
@@ -53,7 +53,7 @@ def build_demo_home() -> None:
             user.must_change_password = False
     from kura.imaging import peers
 
-    with kura.unit_of_work(operator(), "HOPERAT") as ctx:
+    with kura.unit_of_work(console_operator(), "HOPERAT") as ctx:
         # So a visitor can try dcmtk or any DICOM tool on this machine against the demo.
         peers.add_peer(ctx, ae_title=DEMO_PEER, host="127.0.0.1", port=11113)
     seeders = [importlib.import_module(module) for module in SEEDERS]

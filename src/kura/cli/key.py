@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from kura.cli import State, app, fail
-from kura.cli.common import operator
+from kura.access.console import console_operator
 
 key_app = typer.Typer(no_args_is_help=True, help="The home's keys: the recovery kit.")
 app.add_typer(key_app, name="key")
@@ -37,7 +37,7 @@ def export(out: Annotated[Optional[Path], typer.Option(
         if stat.S_ISREG(mode) and stat.S_IMODE(mode) & 0o077:
             fail("stdout is a file others can read: use --out FILE (written with mode 0600)", code=2)
     kura = State.kura()
-    with kura.unit_of_work(operator(), "HOPERAT") as ctx:
+    with kura.unit_of_work(console_operator(), "HOPERAT") as ctx:
         kit = export_kit(ctx)
         text = kit.text(home=str(State.home.resolve()), at=ctx.now().strftime("%Y-%m-%d %H:%M UTC"))
     if out is None:

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from kura.cli import State, app, fail
-from kura.cli.common import operator
+from kura.access.console import console_operator
 from kura.cli.progress import bar
 
 
@@ -24,7 +24,7 @@ def scrub(repair: Annotated[bool, typer.Option("--repair", help="Replace damaged
     from kura.preservation.vault import known_destinations
 
     kura = State.kura()
-    with bar() as progress, kura.unit_of_work(operator(), "HOPERAT") as ctx:
+    with bar() as progress, kura.unit_of_work(console_operator(), "HOPERAT") as ctx:
         sources = list(source or []) or known_destinations(ctx.session, kura.settings)
         report = s.scrub(ctx, repair=repair, sources=sources, progress=progress)
     for name in report.repaired:
@@ -43,7 +43,7 @@ def replicate(dest: Annotated[Path, typer.Argument(help="The second medium (anot
 
     kura = State.kura()
     with bar() as progress:
-        result = run(kura, operator(), dest, progress=progress)
+        result = run(kura, console_operator(), dest, progress=progress)
     typer.echo(result.line().replace("backup", "replica", 1))
 
 
@@ -57,7 +57,7 @@ def selfcheck(sbom: Annotated[Optional[Path], typer.Option(
     from kura.registers import software
 
     kura = State.kura()
-    with kura.unit_of_work(operator(), "HOPERAT") as ctx:
+    with kura.unit_of_work(console_operator(), "HOPERAT") as ctx:
         report = run(ctx)
         approval = software.approved_for(ctx, report.version, report.files_digest)
     if sbom is not None:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from kura.cli import State, app
-from kura.cli.common import operator
+from kura.access.console import console_operator
 
 peer_app = typer.Typer(no_args_is_help=True, help="DICOM peers: the AE titles allowed to associate.")
 app.add_typer(peer_app, name="dicom-peer")
@@ -21,7 +21,7 @@ def add(ae_title: str, host: str, port: int,
     """Register a peer (or change an existing one's address and rights)."""
     from kura.imaging import peers
 
-    with State.kura().unit_of_work(operator(), "HOPERAT") as ctx:
+    with State.kura().unit_of_work(console_operator(), "HOPERAT") as ctx:
         peer = peers.add_peer(ctx, ae_title=ae_title, host=host, port=port, rights=rights.split(","))
         line = f"{peer.ae_title}\t{peer.host}:{peer.port}\t{peer.rights}"
     typer.echo(line)
@@ -32,7 +32,7 @@ def list_() -> None:
     """Every registered peer: AE title, address, rights."""
     from kura.imaging import peers
 
-    with State.kura().unit_of_work(operator(), "HOPERAT") as ctx:
+    with State.kura().unit_of_work(console_operator(), "HOPERAT") as ctx:
         rows = [f"{p.ae_title}\t{p.host}:{p.port}\t{p.rights}" for p in peers.list_peers(ctx)]
     for row in rows:
         typer.echo(row)

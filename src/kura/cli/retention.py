@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from kura.cli import State, app, fail
-from kura.cli.common import operator
+from kura.access.console import console_operator
 
 retention_app = typer.Typer(no_args_is_help=True, help="Retention: what has passed its period.")
 disposal_app = typer.Typer(no_args_is_help=True, help="Disposal certificates.")
@@ -28,7 +28,7 @@ def worklist(all_: Annotated[bool, typer.Option("--all", help="Every patient, no
     """Patients whose retention has ended or ends within a year: id, end date, state, classes."""
     from kura.disposal.worklist import worklist as rows_of
 
-    with State.kura().unit_of_work(operator(), "HSYSADMIN") as ctx:
+    with State.kura().unit_of_work(console_operator(), "HSYSADMIN") as ctx:
         rows = rows_of(ctx, everyone=all_)
         lines = [f"{r.retention.patient_id}\t{r.retention.ends}\t{r.state}\t"
                  + ",".join(p.code for p in r.retention.classes) for r in rows]
@@ -64,7 +64,7 @@ def cut(scope: Annotated[str, typer.Argument(help="account, peer or all")],
     """Cut off an account, a DICOM peer, or all external connections, at once."""
     from kura.identity import emergency
 
-    with State.kura().unit_of_work(operator(), "HOPERAT") as ctx:
+    with State.kura().unit_of_work(console_operator(), "HOPERAT") as ctx:
         s = emergency.switch_on(ctx, scope=scope, target=target, reason=reason)
         line = f"{s.id}\t{s.scope}\t{s.target}"
     typer.echo(line)
@@ -75,7 +75,7 @@ def lift(switch_id: str, reason: Annotated[str, typer.Option("--reason", help="W
     """Restore what an emergency switch cut off."""
     from kura.identity import emergency
 
-    with State.kura().unit_of_work(operator(), "HOPERAT") as ctx:
+    with State.kura().unit_of_work(console_operator(), "HOPERAT") as ctx:
         emergency.switch_off(ctx, switch_id, reason=reason)
 
 
@@ -84,7 +84,7 @@ def list_() -> None:
     """Every emergency switch: id, scope, target, on, lifted."""
     from kura.identity import emergency
 
-    with State.kura().unit_of_work(operator(), "HOPERAT") as ctx:
+    with State.kura().unit_of_work(console_operator(), "HOPERAT") as ctx:
         rows = [f"{s.id}\t{s.scope}\t{s.target}\t{s.on_at:%Y-%m-%d %H:%M}\t"
                 f"{s.off_at.strftime('%Y-%m-%d %H:%M') if s.off_at else 'ON'}" for s in emergency.list_switches(ctx)]
     for row in rows:

@@ -44,7 +44,7 @@ def run_servers(kura, *, http: str, dicom: str | None, aet: str | None,
     from kura import logs
     from kura.ledger.tags import LedgerTag
     from kura.web import create_app
-    from kura.cli.common import operator
+    from kura.access.console import console_operator
 
     if bool(tls_cert) != bool(tls_key):
         fail("--tls-cert and --tls-key go together", code=2)
@@ -83,7 +83,7 @@ def run_servers(kura, *, http: str, dicom: str | None, aet: str | None,
     from kura.preservation.schedule import JOBS, Scheduler
     scheduler = Scheduler(kura, JOBS)  # backups, replication, scrub, selfcheck from the config
     scheduler.start()
-    with kura.unit_of_work(operator(), "HOPERAT") as ctx:
+    with kura.unit_of_work(console_operator(), "HOPERAT") as ctx:
         ctx.record(LedgerTag.SystemServerStarted, detail={"http": http, "dicom": dicom or "", "tls": bool(tls_cert)})
     if banner:
         banner(f"{scheme}://{host}:{port}")
@@ -95,7 +95,7 @@ def run_servers(kura, *, http: str, dicom: str | None, aet: str | None,
         scheduler.stop()
         if dicom_server is not None:
             dicom_server.shutdown()
-        with kura.unit_of_work(operator(), "HOPERAT") as ctx:
+        with kura.unit_of_work(console_operator(), "HOPERAT") as ctx:
             ctx.record(LedgerTag.SystemServerStopped)
 
 

@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from kura.cli import State, app
-from kura.cli.common import operator, read_password
+from kura.access.console import console_operator
+from kura.cli.common import read_password
 
 user_app = typer.Typer(no_args_is_help=True, help="Accounts: add, list, disable, reset password.")
 app.add_typer(user_app, name="user")
@@ -30,7 +31,7 @@ def init(admin: Annotated[str, typer.Option("--admin", help="User name of the fi
     password = read_password(password_file)
     create_home(State.home)
     kura = build(State.settings())
-    with kura.unit_of_work(operator(), "HOPERAT") as ctx:
+    with kura.unit_of_work(console_operator(), "HOPERAT") as ctx:
         ctx.record(LedgerTag.SystemHomeInitialised, detail={"home": str(State.home.resolve())})
         classes.seed(ctx)
         _, uri = identity.register(ctx, username=name, display_name=name, roles=["admin"],
@@ -50,7 +51,7 @@ def add(name: str,
 
     kura = State.kura()
     password = read_password(password_file)
-    with kura.unit_of_work(operator(), "HOPERAT") as ctx:
+    with kura.unit_of_work(console_operator(), "HOPERAT") as ctx:
         _, uri = identity.register(ctx, username=name, display_name=display_name or name,
                                    roles=role.split(","), clearance=clearance, password=password)
     typer.echo(uri)
@@ -61,7 +62,7 @@ def list_() -> None:
     """Every account, disabled ones included."""
     from kura.identity import service as identity
 
-    with State.kura().unit_of_work(operator(), "HOPERAT") as ctx:
+    with State.kura().unit_of_work(console_operator(), "HOPERAT") as ctx:
         users = identity.list_users(ctx)
         rows = [(u.username, u.roles, u.clearance, "disabled" if u.disabled else
                  "locked" if u.locked_until and u.locked_until > ctx.now() else "active",
@@ -75,7 +76,7 @@ def disable(name: str) -> None:
     """Disable an account at once; its sessions end. Accounts are never deleted."""
     from kura.identity import service as identity
 
-    with State.kura().unit_of_work(operator(), "HOPERAT") as ctx:
+    with State.kura().unit_of_work(console_operator(), "HOPERAT") as ctx:
         identity.disable(ctx, username=name)
     typer.echo(f"disabled {name}")
 
@@ -85,7 +86,7 @@ def unlock(name: str) -> None:
     """Lift a lockout after failed logins."""
     from kura.identity import service as identity
 
-    with State.kura().unit_of_work(operator(), "HOPERAT") as ctx:
+    with State.kura().unit_of_work(console_operator(), "HOPERAT") as ctx:
         identity.unlock(ctx, username=name)
     typer.echo(f"unlocked {name}")
 
@@ -97,6 +98,6 @@ def reset_password(name: str, password_file: PasswordFile = None) -> None:
 
     kura = State.kura()
     password = read_password(password_file)
-    with kura.unit_of_work(operator(), "HOPERAT") as ctx:
+    with kura.unit_of_work(console_operator(), "HOPERAT") as ctx:
         _, uri = identity.reset_password(ctx, username=name, password=password)
     typer.echo(uri)
