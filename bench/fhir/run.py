@@ -61,7 +61,7 @@ from kura.config import load_settings  # noqa: E402
 from kura.identity import service as identity  # noqa: E402
 from kura.identity import totp  # noqa: E402
 from kura.records import service as records  # noqa: E402
-from kura.records.demo import SURNAMES  # noqa: E402
+from kura.demo.records import SURNAMES  # noqa: E402
 
 # The first 40 surnames of the demo, so that a 2–3 kana prefix matches thousands at 100k.
 FAMILIES = SURNAMES[:40]

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from kura.classes import service as classes
-from kura.cli.demo import DEMO_USERS
-from kura.imaging import demo as image_demo
-from kura.records import demo as records_demo
+from kura.demo.seed import DEMO_USERS
+from kura.demo import images as image_demo
+from kura.demo import records as records_demo
 from tests.browser.conftest import sign_in
 from tests.factories import ADMIN, make_user
 from tests.web.test_images_ui import CONFIRMED, PLAN

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from kura.classes import service as classes
-from kura.imaging import demo
+from kura.demo import images as demo
 from kura.ledger.tags import LedgerTag
 from tests.factories import ADMIN, make_user
 from tests.web.ui import browser, entries, form_login, page_as, text_of

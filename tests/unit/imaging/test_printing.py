@@ -12,7 +12,8 @@ from PIL import Image
 from sqlalchemy import select
 
 from kura.errors import Denied
-from kura.imaging import demo, printing
+from kura.demo import images as demo
+from kura.imaging import printing
 from kura.ledger.models import LedgerEntry
 from kura.ledger.tags import LedgerTag
 from tests.support.imaging import NURSE_V, PHYSICIAN, prepare

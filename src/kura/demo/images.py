@@ -1,7 +1,7 @@
 """`kura demo`'s images: synthetic, deterministic DICOM studies for the demo patients.
 
 CT chest series (40 slices, 256×256, 16-bit), CT head, MR head and CR chest, generated with
-pydicom and numpy (kura.imaging.phantoms) — nothing is downloaded. Patient names carry
+pydicom and numpy (kura.demo.phantoms) — nothing is downloaded. Patient names carry
 their alphabetic, ideographic and phonetic groups (SpecificCharacterSet ISO_IR 192).
 Everything is stored through the imaging service as the demo technologist, so the ledger
 shows each instance arriving; some studies are then confirmed (検像), one is sent back, and
@@ -24,7 +24,8 @@ from kura.access.policy import Subject
 from kura.access.roles import Role
 from kura.errors import NotFound
 from kura.identity import service as identity
-from kura.imaging import link, phantoms, relabel
+from kura.demo import phantoms
+from kura.imaging import link, relabel
 from kura.imaging import service as imaging
 
 __all__ = ["DESCRIPTION", "STEPS", "PATIENTS", "PLAN", "DemoPatient", "studies", "seed",
@@ -32,7 +33,7 @@ __all__ = ["DESCRIPTION", "STEPS", "PATIENTS", "PLAN", "DemoPatient", "studies",
 
 DESCRIPTION = "画像 (DICOM) の合成データ / synthetic DICOM studies"
 TECHNOLOGIST = "tech"
-PHYSICIAN = "doctor"  # clearance R in kura.cli.demo
+PHYSICIAN = "doctor"  # clearance R in kura.demo.seed
 RETURN_REASON = "体位不良 (肩の挙上不十分) のため再撮影をお願いします"
 INSTITUTION = "蔵総合病院"
 _ROOT = "kura-demo-imaging-1"
@@ -96,7 +97,7 @@ KINDS = {
 
 STEPS = sum(KINDS[kind][4] for _, kind, _, _ in PLAN) + len(PLAN)
 
-# The records demo (kura.records.demo) registers its patients with identifiers 10000001…;
+# The records demo (kura.demo.records) registers its patients with identifiers 10000001…;
 # the imaging demo takes the first fifteen, so the patient page shows their studies. The
 # records and imaging layers are independent, so the registered names come through the
 # archive's RecordsPort (wired by kura.app) rather than from that module.

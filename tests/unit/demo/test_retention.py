@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from kura.disposal import demo
+from kura.demo import retention as demo
 from kura.disposal import service as disposals
 from kura.disposal.worklist import worklist
 from kura.imaging import service as imaging

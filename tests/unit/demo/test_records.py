@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from kura.classes import service as classes
 from kura.ledger.tags import LedgerTag
-from kura.records import demo
+from kura.demo import records as demo
 from kura.records import resources as R
 from kura.records.models import Record, RecordVersion
 from kura.records.kana import normalise

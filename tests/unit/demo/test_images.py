@@ -12,7 +12,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from kura.classes import service as classes
-from kura.imaging import demo
+from kura.demo import images as demo
 from kura.imaging import service as imaging
 from kura.imaging.render import render
 from kura.ledger.models import LedgerEntry
