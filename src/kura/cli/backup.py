@@ -79,7 +79,7 @@ def drill(dest: Dest) -> None:
 
     kura = State.kura()
     with bar() as progress:
-        result = run_drill(kura, operator(), dest, progress=progress)
+        result = run_drill(kura, console_operator(), dest, progress=progress)
     if not result.ok:
         fail(result.line())
     typer.echo(result.line())

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from kura.cli import State, app
-from kura.cli.common import operator
+from kura.access.console import console_operator
 
 equipment_app = typer.Typer(no_args_is_help=True, help="The equipment inventory (機器台帳) and its inspections.")
 software_app = typer.Typer(no_args_is_help=True, help="Software review (ソフトウェア審査) of kura's builds.")
@@ -24,7 +24,7 @@ def equipment_list(overdue: Annotated[bool, typer.Option(
     from kura.disposal.retention import today
     from kura.registers import inventory
 
-    with State.kura().unit_of_work(operator(), "HOPERAT") as ctx:
+    with State.kura().unit_of_work(console_operator(), "HOPERAT") as ctx:
         day = today(ctx)
         rows = inventory.overdue(ctx, day) if overdue else inventory.list_items(ctx)
         lines = [f"{e.asset_no}\t{e.kind}\t{e.state}\t{e.name}\t{e.location}\t{e.responsible}\t"
@@ -41,7 +41,7 @@ def software_list() -> None:
     """Every review: submitted, version, files digest, state, decided by."""
     from kura.registers import software
 
-    with State.kura().unit_of_work(operator(), "HOPERAT") as ctx:
+    with State.kura().unit_of_work(console_operator(), "HOPERAT") as ctx:
         lines = [f"{r.id}\t{r.submitted_at:%Y-%m-%dT%H:%M:%SZ}\t{r.version}\t{r.files_digest[:16]}\t{r.state}\t"
                  f"{r.decided_by_name or '-'}" for r in software.list_reviews(ctx)]
     for line in lines:
@@ -53,7 +53,7 @@ def software_submit() -> None:
     """Run the self-check on the installed kura and submit it for review, with its SBOM."""
     from kura.registers import software
 
-    with State.kura().unit_of_work(operator(), "HOPERAT") as ctx:
+    with State.kura().unit_of_work(console_operator(), "HOPERAT") as ctx:
         r = software.submit(ctx)
         line = f"submitted kura {r.version} (files {r.files_digest[:16]}…) for review: {r.id}"
     typer.echo(line)
