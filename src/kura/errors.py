@@ -1,6 +1,6 @@
 """The errors the core raises; adapters map them to HTTP, DICOM status or exit codes."""
 
-__all__ = ["KuraError", "NotFound", "Denied", "Conflict", "Invalid", "IntegrityFailure",
+__all__ = ["KuraError", "NotFound", "Denied", "Conflict", "Invalid", "Unprocessable", "IntegrityFailure",
            "Locked", "Unauthenticated", "Shredded", "SamePerson"]
 
 
@@ -39,6 +39,15 @@ class Conflict(KuraError):
 
 class Invalid(KuraError):
     """The input is malformed or breaks a rule; the message names the problem."""
+
+
+class Unprocessable(Invalid):
+    """Well-formed input that breaks a rule of the standard, e.g. a code outside a FHIR required
+    binding (FHIR answers 422). `issues`: one {"expression", "diagnostics"} per fault."""
+
+    def __init__(self, message: str, *, issues: list[dict[str, str]] | None = None):
+        super().__init__(message)
+        self.issues = list(issues or [])
 
 
 class IntegrityFailure(KuraError):

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kura import logs
 from kura.errors import (Conflict, Denied, IntegrityFailure, Invalid, KuraError, Locked, NotFound, Shredded,
-                         Unauthenticated)
+                         Unauthenticated, Unprocessable)
 from kura.records.fhir.wire import operation_outcome
 
 __all__ = ["install", "error_response", "wants_html", "log_failure"]
@@ -25,7 +25,7 @@ API_PREFIXES = ("/api", "/fhir", "/dicom-web", "/healthz", "/static")
 
 _STATUS = [(Unauthenticated, 401), (Locked, 423), (Denied, 403), (NotFound, 404), (Shredded, 410),
            (Conflict, 409),
-           (Invalid, 400), (IntegrityFailure, 500)]
+           (Unprocessable, 422), (Invalid, 400), (IntegrityFailure, 500)]
 _FHIR_CODE = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 409: "conflict",
               405: "not-supported", 410: "deleted", 413: "too-costly", 415: "not-supported", 422: "invalid",
               423: "lock-error", 500: "exception"}
@@ -55,6 +55,9 @@ def error_response(request: Request, status: int, message: str, extra: dict | No
                                                    "code": "ETREAT", "display": "Emergency Treatment"}]},
                            "diagnostics": "break-glass is available: repeat the request with the header "
                                           "X-Kura-Break-Glass: <reason>; it will be logged as a security alert"})
+        for issue in (extra or {}).get("issues", ()):  # one per element at fault (FHIR expression)
+            more.append({"severity": "error", "code": "code-invalid", "diagnostics": issue["diagnostics"],
+                         "expression": [issue["expression"]]})
         body = operation_outcome(message, code=_FHIR_CODE.get(status, "processing"), more=more)
         return JSONResponse(body, status_code=status, media_type="application/fhir+json", headers=headers)
     return JSONResponse({"detail": message, **(extra or {})}, status_code=status, headers=headers)
@@ -127,11 +130,13 @@ def install(app: FastAPI) -> None:
             return _kura_html(request, exc, status)
         if status == 401:
             return error_response(request, 401, "not signed in")
-        extra = {}
+        extra: dict = {}
         if isinstance(exc, Denied):
             extra["break_glass_available"] = exc.needs_break_glass
             return error_response(request, 403, f"denied: {exc.reason}", extra)
-        return error_response(request, status, str(exc))
+        if isinstance(exc, Unprocessable) and request.url.path.startswith("/fhir"):
+            extra["issues"] = exc.issues
+        return error_response(request, status, str(exc), extra)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):

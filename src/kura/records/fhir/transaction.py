@@ -32,7 +32,7 @@ import re
 import uuid
 from typing import Any, Callable, ContextManager
 
-from kura.errors import Conflict, Denied, Invalid, KuraError, NotFound
+from kura.errors import Conflict, Denied, Invalid, KuraError, NotFound, Unprocessable
 from kura.limits import parse_index
 from kura.operation import Context
 from kura.records import service as records
@@ -45,7 +45,8 @@ __all__ = ["process", "REASON_EXTENSION"]
 REASON_EXTENSION = "urn:kura:reason"
 
 _STATUS = [(Denied, "403 Forbidden", "forbidden"), (NotFound, "404 Not Found", "not-found"),
-           (Conflict, "409 Conflict", "conflict"), (Invalid, "400 Bad Request", "invalid")]
+           (Conflict, "409 Conflict", "conflict"), (Unprocessable, "422 Unprocessable Entity", "invalid"),
+           (Invalid, "400 Bad Request", "invalid")]
 _URN = re.compile(r"(?:([A-Za-z]+)/)?(urn:uuid:[0-9A-Fa-f-]{36})")
 _ORDER = {"create": 0, "update": 1, "confirm": 2, "read": 3, "vread": 3}
 
@@ -73,7 +74,15 @@ def _fail(op: Op, exc: KuraError) -> KuraError:
     """The same error, its message naming the entry."""
     if isinstance(exc, Denied):
         return Denied(f"{op.label()}: {exc.reason}", needs_break_glass=exc.needs_break_glass)
+    if isinstance(exc, Unprocessable):
+        return Unprocessable(f"{op.label()}: {exc}", issues=_in_entry(op, exc.issues))
     return type(exc)(f"{op.label()}: {exc}")
+
+
+def _in_entry(op: Op, issues: list[dict]) -> list[dict]:
+    """The issues' expressions as paths in the Bundle (Bundle.entry[i].resource.…)."""
+    return [{"expression": f"Bundle.entry[{op.index}].resource." + i["expression"].split(".", 1)[1],
+             "diagnostics": f"{op.label()}: {i['diagnostics']}"} for i in issues]
 
 
 def _parse(index: int, entry: Any, reason_header: str | None) -> Op:
@@ -208,8 +217,10 @@ def _error_entry(exc: Exception) -> bytes:
     message = f"denied: {exc.reason}" if isinstance(exc, Denied) else str(exc)
     if status.startswith("500"):
         message = "internal error"
+    more = [{"severity": "error", "code": "code-invalid", "diagnostics": i["diagnostics"],
+             "expression": [i["expression"]]} for i in getattr(exc, "issues", [])]
     return b'{"response":' + _j({"status": status,
-                                 "outcome": operation_outcome(message, code=code)}) + b"}"
+                                 "outcome": operation_outcome(message, code=code, more=more)}) + b"}"
 
 
 def _response(kind: str, parts: list[bytes], at: str) -> bytes:

@@ -1,6 +1,8 @@
-"""Validate an incoming resource against the FHIR R4 (R4B) models and kura's own rules.
+"""Validate an incoming resource against the FHIR R4 (R4B) models, the R4 required bindings
+(records.fhir.bindings) and kura's own rules.
 
-Raises Invalid with a message naming the element at fault; the web adapter turns it into an
+Raises Invalid (malformed: 400) or Unprocessable (a code outside a required value set: 422)
+with a message naming the element at fault; the web adapter turns it into an
 OperationOutcome. Nothing is stored for an invalid resource.
 """
 
@@ -10,8 +12,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from kura.errors import Invalid
+from kura.errors import Invalid, Unprocessable
 from kura.limits import control_characters
+from kura.records.fhir.bindings import violations
 
 __all__ = ["validate", "STORED_TYPES", "WRITABLE_TYPES", "PATIENT_REF", "GENERATED_TYPES"]
 
@@ -31,7 +34,6 @@ PATIENT_REF = {
     "ImagingStudy": "subject",
 }
 
-_GENDER = {"male", "female", "other", "unknown"}
 MAX_DEPTH = 32  # nesting of objects and arrays; kura's resource types need about 8
 _models: dict[str, Any] = {}
 
@@ -69,9 +71,11 @@ def _check_shape(rtype: str, resource: dict) -> None:
 
 
 def validate(rtype: str, resource: Any) -> dict:
-    """Check `resource` is a JSON object of type `rtype` valid under FHIR R4 (R4B models).
+    """Check `resource` is a JSON object of type `rtype` valid under FHIR R4 (R4B models) whose
+    coded elements with a required binding hold codes of their value sets.
 
-    Returns the resource (unchanged). Raises Invalid naming the first problems.
+    Returns the resource (unchanged). Raises Invalid naming the first problems, Unprocessable
+    (with one issue per element) for codes outside a required value set.
     """
     if not isinstance(resource, dict):
         raise Invalid("the body must be a JSON object (a FHIR resource)")
@@ -85,6 +89,8 @@ def validate(rtype: str, resource: Any) -> dict:
         raise Invalid("; ".join(problems)) from None
     except (TypeError, ValueError) as exc:
         raise Invalid(f"{rtype}: {exc}") from None
-    if rtype == "Patient" and "gender" in resource and resource["gender"] not in _GENDER:
-        raise Invalid(f"Patient.gender: must be one of {', '.join(sorted(_GENDER))}")
+    issues = violations(resource)
+    if issues:
+        raise Unprocessable("; ".join(i["diagnostics"] for i in issues[:3])
+                            + (f"; and {len(issues) - 3} more" if len(issues) > 3 else ""), issues=issues)
     return resource
