@@ -21,6 +21,10 @@ from kura.config import load_settings
 # Fixtures shared by every directory (tests/support): named here so that no test imports them.
 pytest_plugins = ["tests.support.logs"]
 
+# The CLI speaks the home's language, Japanese by default; the tests read its English ids
+# (tests/cli/test_cli_language.py checks the Japanese), in this process and in the ones it starts.
+os.environ.setdefault("KURA_LANG", "en")
+
 PG_URL = os.environ.get("KURA_TEST_DATABASE_URL", "")
 IN_CI = bool(os.environ.get("CI"))
 

@@ -8,7 +8,7 @@ from babel.messages.pofile import read_po
 
 import kura.web.ui as ui_pkg
 from kura.web import errors
-from kura.web.i18n import LOCALE_DIR, gettext_for
+from kura.i18n import LOCALE_DIR, gettext_for
 from kura.registers import inventory as inventory_core, software as software_core
 from kura.web.ui import account, admin, inventory, login, peers, registers, render, retention, software
 

@@ -1,11 +1,13 @@
 """A rich progress bar on a terminal (stderr), nothing otherwise: `with bar() as progress:`
-hands the core a `progress(stage, done, total)` callback."""
+hands the core a `progress(stage, done, total)` callback; the stage is shown in the CLI's language."""
 
 from __future__ import annotations
 
 import contextlib
 import sys
 from typing import Any, Callable, Iterator
+
+from kura.cli import _
 
 __all__ = ["bar"]
 
@@ -24,6 +26,6 @@ def bar() -> Iterator[Callable[[str, int, int | None], None]]:
                   TimeElapsedColumn(), console=Console(stderr=True), transient=True) as p:
         def update(stage: str, done: int, total: int | None) -> None:
             if stage not in tasks:
-                tasks[stage] = p.add_task(stage, total=total)
+                tasks[stage] = p.add_task(_(stage), total=total)
             p.update(tasks[stage], completed=done, total=total)
         yield update

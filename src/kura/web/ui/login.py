@@ -10,7 +10,8 @@ from fastapi.responses import RedirectResponse
 from kura.errors import Locked, Unauthenticated
 from kura.identity import service as identity
 from kura.web.deps import SESSION_COOKIE, AuthPendingDep, PublicDep, kura_of, origin_of, work
-from kura.web.i18n import LANG_COOKIE, LANGUAGES
+from kura.i18n import LANGUAGES
+from kura.web.i18n import LANG_COOKIE
 from kura.web.session import CodeReused, set_session_cookie, sign_in
 from kura.web.ui.render import redirect, render, safe_next
 

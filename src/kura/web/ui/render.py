@@ -25,7 +25,8 @@ from kura.access.policy import Target, check
 from kura.access.roles import ROLE_GRANTS, ROLE_LABELS, Role
 from kura.text import wareki
 from kura.web.deps import Auth, AuthPendingDep, kura_of
-from kura.web.i18n import gettext_for, language_of
+from kura.i18n import gettext_for
+from kura.web.i18n import language_of
 from kura.web.ui.words import action_name, say
 
 __all__ = ["render", "redirect", "PageDep", "NAV", "NavItem", "can", "safe_next", "qr_data_uri",
