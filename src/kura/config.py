@@ -42,7 +42,7 @@ SETTINGS: list[tuple[str, object, str]] = [
     ("json_max_bytes", 1024 * 1024, "Largest JSON body accepted by the REST and FHIR API."),
     ("attachment_max_bytes", 50 * 1024 * 1024, "Largest document attachment accepted."),
     ("cors_origins", (), "Origins allowed to call DICOMweb and FHIR from a browser (e.g. an OHIF viewer)."),
-    ("language", "ja", "Default UI language (`ja` or `en`)."),
+    ("language", "ja", "Default language of the screens and the CLI (`ja` or `en`); `KURA_LANG` overrides it for the CLI."),
     ("log_level", "INFO", "Operations log level: DEBUG, INFO, WARNING or ERROR."),
     ("log_file", "", "Operations log file (JSON lines), relative to the home; empty means stderr."),
     ("log_file_max_bytes", 10 * 1024 * 1024, "The log file is rotated at this size."),
