@@ -120,6 +120,12 @@ class Kura:
             ctx.write_alerts()
             session.commit()
 
+    def open_home(self, home: Path) -> Kura:
+        """Another home (a restore drill's scratch home), wired like this one; dispose it after use.
+        For the layers below the composition root, which may not import it."""
+        from kura.config import load_settings
+        return build(load_settings(home))
+
     def migrate(self) -> None:
         from kura.migrations import upgrade
         upgrade(self.engine, master_key=self.master_key)

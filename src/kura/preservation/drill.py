@@ -56,8 +56,6 @@ def drill(app, actor, dest: Path, *, progress=None) -> DrillResult:
     """Restore DEST's newest generation into scratch space, check it, delete it. Raises Denied
     (no OpsBackupRestore); a backup that cannot be restored or checked is a failed drill, not an
     exception. Ledger: OpsRestoreDrilled (outcome 0, or 8 and an alert)."""
-    from kura.app import build
-    from kura.config import load_settings
     from kura.preservation import restore
     from kura.preservation.deep import deep_check
 
@@ -72,7 +70,7 @@ def drill(app, actor, dest: Path, *, progress=None) -> DrillResult:
                                          public_key=app.signer.public_key, progress=progress)
         generation, size, blobs = restored.generation, restored.ledger_size, restored.blobs
         rows = sum(restored.tables.values())
-        drilled = build(load_settings(restored.home))
+        drilled = app.open_home(restored.home)
         try:
             restore.finish(drilled, actor, restored, source=dest)
             with drilled.unit_of_work(actor, "HOPERAT") as ctx:
