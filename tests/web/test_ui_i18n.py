@@ -10,7 +10,7 @@ import kura.web.ui as ui_pkg
 from kura.web import errors
 from kura.i18n import LOCALE_DIR, gettext_for
 from kura.registers import inventory as inventory_core, software as software_core
-from kura.web.ui import account, admin, inventory, login, peers, registers, render, retention, software
+from kura.web.ui import account, admin, help, inventory, login, peers, registers, render, retention, software
 
 TEMPLATES = Path(ui_pkg.__file__).parent / "templates"
 _CALL = re.compile(r'''_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')''')
@@ -22,7 +22,7 @@ _FORM_ERROR = re.compile(r'_page\([^"]*"([A-Z][^"]+)"')
 OWN_TEMPLATES = [*TEMPLATES.glob("*.html"), *(TEMPLATES / "account").glob("*.html"),
                  *(TEMPLATES / "admin").glob("*.html"), *(TEMPLATES / "audit").glob("*.html"),
                  *(TEMPLATES / "ops").glob("*.html"), *(TEMPLATES / "retention").glob("*.html"),
-                 *(TEMPLATES / "registers").glob("*.html")]
+                 *(TEMPLATES / "registers").glob("*.html"), *(TEMPLATES / "help").glob("*.html")]
 OWN_MODULES = ["login.py", "home.py", "account.py", "admin.py", "audit.py", "render.py", "ops.py", "peers.py",
                "retention.py", "registers.py", "inventory.py", "software.py"]
 
@@ -51,6 +51,7 @@ def ui_messages() -> set[str]:
     ids |= {*inventory_core.KINDS.values(), *inventory_core.STATES.values(), *inventory_core.RESULTS.values(),
             *software_core.STATES.values()}
     ids |= core_messages(inventory_core, software_core)
+    ids |= {t.title for t in help.TOPICS}
     ids |= set(errors._TITLES.values())
     ids |= {"Normal", "Restricted", "Very restricted", "completion", "creation"}  # looked up by value
     return ids
