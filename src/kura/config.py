@@ -57,6 +57,9 @@ SETTINGS: list[tuple[str, object, str]] = [
     ("scrub_interval_hours", 168, "Hours between scheduled scrubs of every stored object (0: none)."),
     ("selfcheck_interval_hours", 24, "Hours between scheduled software self-checks (0: none)."),
     ("restore_drill_interval_days", 30, "Days between scheduled restore drills of the newest backup in backup_destination (R59; 0: none)."),
+    ("duties_acknowledge_days", 365, "Days after which each user acknowledges the user duties (利用者の責務) again; a new version of the text is acknowledged at once."),
+    ("training_rule", "warn", "An expired annual security training: `warn` (the home page says so), `block` (no sign-in after the grace period until a new one is recorded) or `off`."),
+    ("training_grace_days", 30, "Days after the annual security training expires (or, never taken, after the account was made) before `block` keeps the user out."),
     ("demo", False, "Set by `kura demo` only: the login page then shows the demo accounts' current codes. Never in production."),
 ]
 
@@ -105,6 +108,9 @@ class Settings:
     scrub_interval_hours: int = _DEFAULTS["scrub_interval_hours"]
     selfcheck_interval_hours: int = _DEFAULTS["selfcheck_interval_hours"]
     restore_drill_interval_days: int = _DEFAULTS["restore_drill_interval_days"]
+    duties_acknowledge_days: int = _DEFAULTS["duties_acknowledge_days"]
+    training_rule: str = _DEFAULTS["training_rule"]
+    training_grace_days: int = _DEFAULTS["training_grace_days"]
     demo: bool = _DEFAULTS["demo"]
 
     @property
@@ -144,6 +150,10 @@ class Settings:
                      "restore_drill_interval_days"):
             if getattr(self, name) < 0:
                 raise Invalid(f"{name} must not be negative")
+        if self.training_rule not in ("warn", "block", "off"):
+            raise Invalid("training_rule must be warn, block or off")
+        if self.duties_acknowledge_days <= 0 or self.training_grace_days < 0:
+            raise Invalid("duties_acknowledge_days must be positive and training_grace_days not negative")
         if self.language not in ("ja", "en"):
             raise Invalid("language must be ja or en")
         for name in ("http", "dicom"):

@@ -9,8 +9,10 @@ from babel.messages.pofile import read_po
 import kura.web.ui as ui_pkg
 from kura.web import errors
 from kura.i18n import LOCALE_DIR, gettext_for
+from kura.identity import duties as duties_core, lifecycle as lifecycle_core, requests as requests_core
+from kura.identity import training as training_core
 from kura.registers import inventory as inventory_core, software as software_core
-from kura.web.ui import account, admin, help, inventory, login, peers, registers, render, retention, software
+from kura.web.ui import account, accounts, admin, help, inventory, login, peers, registers, render, retention, software
 
 TEMPLATES = Path(ui_pkg.__file__).parent / "templates"
 _CALL = re.compile(r'''_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')''')
@@ -22,9 +24,11 @@ _FORM_ERROR = re.compile(r'_page\([^"]*"([A-Z][^"]+)"')
 OWN_TEMPLATES = [*TEMPLATES.glob("*.html"), *(TEMPLATES / "account").glob("*.html"),
                  *(TEMPLATES / "admin").glob("*.html"), *(TEMPLATES / "audit").glob("*.html"),
                  *(TEMPLATES / "ops").glob("*.html"), *(TEMPLATES / "retention").glob("*.html"),
-                 *(TEMPLATES / "registers").glob("*.html"), *(TEMPLATES / "help").glob("*.html")]
+                 *(TEMPLATES / "registers").glob("*.html"), *(TEMPLATES / "help").glob("*.html"),
+                 *(TEMPLATES / "accounts").glob("*.html")]
 OWN_MODULES = ["login.py", "home.py", "account.py", "admin.py", "audit.py", "render.py", "ops.py", "peers.py",
-               "retention.py", "registers.py", "inventory.py", "software.py"]
+               "retention.py", "registers.py", "inventory.py", "software.py",
+               "accounts.py"]
 
 
 def core_messages(*modules) -> set[str]:
@@ -45,12 +49,14 @@ def ui_messages() -> set[str]:
     ids |= {n.label for n in render.NAV} | {n.hint for n in render.NAV}
     ids |= set(login.NOTICES.values()) | set(account.DONE.values()) | set(admin.DONE.values())
     ids |= set(peers.DONE.values())
+    ids |= set(accounts.DONE.values()) | set(accounts.STATES.values()) | set(accounts.KINDS.values())
+    ids |= set(accounts.COURSE_STATES.values())
     ids |= set(retention.DONE.values()) | set(retention.STATES.values())
     ids |= set(registers.DONE.values()) | set(registers.REPORTS.values())
     ids |= set(inventory.DONE.values()) | set(inventory.LABELS.values()) | set(software.DONE.values())
     ids |= {*inventory_core.KINDS.values(), *inventory_core.STATES.values(), *inventory_core.RESULTS.values(),
             *software_core.STATES.values()}
-    ids |= core_messages(inventory_core, software_core)
+    ids |= core_messages(inventory_core, software_core, requests_core, duties_core, training_core, lifecycle_core)
     ids |= {t.title for t in help.TOPICS}
     ids |= set(errors._TITLES.values())
     ids |= {"Normal", "Restricted", "Very restricted", "completion", "creation"}  # looked up by value

@@ -3,6 +3,10 @@
 R15: policy administration (admin), technical operation (operations) and audit review
 (auditor) are separate roles, and no role grants any action that alters the ledger.
 R17: neither admin nor operations may read stored records.
+R10: accounts come by request and approval: the department head (部門責任者) asks, the system
+administrator decides (AdminRequestDecide), and never on their own request (errors.SamePerson).
+R82: training is recorded by the administrator or the operations manager, who runs it (§14);
+the audit manager reads the records.
 Labelling one study (ImagingStudyLabel) is for those who see it and know why it is sensitive:
 the physician and the technologist, never the administrator, who may not read images (R17).
 Regulation §7 (equipment) and §9 (software): the equipment inventory, its inspections and the
@@ -22,6 +26,7 @@ class Role(StrEnum):
     admin = "admin"
     auditor = "auditor"
     clerk = "clerk"
+    department_head = "department_head"
     modality = "modality"  # a DICOM peer with the store right (kura.imaging.peers)
     nurse = "nurse"
     operations = "operations"
@@ -34,6 +39,7 @@ ROLE_LABELS = {
     Role.admin: ("システム管理者", "System administrator"),
     Role.auditor: ("監査責任者", "Audit manager"),
     Role.clerk: ("医事課職員", "Clerk"),
+    Role.department_head: ("部門責任者", "Department head"),
     Role.modality: ("DICOM 装置 (保存)", "DICOM peer: modality (store)"),
     Role.nurse: ("看護師", "Nurse"),
     Role.operations: ("運用責任者", "Operations manager"),
@@ -52,15 +58,18 @@ _READ_TYPES = frozenset(RECORD_TYPES) | {"Practitioner", "Provenance", "ImagingS
 # Break-glass (R18) is for those who treat patients.
 CLINICAL_ROLES = frozenset({Role.physician, Role.nurse})
 
-_EVERYONE = {A.SelfPasswordChange: ANY, A.SelfSessionEnd: ANY}
+_EVERYONE = {A.SelfDutiesAcknowledge: ANY, A.SelfPasswordChange: ANY, A.SelfSessionEnd: ANY}
 
 # Role -> action -> target kinds it may act on (ANY: every kind).
 ROLE_GRANTS: dict[Role, dict[A, frozenset[str] | str]] = {
     Role.admin: {
         **_EVERYONE,
         A.AdminClassManage: ANY, A.AdminClassRead: ANY,
+        A.AdminDutiesManage: ANY,
         A.AdminPeerManage: ANY, A.AdminPeerRead: ANY,
         A.AdminPermissionsRead: ANY,
+        A.AdminRequestDecide: ANY, A.AdminRequestRead: ANY,
+        A.AdminTrainingManage: ANY, A.AdminTrainingRead: ANY,
         A.AdminUserManage: ANY, A.AdminUserRead: ANY,
         A.OpsKeyExport: ANY, A.OpsStatusRead: ANY,
         A.OpsEmergencySwitch: ANY,
@@ -71,6 +80,7 @@ ROLE_GRANTS: dict[Role, dict[A, frozenset[str] | str]] = {
     Role.operations: {
         **_EVERYONE,
         A.AdminPeerManage: ANY, A.AdminPeerRead: ANY, A.AdminClassRead: ANY,
+        A.AdminTrainingManage: ANY, A.AdminTrainingRead: ANY,
         A.AuditCheckpointCreate: ANY, A.AuditLedgerVerify: ANY,
         A.OpsBackupCreate: ANY, A.OpsBackupPrune: ANY, A.OpsBackupRestore: ANY,
         A.OpsBackupVerify: ANY, A.OpsReplicaRun: ANY, A.OpsScrubRun: ANY,
@@ -85,7 +95,7 @@ ROLE_GRANTS: dict[Role, dict[A, frozenset[str] | str]] = {
         A.AuditAlertRead: ANY, A.AuditAlertSignoff: ANY,
         A.AuditCheckpointCreate: ANY, A.AuditLedgerExport: ANY,
         A.AuditLedgerRead: ANY, A.AuditLedgerVerify: ANY,
-        A.AdminPermissionsRead: ANY,
+        A.AdminPermissionsRead: ANY, A.AdminTrainingRead: ANY,
         A.RegisterEntryRead: ANY, A.RegisterIncidentManage: ANY, A.RegisterPrintRead: ANY,
         A.RetentionDisposalRead: ANY, A.RetentionHoldLift: ANY, A.RetentionHoldPlace: ANY,
     },
@@ -114,6 +124,11 @@ ROLE_GRANTS: dict[Role, dict[A, frozenset[str] | str]] = {
         A.ImagingStudyRead: ANY, A.ImagingStudySearch: ANY, A.ImagingStudyPrint: ANY,
         A.ImagingStudyLabel: ANY,
         A.RegisterMediaManage: ANY,
+    },
+    # 部門責任者: asks for accounts and changes for their staff (R10); the administrator decides.
+    Role.department_head: {
+        **_EVERYONE,
+        A.AdminRequestCreate: ANY, A.AdminRequestRead: ANY,
     },
     # DICOM peers are system Subjects, never users (kura.imaging.peers).
     Role.modality: {A.ImagingInstanceStore: ANY},

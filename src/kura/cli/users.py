@@ -101,3 +101,17 @@ def reset_password(name: str, password_file: PasswordFile = None) -> None:
     with kura.unit_of_work(console_operator(), "HOPERAT") as ctx:
         _, uri = identity.reset_password(ctx, username=name, password=password)
     typer.echo(uri)
+
+
+@user_app.command("end-date")
+def end_date(name: str,
+             date: Annotated[str, typer.Argument(help="YYYY-MM-DD (hospital time), or 'none' to clear it.")],
+             reason: Annotated[str, typer.Option("--reason", help="Why (退職, 異動, …); kept in the ledger.")] = "") -> None:
+    """Schedule the day an account ends (leaving, transfer): it is disabled on that day."""
+    from kura.identity import lifecycle
+
+    with State.kura().unit_of_work(console_operator(), "HSYSADMIN") as ctx:
+        user = lifecycle.set_end_date(ctx, username=name, end_date=None if date == "none" else date, reason=reason)
+        line = (f"{user.username}: ends {user.end_date}" + (" (disabled now)" if user.disabled else "")
+                if user.end_date else f"{user.username}: no end date")
+    typer.echo(line)

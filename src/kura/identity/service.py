@@ -23,7 +23,7 @@ from kura.access.policy import CONFIDENTIALITY, Subject, Target
 from kura.access.roles import ROLE_GRANTS, Role
 from kura.blobs.crypto import open_sealed, seal
 from kura.errors import Conflict, Denied, Invalid, NotFound, Unauthenticated
-from kura.identity import passwords, totp
+from kura.identity import duties, lifecycle, passwords, totp, training
 from kura.identity.models import LoginFailure, LoginSession, User
 from kura.ledger.tags import LedgerTag
 from kura.operation import Context
@@ -31,7 +31,7 @@ from kura.operation import Context
 __all__ = ["normalise_username", "register", "authenticate", "LoginResult", "LoginOutcome",
            "resolve_session", "end_session", "change_password", "reset_password", "disable",
            "unlock", "update_user", "list_users", "get_user", "subject_of", "totp_uri",
-           "reenrol_totp", "confirm_totp", "user_count"]
+           "reenrol_totp", "confirm_totp", "user_count", "revoke_sessions"]
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
@@ -137,6 +137,7 @@ class LoginOutcome(enum.Enum):
     ok = "ok"
     failed = "failed"
     locked = "locked"
+    refused = "refused"  # right password and code, but a rule keeps the user out (training)
 
 
 @dataclasses.dataclass
@@ -150,6 +151,7 @@ class LoginResult:
     # next code. Told apart only when both factors were right, so it reveals nothing to
     # someone without the second factor; not counted towards a lockout.
     reused_code: bool = False
+    reason: str = ""
 
 
 _DUMMY_TOTP_SECRET = "KURADUMMYTIMINGSECRETAAAAAAAAAAA"  # noqa: S105 — not a credential: checked for unknown names, the same work
@@ -200,6 +202,8 @@ def authenticate(ctx: Context, *, username: str, password: str, otp: str) -> Log
     if user is None:
         step = None
     target = Target(kind="User", id=name or None)
+    if user is not None and not user.disabled and lifecycle.is_over(user, lifecycle.today(ctx)):
+        lifecycle.end_account(ctx, user)  # the scheduler's run may have been missed: never let a leaver in
     name_locked = _name_locked(ctx, key, now)  # asked for every name: the same queries either way
     locked = (user.locked_until is not None and _utc(user.locked_until) > now) if user else name_locked
     if locked:
@@ -230,6 +234,10 @@ def authenticate(ctx: Context, *, username: str, password: str, otp: str) -> Log
         return LoginResult(LoginOutcome.failed)
     user.totp_last_step = step
     user.totp_confirmed = True
+    refusal = training.login_refusal(ctx, user)
+    if refusal:  # both factors right: safe to say why (as for a locked account)
+        ctx.record(LedgerTag.AuthLoginFailed, target=target, outcome=4, reason=refusal)
+        return LoginResult(LoginOutcome.refused, reason=refusal)
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
     token = secrets.token_urlsafe(32)
@@ -254,6 +262,7 @@ class SessionInfo:
     session_id: str
     must_change_password: bool
     idle_expires_at: dt.datetime
+    duties_due: int | None = None  # the version of the user duties to acknowledge first
 
 
 def resolve_session(ctx: Context, token: str | None, *, read_only: bool = False) -> SessionInfo | None:
@@ -273,7 +282,7 @@ def resolve_session(ctx: Context, token: str | None, *, read_only: bool = False)
         return None
     user = ctx.session.get(User, sess.user_id)
     idle = dt.timedelta(minutes=ctx.settings.session_idle_minutes)
-    if user is None or user.disabled:
+    if user is None or user.disabled or lifecycle.is_over(user, lifecycle.today(ctx)):
         return None
     stale = now - sess.last_seen_at >= dt.timedelta(seconds=5)  # spare a write on bursts of requests
     if read_only and (stale or now >= sess.expires_at):
@@ -289,7 +298,8 @@ def resolve_session(ctx: Context, token: str | None, *, read_only: bool = False)
     ctx.actor = subject_of(user)
     return SessionInfo(user=user, subject=ctx.actor, session_id=sess.id,
                        must_change_password=user.must_change_password,
-                       idle_expires_at=min(now + idle, sess.expires_at))
+                       idle_expires_at=min(now + idle, sess.expires_at),
+                       duties_due=duties.due(ctx, user))
 
 
 def end_session(ctx: Context, token: str) -> None:
@@ -312,6 +322,11 @@ def _revoke_all(ctx: Context, user: User, reason: str, keep: str | None = None) 
         ctx.record(LedgerTag.AuthSessionRevoked, target=Target(kind="User", id=user.username),
                    reason=reason, detail={"sessions": n})
     return n
+
+
+def revoke_sessions(ctx: Context, user: User, reason: str) -> int:
+    """End every live session of `user`. Ledger: AuthSessionRevoked (when there was one)."""
+    return _revoke_all(ctx, user, reason)
 
 
 def change_password(ctx: Context, *, user: User, old: str, new: str, session_id: str | None) -> None:
@@ -404,6 +419,8 @@ def update_user(ctx: Context, *, username: str, roles=None, clearance: str | Non
     if display_name is not None:
         user.display_name = display_name.strip()[:200] or user.username
     if enabled:
+        if lifecycle.is_over(user, lifecycle.today(ctx)):
+            raise Invalid("the account's end date has passed: clear or move the end date first")
         user.disabled = False
     after = {"roles": user.roles, "clearance": user.clearance, "disabled": user.disabled}
     ctx.record(LedgerTag.AdminUserUpdated, target=_user_target(user),

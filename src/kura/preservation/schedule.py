@@ -4,7 +4,8 @@ operations screen's "back up now" — one background job at a time, each with li
 Every run is ledgered by the operation itself (OpsBackupCreated, OpsReplicaSynced,
 OpsScrubCompleted, OpsSelfcheckCompleted, OpsRestoreDrilled); a run that fails writes OpsRunFailed, an alert the
 operations screen shows. When a job was last run is read from the ledger, so a restart does
-not run everything again.
+not run everything again. At every tick it also disables the accounts whose end date has come
+(kura.identity.lifecycle; the login checks it as well, so a stopped scheduler lets no leaver in).
 """
 
 from __future__ import annotations
@@ -189,11 +190,19 @@ class Scheduler(threading.Thread):
                     return kind, dest
         return None
 
+    def end_accounts(self) -> list[str]:
+        """Disable the accounts whose end date (退職・異動) has come. Ledger: AdminUserEnded each."""
+        from kura.identity import lifecycle
+
+        with self.app.unit_of_work(lifecycle.SYSTEM, "HSYSADMIN") as ctx:
+            return lifecycle.end_due(ctx)
+
     def run(self) -> None:
         # The first look comes one tick after start: a server started briefly (a test, a
         # restart) does not set off a scrub at once.
         while not self._stop.wait(self.tick):
             try:
+                self.end_accounts()
                 if self.jobs.current is None:
                     job = self.due()
                     if job is not None:

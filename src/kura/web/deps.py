@@ -41,6 +41,7 @@ class Auth:
     must_change_password: bool
     idle_expires_at: dt.datetime
     via_cookie: bool
+    duties_due: int | None = None  # the version of the user duties to acknowledge first
 
 
 def kura_of(request: Request):
@@ -96,7 +97,7 @@ def _auth(info, token, via_cookie: bool) -> Auth:
     return Auth(subject=info.subject, user_id=info.user.id, username=info.user.username,
                 display_name=info.user.display_name, session_id=info.session_id, token=token or "",
                 must_change_password=info.must_change_password,
-                idle_expires_at=info.idle_expires_at, via_cookie=via_cookie)
+                idle_expires_at=info.idle_expires_at, via_cookie=via_cookie, duties_due=info.duties_due)
 
 
 def _record_anonymous_denial(request: Request) -> None:
@@ -112,6 +113,8 @@ def authenticate(request: Request) -> Auth:
     auth = _resolve(request)
     if auth.must_change_password:
         raise Denied("password change required: POST /api/session/password")
+    if auth.duties_due:
+        raise Denied("user duties to acknowledge first: sign in on a screen and read /account/duties")
     return auth
 
 

@@ -115,11 +115,15 @@ def _kura_html(request: Request, exc: KuraError, status: int):
 
 
 def install(app: FastAPI) -> None:
-    from kura.web.ui.render import PasswordChangeRequired
+    from kura.web.ui.render import DutiesRequired, PasswordChangeRequired
 
     @app.exception_handler(PasswordChangeRequired)
     async def _change_first(request: Request, exc: PasswordChangeRequired):
         return RedirectResponse("/account/password", status_code=303)
+
+    @app.exception_handler(DutiesRequired)
+    async def _duties_first(request: Request, exc: DutiesRequired):
+        return RedirectResponse("/account/duties", status_code=303)
 
     @app.exception_handler(KuraError)
     async def _kura_error(request: Request, exc: KuraError):

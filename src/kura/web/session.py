@@ -7,7 +7,7 @@ import datetime as dt
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from kura.errors import Locked, Unauthenticated
+from kura.errors import Denied, Locked, Unauthenticated
 from kura.identity import service as identity
 from kura.web.deps import SESSION_COOKIE, AuthPendingDep, PublicDep, kura_of, origin_of, work
 
@@ -45,6 +45,8 @@ def sign_in(request: Request, username: str, password: str, otp: str) -> identit
         contact = kura.settings.support_contact or "the system administrator"
         raise Locked(f"account locked after too many failed logins; wait {kura.settings.lockout_minutes} "
                      f"minutes or call {contact} to have it unlocked")
+    if result.outcome is identity.LoginOutcome.refused:
+        raise Denied(result.reason)  # both factors right: the user learns why (training overdue)
     if result.reused_code:
         raise CodeReused("invalid credentials")  # the API answers it as any failure (R7)
     if result.outcome is not identity.LoginOutcome.ok:

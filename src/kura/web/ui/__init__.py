@@ -19,6 +19,7 @@ AREAS = [
     "kura.web.ui.home",
     "kura.web.ui.account",
     "kura.web.ui.admin",
+    "kura.web.ui.accounts",
     "kura.web.ui.audit",
     "kura.web.ui.patients",
     "kura.web.ui.records",

@@ -31,7 +31,8 @@ CLASS_TYPES = (*RECORD_TYPES, "ImagingStudy")
 
 DONE = {"updated": "The user has been updated.", "disabled": "The account has been disabled.",
         "enabled": "The account has been enabled again.", "unlocked": "The account has been unlocked.",
-        "class": "The management class has been saved."}
+        "class": "The management class has been saved.",
+        "end_date": "The end date has been saved. The account is disabled on that day."}
 
 Text = Annotated[str, Form(max_length=200)]
 Password = Annotated[str, Form(max_length=1024)]
@@ -45,7 +46,7 @@ def _user_row(user, now) -> dict:
     return {"username": user.username, "display_name": user.display_name, "roles": sorted(user.role_set),
             "clearance": user.clearance, "disabled": user.disabled, "department": user.department,
             "locked": bool(locked_until and locked_until > now), "must_change": user.must_change_password,
-            "created_at": user.created_at}
+            "created_at": user.created_at, "end_date": user.end_date}
 
 
 # -- users -------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse
 
-from kura.errors import Locked, Unauthenticated
+from kura.errors import Denied, Locked, Unauthenticated
 from kura.identity import service as identity
 from kura.web.deps import SESSION_COOKIE, AuthPendingDep, PublicDep, kura_of, origin_of, work
 from kura.i18n import LANGUAGES
@@ -74,6 +74,9 @@ def login(request: Request, _: PublicDep,
         return render(request, "login.html", {"next": safe_next(target), "username": username, "locked": True,
                                               "lockout_minutes": settings.lockout_minutes,
                                               "contact": settings.support_contact}, status=423)
+    except Denied as exc:  # both factors right, a rule keeps the user out (training overdue)
+        return render(request, "login.html", {"next": safe_next(target), "username": username, "refused": exc.reason,
+                                              "contact": kura_of(request).settings.support_contact}, status=403)
     except CodeReused:
         return render(request, "login.html", {"next": safe_next(target), "username": username, "reused": True,
                                               "demo_codes": _demo_codes(request)}, status=401)

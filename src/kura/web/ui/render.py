@@ -30,7 +30,8 @@ from kura.web.i18n import language_of
 from kura.web.ui.words import action_name, say
 
 __all__ = ["render", "redirect", "PageDep", "NAV", "NavItem", "can", "safe_next", "qr_data_uri",
-           "role_label", "fmt_time", "PERSON_ROLES", "LOCAL_TZ", "PasswordChangeRequired"]
+           "role_label", "fmt_time", "PERSON_ROLES", "LOCAL_TZ", "PasswordChangeRequired",
+           "DutiesRequired"]
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -99,6 +100,14 @@ NAV: list[NavItem] = [
             "Write a patient's studies to CD/DVD (DICOMDIR) and keep the media register."),
     NavItem("/registers/prints", "Printouts and exports", Action.RegisterPrintRead, "Ledger",
             "Who printed or carried out what, when, for what purpose."),
+    NavItem("/accounts/requests", "Account requests", Action.AdminRequestRead, "AccountRequest",
+            "Ask for an account or a change of rights; the system administrator approves or refuses."),
+    NavItem("/training", "Training", Action.AdminTrainingRead, "Training",
+            "Training records with their evidence, and who is due for the annual security training.",
+            Action.AdminTrainingManage, "Training records, and who is due for the annual security training.",
+            "Training"),
+    NavItem("/admin/duties", "User duties", Action.AdminDutiesManage, "Duties",
+            "The text every user acknowledges (利用者の責務): edit it as a new version; who has acknowledged."),
     NavItem("/admin/permissions", "Permissions", Action.AdminPermissionsRead, "Permissions",
             "What each role may do (read-only)."),
     NavItem("/audit", "Audit log", Action.AuditLedgerRead, "Ledger",
@@ -159,7 +168,7 @@ def render(request: Request, name: str, context: dict | None = None, status: int
     kura = kura_of(request)
     lang = language_of(request, kura.settings.language)
     auth = getattr(request.state, "auth", None)
-    nav = nav_for(request, auth) if auth and not auth.must_change_password else []
+    nav = nav_for(request, auth) if auth and not auth.must_change_password and not auth.duties_due else []
     path = request.url.path
     matching = [item.url for item in nav if path == item.url or path.startswith(item.url.rstrip("/") + "/")]
     values = {
@@ -203,9 +212,16 @@ class PasswordChangeRequired(Exception):
     """Raised by PageDep; kura.web.errors turns it into a redirect to the change form (R6)."""
 
 
+class DutiesRequired(Exception):
+    """Raised by PageDep while the user duties wait for the user's 同意; kura.web.errors
+    turns it into a redirect to the text (kura.identity.duties)."""
+
+
 def page_auth(auth: AuthPendingDep) -> Auth:
     if auth.must_change_password:
         raise PasswordChangeRequired()
+    if auth.duties_due:
+        raise DutiesRequired()
     return auth
 
 
