@@ -73,7 +73,7 @@ class Kura:
     @contextlib.contextmanager
     def unit_of_work(self, actor: Subject | None, purpose: str | None = None, *, origin: str = "",
                      request_id: str | None = None, break_glass_reason: str | None = None,
-                     read_only: bool = False) -> Iterator[Context]:
+                     read_only: bool = False, channel: str = "") -> Iterator[Context]:
         """One transaction: the change and its ledger entries commit together or not at all.
 
         When the work is refused (Denied), it is rolled back and the denial is then written
@@ -81,7 +81,8 @@ class Kura:
         so are the security alerts noted with ctx.alert (an integrity failure found on read).
         Without a `purpose`, kura.access.purpose decides it from the actor and the break-glass.
         A `read_only` unit of work reads a snapshot without taking SQLite's write lock; it
-        may not write (ctx.record raises RuntimeError).
+        may not write (ctx.record raises RuntimeError). A `channel` (fhir, dicomweb, api) names
+        the protocol a web request came by; its entries record it (detail "via").
         """
         if purpose is None:
             purpose = purpose_of(actor, break_glass=bool(break_glass_reason))
@@ -91,7 +92,7 @@ class Kura:
                       checkpoint_interval=self.settings.checkpoint_interval, blobs=self.blobs,
                       master_key=self.master_key, keyring=self.keyring, settings=self.settings,
                       records_port=self.records_port, imaging_port=self.imaging_port,
-                      read_only=read_only)
+                      read_only=read_only, channel=channel)
         if request_id:
             ctx.request_id = request_id
         try:

@@ -58,6 +58,9 @@ class Context:
     # The records store's view of the image archive (kura.records.link.ImagingPort), likewise.
     imaging_port: object | None = None
     read_only: bool = False
+    # The protocol of a web request other than the screens (fhir, dicomweb, api); recorded in
+    # each entry's detail as "via", so the audit manager can tell the sources apart.
+    channel: str = ""
     denials: list[Denial] = dataclasses.field(default_factory=list)
     break_glass_used: bool = False
     # Open break-glasses by patient (None: looked up, none open), and the ones this work used.
@@ -148,6 +151,8 @@ class Context:
         target = target or Target(kind="")
         if target.patient_id in self.under and tag != LedgerTag.AccessBreakGlassStarted:
             detail = {**(detail or {}), "break_glass": self.under[target.patient_id]}
+        if self.channel:
+            detail = {**(detail or {}), "via": self.channel}
         return ledger.append(
             self.session, at=self.clock.now(), tag=tag, outcome=outcome,
             actor_id=actor.id if actor else None, actor_name=actor.name if actor else "anonymous",

@@ -29,6 +29,7 @@ class Action(StrEnum):
     AuditLedgerExport = "audit:ledger:export"
     AuditLedgerRead = "audit:ledger:read"
     AuditLedgerVerify = "audit:ledger:verify"
+    AuditPatientIdentify = "audit:patient:identify"
     ImagingInstanceStore = "imaging:instance:store"
     ImagingStudyConfirm = "imaging:study:confirm"
     ImagingStudyLabel = "imaging:study:label"

@@ -95,6 +95,9 @@ ROLE_GRANTS: dict[Role, dict[A, frozenset[str] | str]] = {
         A.AuditAlertRead: ANY, A.AuditAlertSignoff: ANY,
         A.AuditCheckpointCreate: ANY, A.AuditLedgerExport: ANY,
         A.AuditLedgerRead: ANY, A.AuditLedgerVerify: ANY,
+        # Who a ledger entry's patient is (number, name), never the record's content (R17):
+        # every identification is a ledger entry, shown in that patient's access history.
+        A.AuditPatientIdentify: ANY,
         A.AdminPermissionsRead: ANY, A.AdminTrainingRead: ANY,
         A.RegisterEntryRead: ANY, A.RegisterIncidentManage: ANY, A.RegisterPrintRead: ANY,
         A.RetentionDisposalRead: ANY, A.RetentionHoldLift: ANY, A.RetentionHoldPlace: ANY,

@@ -16,12 +16,13 @@ import io
 import json
 import socket
 import xml.etree.ElementTree as ET
-from typing import Iterator, NamedTuple
+from typing import Iterator
 
 from sqlalchemy import select
 
 from kura.access.actions import Action
 from kura.access.policy import Target
+from kura.audit.events import DCM, DCM_SYSTEM, EVENTS, Event, event_of
 from kura.errors import Invalid
 from kura.ledger import service as ledger
 from kura.ledger.encoding import field_text, iso_utc
@@ -35,128 +36,6 @@ __all__ = ["export_entries", "EVENTS", "DCM", "Event", "FORMATS", "audit_message
 FORMATS = ("csv", "fhir", "syslog")
 CHUNK = 500  # entries per yielded chunk: output streams, memory stays flat
 
-# DICOM Controlled Terminology (PS3.16 Annex D), the codes used here.
-DCM = {
-    "110100": "Application Activity", "110101": "Audit Log Used", "110103": "DICOM Instances Accessed",
-    "110104": "DICOM Instances Transferred",
-    "110105": "DICOM Study Deleted", "110106": "Export", "110107": "Import",
-    "110110": "Patient Record", "110112": "Query", "110113": "Security Alert",
-    "110114": "User Authentication",
-    "110120": "Application Start", "110121": "Application Stop", "110122": "Login", "110123": "Logout",
-    "110126": "Node Authentication", "110127": "Emergency Override Started",
-    "110128": "Network Configuration", "110129": "Security Configuration",
-    "110132": "Use of Restricted Function", "110134": "Audit Recording Started",
-    "110135": "Object Security Attributes Changed", "110136": "Security Roles Changed",
-    "110137": "User Security Attributes Changed", "110138": "Emergency Override Stopped",
-}
-DCM_SYSTEM = "http://dicom.nema.org/resources/ontology/DCM"
-
-
-class Event(NamedTuple):
-    event_id: str  # DCM CID 400 Audit Event ID
-    type_code: str | None  # DCM CID 401 Audit Event Type Code
-    action: str  # EventActionCode: C create, R read, U update, D delete, E execute
-
-
-T = LedgerTag
-# The one tag -> DICOM audit event table (PS3.15 A.5.3; CID 400/401). A test checks that
-# every LedgerTag has a row, so a new tag cannot be exported uncoded.
-EVENTS: dict[LedgerTag, Event] = {
-    T.AccessBreakGlassStarted: Event("110113", "110127", "E"),
-    T.AccessBreakGlassStopped: Event("110113", "110138", "E"),
-    T.AccessRequestDenied: Event("110113", "110132", "E"),
-    T.AdminClassChanged: Event("110113", "110129", "U"),
-    T.AdminClassDefined: Event("110113", "110129", "C"),
-    T.AdminDutiesPublished: Event("110113", "110129", "C"),
-    T.AdminPeerAdded: Event("110113", "110128", "C"),
-    T.AdminPeerChanged: Event("110113", "110128", "U"),
-    T.AdminRequestApproved: Event("110113", "110136", "U"),
-    T.AdminRequestRefused: Event("110113", "110136", "U"),
-    T.AdminRequestSubmitted: Event("110113", "110136", "C"),
-    T.AdminTrainingRecorded: Event("110100", None, "C"),
-    T.AdminUserCreated: Event("110113", "110137", "C"),
-    T.AdminUserDisabled: Event("110113", "110137", "U"),
-    T.AdminUserEndDateSet: Event("110113", "110137", "U"),
-    T.AdminUserEnded: Event("110113", "110137", "U"),
-    T.AdminUserPasswordReset: Event("110113", "110137", "U"),
-    T.AdminUserUnlocked: Event("110113", "110137", "U"),
-    T.AdminUserUpdated: Event("110113", "110136", "U"),
-    T.AuditAlertSignedOff: Event("110101", None, "C"),
-    T.AuditCheckpointCreated: Event("110101", None, "E"),
-    T.AuditLedgerExported: Event("110106", None, "R"),
-    T.AuditLedgerRead: Event("110101", None, "R"),
-    T.AuditLedgerVerified: Event("110101", None, "E"),
-    T.AuthAccountLocked: Event("110113", "110137", "E"),
-    T.AuthDutiesAcknowledged: Event("110100", None, "C"),
-    T.AuthLoginFailed: Event("110114", "110122", "E"),
-    T.AuthLoginSucceeded: Event("110114", "110122", "E"),
-    T.AuthPasswordChanged: Event("110113", "110137", "U"),
-    T.AuthSessionEnded: Event("110114", "110123", "E"),
-    T.AuthSessionRevoked: Event("110114", "110123", "E"),
-    T.AuthSessionTimedOut: Event("110114", "110123", "E"),
-    T.AuthTotpEnrolled: Event("110113", "110137", "U"),
-    T.DicomAssociationAccepted: Event("110114", "110126", "E"),
-    T.DicomAssociationRejected: Event("110113", "110126", "E"),
-    T.DicomAssociationReleased: Event("110114", "110123", "E"),
-    T.ImagingInstanceRefused: Event("110113", "110132", "C"),
-    T.ImagingInstanceStored: Event("110104", None, "C"),
-    T.ImagingStudyConfirmed: Event("110103", None, "U"),
-    T.ImagingStudyFlagged: Event("110103", None, "U"),
-    T.ImagingStudyLabelled: Event("110103", None, "U"),
-    T.ImagingStudyPrinted: Event("110106", None, "R"),
-    T.ImagingStudyQueried: Event("110112", None, "E"),
-    T.ImagingStudyRead: Event("110103", None, "R"),
-    T.ImagingStudyRetrieved: Event("110104", None, "R"),
-    T.ImagingStudyReturned: Event("110103", None, "U"),
-    T.KeysKeyLinked: Event("110113", "110135", "U"),
-    T.KeysKeyShredded: Event("110110", None, "D"),
-    T.OpsBackupCreated: Event("110106", None, "E"),
-    T.OpsBackupPruned: Event("110100", None, "D"),
-    T.OpsBackupRestored: Event("110107", None, "C"),
-    T.OpsBackupVerified: Event("110100", None, "E"),
-    T.OpsEmergencyLifted: Event("110113", "110128", "E"),
-    T.OpsEmergencySwitched: Event("110113", "110128", "E"),
-    T.OpsIntegrityFailed: Event("110113", None, "E"),
-    T.OpsKeyExported: Event("110106", None, "R"),
-    T.OpsObjectRepaired: Event("110100", None, "U"),
-    T.OpsReplicaSynced: Event("110106", None, "E"),
-    T.OpsRunFailed: Event("110113", None, "E"),
-    T.OpsScrubCompleted: Event("110100", None, "E"),
-    T.OpsSelfcheckCompleted: Event("110100", None, "E"),
-    T.RecordsRecordConfirmed: Event("110110", None, "U"),
-    T.RecordsRecordCreated: Event("110110", None, "C"),
-    T.RecordsRecordExported: Event("110106", None, "R"),
-    T.RecordsRecordPrinted: Event("110106", None, "R"),
-    T.RecordsRecordRead: Event("110110", None, "R"),
-    T.RecordsRecordSearched: Event("110112", None, "E"),
-    T.RecordsRecordTampered: Event("110113", None, "R"),
-    T.RecordsRecordUpdated: Event("110110", None, "U"),
-    T.RegisterDeviceAdded: Event("110100", None, "C"),
-    T.RegisterDeviceChanged: Event("110100", None, "U"),
-    T.RegisterEquipmentApproved: Event("110100", None, "U"),
-    T.RegisterEquipmentRecorded: Event("110100", None, "C"),
-    T.RegisterIncidentRecorded: Event("110113", None, "C"),
-    T.RegisterIncidentUpdated: Event("110113", None, "U"),
-    T.RegisterInspectionClosed: Event("110100", None, "U"),
-    T.RegisterInspectionRecorded: Event("110100", None, "C"),
-    T.RegisterMediaRecorded: Event("110106", None, "E"),
-    T.RegisterMediaUpdated: Event("110100", None, "U"),
-    # 110100 Application Activity: a build of kura reviewed for use (§9).
-    T.RegisterSoftwareApproved: Event("110100", None, "U"),
-    T.RegisterSoftwareRefused: Event("110100", None, "U"),
-    T.RegisterSoftwareSubmitted: Event("110100", None, "C"),
-    # Disposal deletes patient records and studies (DICOM 110105 Study Deleted, 110110 D).
-    T.RetentionDisposalApproved: Event("110110", None, "D"),
-    T.RetentionDisposalRequested: Event("110110", None, "E"),
-    T.RetentionHoldLifted: Event("110110", None, "U"),
-    T.RetentionHoldPlaced: Event("110110", None, "U"),
-    T.RetentionVaultRefreshed: Event("110100", None, "E"),
-    T.RetentionWorklistRead: Event("110112", None, "E"),
-    T.SystemHomeInitialised: Event("110113", "110134", "C"),
-    T.SystemServerStarted: Event("110100", "110120", "E"),
-    T.SystemServerStopped: Event("110100", "110121", "E"),
-}
-_UNKNOWN = Event("110100", None, "E")  # a tag written by a newer kura than this one
 
 # Participant object (DICOM) / entity (FHIR) type and role by target kind (RFC 3881 codes,
 # FHIR audit-entity-type and object-role), and the ID type code.
@@ -171,13 +50,6 @@ _KINDS: dict[str, tuple[str, str, str, tuple[str, str, str]]] = {
 }
 _DEFAULT_KIND = (_SYSTEM_OBJECT, "4", "Domain Resource", ("12", "RFC-3881", "URI"))
 _CSV_COLUMNS = (*ledger.FIELDS, "leaf_hash", "chain_hash")
-
-
-def event_of(tag: str) -> Event:
-    try:
-        return EVENTS[LedgerTag(tag)]
-    except ValueError:
-        return _UNKNOWN
 
 
 def export_entries(ctx: Context, *, fmt: str, since: dt.datetime | None = None,

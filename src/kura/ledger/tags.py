@@ -34,6 +34,7 @@ class LedgerTag(StrEnum):
     AuditLedgerExported = "audit:ledger:exported"
     AuditLedgerRead = "audit:ledger:read"
     AuditLedgerVerified = "audit:ledger:verified"
+    AuditPatientIdentified = "audit:patient:identified"
     AuthAccountLocked = "auth:account:locked"
     AuthDutiesAcknowledged = "auth:duties:acknowledged"
     AuthLoginFailed = "auth:login:failed"

@@ -52,6 +52,15 @@ def origin_of(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
+_CHANNELS = (("/fhir", "fhir"), ("/dicom-web", "dicomweb"), ("/api/", "api"))
+
+
+def channel_of(request: Request) -> str:
+    """The protocol a request came by, for the ledger (kura.audit.events.SOURCES); "" for the screens."""
+    path = request.url.path
+    return next((name for prefix, name in _CHANNELS if path == prefix or path.startswith(prefix.rstrip("/") + "/")), "")
+
+
 def token_of(request: Request) -> tuple[str | None, bool]:
     header = request.headers.get("authorization", "")
     if header[:7].lower() == "bearer ":
@@ -172,5 +181,5 @@ def work(request: Request, auth: Auth | None, purpose: str | None = None, *,
     reason = break_glass_of(request, break_glass)
     with kura_of(request).unit_of_work(auth.subject if auth else None, purpose,
                                        origin=origin_of(request), request_id=request.state.request_id,
-                                       break_glass_reason=reason) as ctx:
+                                       break_glass_reason=reason, channel=channel_of(request)) as ctx:
         yield ctx

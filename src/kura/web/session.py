@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kura.errors import Denied, Locked, Unauthenticated
 from kura.identity import service as identity
-from kura.web.deps import SESSION_COOKIE, AuthPendingDep, PublicDep, kura_of, origin_of, work
+from kura.web.deps import SESSION_COOKIE, AuthPendingDep, PublicDep, channel_of, kura_of, origin_of, work
 
 __all__ = ["router", "sign_in", "set_session_cookie"]
 
@@ -38,7 +38,8 @@ class SessionOut(BaseModel):
 def sign_in(request: Request, username: str, password: str, otp: str) -> identity.LoginResult:
     """Authenticate; failures are committed to the ledger first, then raised."""
     kura = kura_of(request)
-    with kura.unit_of_work(None, "", origin=origin_of(request), request_id=request.state.request_id) as ctx:
+    with kura.unit_of_work(None, "", origin=origin_of(request), request_id=request.state.request_id,
+                           channel=channel_of(request)) as ctx:
         result = identity.authenticate(ctx, username=username, password=password, otp=otp)
     if result.outcome is identity.LoginOutcome.locked:
         # Only with the right password and code (R7); say whom to call.

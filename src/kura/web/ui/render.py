@@ -27,7 +27,7 @@ from kura.text import wareki
 from kura.web.deps import Auth, AuthPendingDep, kura_of
 from kura.i18n import gettext_for
 from kura.web.i18n import language_of
-from kura.web.ui.words import action_name, say
+from kura.web.ui.words import action_name, audit_reason, say
 
 __all__ = ["render", "redirect", "PageDep", "NAV", "NavItem", "can", "safe_next", "qr_data_uri",
            "role_label", "fmt_time", "PERSON_ROLES", "LOCAL_TZ", "PasswordChangeRequired",
@@ -114,6 +114,8 @@ NAV: list[NavItem] = [
             "Browse the ledger by user, action, patient and time."),
     NavItem("/audit/alerts", "Alerts", Action.AuditAlertRead, "Ledger",
             "Review break-glass, lockouts and denials, and sign them off."),
+    NavItem("/audit/patients", "Access history", Action.AuditPatientIdentify, "Patient",
+            "Who accessed a patient's records and images, when and why: for a disclosure request."),
     NavItem("/audit/integrity", "Integrity", Action.AuditLedgerRead, "Ledger",
             "Verify the ledger and see its signed checkpoints."),
     NavItem("/account", "My account", Action.SelfPasswordChange, "User",
@@ -179,6 +181,7 @@ def render(request: Request, name: str, context: dict | None = None, status: int
         "role_label": lambda r: role_label(r, lang), "fmt_time": fmt_time,
         "emergency": emergency_of(request),
         "say": lambda m: say(m, gettext_for(lang), lang), "action_name": lambda a: action_name(a, lang),
+        "reason_words": lambda m: audit_reason(m, gettext_for(lang), lang),
         "today": kura.clock.now().astimezone(LOCAL_TZ).date().isoformat(),
     }
     values.update(context or {})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Callable
 
-__all__ = ["AREAS", "action_name", "area_of", "say"]
+__all__ = ["AREAS", "action_name", "area_of", "say", "audit_reason"]
 
 # area -> (ja, en), in the order the permission table groups them.
 AREAS = {"records": ("医事記録", "Records"), "imaging": ("画像", "Images"), "audit": ("監査", "Audit"),
@@ -29,7 +29,7 @@ _VERBS = {"manage": "管理", "read": "閲覧", "signoff": "確認 (サインオ
           "verify": "検証", "store": "受信・保存", "confirm": "確定", "print": "印刷", "return": "差し戻し",
           "search": "検索", "prune": "整理", "restore": "復元", "run": "実行", "update": "訂正・更新",
           "change": "変更", "end": "終了", "place": "設定", "lift": "解除", "approve": "承認", "dispose": "実施",
-          "label": "設定", "report": "登録", "decide": "承認・却下", "acknowledge": "同意"}
+          "label": "設定", "report": "登録", "decide": "承認・却下", "acknowledge": "同意", "identify": "特定"}
 _SPECIAL = {"imaging:study:confirm": "画像検査の確定 (検像)", "imaging:instance:store": "画像の受信・保存",
             "records:record:update": "記録の更新・訂正", "records:record:export": "記録の書き出し (開示)",
             "ops:scrub:run": "保存データの検査 (スクラブ)", "ops:selfcheck:run": "自己点検の実行",
@@ -95,3 +95,34 @@ def say(message: str, _: Callable[..., str], lang: str = "ja") -> str:
                 fields["rest"] = say(fields["rest"], _, lang)
             return _(msgid, **fields)
     return exact
+
+
+# The reasons the core writes into ledger entries, as the audit manager reads them: neutral
+# (not "your clearance"), each naming who and what. Checked before the screens' patterns.
+_AUDIT_PATTERNS: list[tuple[re.Pattern, str]] = [(re.compile(p), m) for p, m in [
+    (r"^clearance (?P<clearance>[NRV]) < label (?P<label>[NRV]); break-glass by (?P<user>\S+): (?P<why>.*)$",
+     "Label %(label)s above clearance %(clearance)s: break-glass by %(user)s, stating: %(why)s"),
+    (r"^clearance (?P<clearance>[NRV]) < label (?P<label>[NRV]); under break-glass #(?P<seq>\d+) by (?P<user>\S+): (?P<why>.*)$",
+     "Label %(label)s above clearance %(clearance)s: under break-glass #%(seq)s by %(user)s (%(why)s)"),
+    (r"^clearance (?P<clearance>[NRV]) < label (?P<label>[NRV])$",
+     "Label %(label)s is above the user's clearance %(clearance)s."),
+    (r"^no role of (?P<user>\S+) grants (?P<action>\S+) on (?P<kind>\S+)$",
+     "No role of %(user)s allows %(action)s."),
+    (r"^(?P<n>\d+) failed logins within (?P<m>\d+) minutes$", "%(n)s failed logins within %(m)s minutes"),
+]]
+_AUDIT_WORDS = ("unknown user", "account disabled", "wrong password", "wrong or reused code", "code already used",
+                "account locked", "calling AE title not registered", "association limit reached", "logout", "timeout")
+
+
+def audit_reason(message: str, _: Callable[..., str], lang: str = "ja") -> str:
+    """A ledger entry's reason in the UI language, for the audit screens."""
+    if not message or lang != "ja":
+        return message or ""
+    for pattern, msgid in _AUDIT_PATTERNS:
+        m = pattern.match(message)
+        if m:
+            fields = {k: v for k, v in m.groupdict().items() if v is not None}
+            if "action" in fields:
+                fields["action"] = action_name(fields["action"], lang)
+            return _(msgid, **fields)
+    return say(message, _, lang)
