@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from kura.ledger.tags import LedgerTag
 
-__all__ = ["DCM", "DCM_SYSTEM", "Event", "EVENTS", "NAMES", "KINDS", "OUTCOMES", "PURPOSES", "SOURCES",
+__all__ = ["DCM", "DCM_SYSTEM", "Event", "EVENTS", "NAMES", "KINDS", "OUTCOMES", "PURPOSES", "SOURCES", "TARGETS",
            "event_of", "name_of", "kind_tags", "label"]
 
 # DICOM Controlled Terminology (PS3.16 Annex D), the codes used here.
@@ -269,14 +269,30 @@ OUTCOMES: dict[int, tuple[str, str]] = {
 PURPOSES: dict[str, tuple[str, str]] = {
     "TREAT": ("診療", "Treatment"), "ETREAT": ("緊急診療 (緊急アクセス)", "Emergency treatment"),
     "HPAYMT": ("医事・会計", "Payment"), "HOPERAT": ("運用", "Operations"),
-    "HSYSADMIN": ("システム管理・監査", "System administration and audit"),
+    "HSYSADMIN": ("管理・監査", "Administration and audit"),
 }
 
 # Where an entry came from (kura.audit.service.source_of).
 SOURCES: dict[str, tuple[str, str]] = {
     "ui": ("画面", "Screens"), "fhir": ("FHIR", "FHIR"), "dicomweb": ("DICOMweb", "DICOMweb"),
     "api": ("REST API", "REST API"), "dicom": ("DICOM 装置", "DICOM peer"),
-    "cli": ("コマンド・システム", "Command line and system"),
+    "cli": ("コマンド", "Command line"),
+}
+
+
+# What an entry acted on (its target kind).
+TARGETS: dict[str, tuple[str, str]] = {
+    "Patient": ("患者", "Patient"), "Coverage": ("保険", "Coverage"), "Encounter": ("受診", "Encounter"),
+    "ChargeItem": ("診療行為", "Charge"), "Invoice": ("請求", "Invoice"), "DocumentReference": ("文書", "Document"),
+    "ImagingStudy": ("画像検査", "Imaging study"), "Study": ("画像検査", "Imaging study"),
+    "Practitioner": ("職員", "Practitioner"), "Provenance": ("来歴", "Provenance"), "Binary": ("添付ファイル", "Attachment"),
+    "User": ("利用者", "User"), "Ledger": ("監査ログ", "Audit log"), "LedgerEntry": ("監査ログの記録", "Ledger entry"),
+    "DicomPeer": ("DICOM 接続先", "DICOM peer"), "ManagementClass": ("管理区分", "Management class"),
+    "Backup": ("バックアップ", "Backup"), "Disposal": ("廃棄", "Disposal"), "LegalHold": ("保全", "Legal hold"),
+    "EmergencySwitch": ("緊急遮断", "Emergency switch"), "PatientMedium": ("患者媒体", "Patient medium"),
+    "Incident": ("インシデント", "Incident"), "EquipmentDisposal": ("機器の廃棄", "Equipment disposal"),
+    "Permissions": ("権限表", "Permissions"), "Key": ("鍵", "Key"), "Blob": ("保存データ", "Stored object"),
+    "Store": ("保存領域", "Store"), "Software": ("ソフトウェア", "Software"), "Operations": ("運用", "Operations"),
 }
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from kura.access.actions import Action
 from kura.access.policy import Target
-from kura.audit.events import DCM, DCM_SYSTEM, EVENTS, Event, event_of
+from kura.audit.events import DCM, DCM_SYSTEM, EVENTS, Event, event_of, name_of
 from kura.errors import Invalid
 from kura.ledger import service as ledger
 from kura.ledger.encoding import field_text, iso_utc
@@ -50,6 +50,8 @@ _KINDS: dict[str, tuple[str, str, str, tuple[str, str, str]]] = {
 }
 _DEFAULT_KIND = (_SYSTEM_OBJECT, "4", "Domain Resource", ("12", "RFC-3881", "URI"))
 _CSV_COLUMNS = (*ledger.FIELDS, "leaf_hash", "chain_hash")
+# After the hashed fields: the DICOM audit event and the display names (kura.audit.events).
+_CSV_EVENT = ("event_id", "event_type_code", "event_name_ja", "event_name_en")
 
 
 def export_entries(ctx: Context, *, fmt: str, since: dt.datetime | None = None,
@@ -89,13 +91,15 @@ def _generate(ctx: Context, fmt: str, since, until) -> Iterator[str]:
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\r\n")
-        writer.writerow(_CSV_COLUMNS)
+        writer.writerow((*_CSV_COLUMNS, *_CSV_EVENT))
         yield buf.getvalue()
         for part in _rows(ctx, since, until):
             buf.seek(0)
             buf.truncate()
             for row in part:
-                writer.writerow(["" if row[c] is None else field_text(row[c]) for c in _CSV_COLUMNS])
+                ev = event_of(row["tag"])
+                writer.writerow(["" if row[c] is None else field_text(row[c]) for c in _CSV_COLUMNS]
+                                + [ev.event_id, ev.type_code or "", name_of(row["tag"], "ja"), name_of(row["tag"], "en")])
             yield buf.getvalue()
     elif fmt == "fhir":
         head = {"resourceType": "Bundle", "type": "collection", "timestamp": _fhir_time(ctx.now())}

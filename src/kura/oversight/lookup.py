@@ -91,14 +91,18 @@ def find_patients(ctx: Context, searches: list[list[tuple[str, str]]], *, why: s
     return out
 
 
-def patients_of(ctx: Context, ledger_ids: Iterable[str], *, why: str = "ledger view") -> dict[str, PatientRef]:
+def patients_of(ctx: Context, ledger_ids: Iterable[str], *, why: str = "ledger view",
+                known: Iterable[PatientRef] = ()) -> dict[str, PatientRef]:
     """Each ledger patient id → the patient it names (ids naming nothing known are left out).
+    `known`: patients this unit of work identified already (not recorded again).
     Raises Denied. Ledger: AuditPatientIdentified for each patient shown."""
     ids = sorted({i for i in ledger_ids if i})
     if not ids:
         return {}
     ctx.require(Action.AuditPatientIdentify, Target(kind="Patient"))
-    out: dict[str, PatientRef] = {}
+    given = {i: ref for ref in known for i in ref.ledger_ids}
+    out: dict[str, PatientRef] = {i: given[i] for i in ids if i in given}
+    ids = [i for i in ids if i not in given]
     by_fhir: dict[str, PatientRef] = {}
     for rec in ctx.session.scalars(select(Record).where(Record.rtype == "Patient", Record.logical_id.in_(ids))):
         by_fhir[rec.logical_id] = out[rec.logical_id] = _ref_of_record(ctx, rec)
@@ -121,7 +125,7 @@ def patients_of(ctx: Context, ledger_ids: Iterable[str], *, why: str = "ledger v
             if rec.logical_id not in by_fhir:
                 by_fhir[rec.logical_id] = _ref_of_record(ctx, rec)
             out[pid] = by_fhir[rec.logical_id]
-    _identified(ctx, {r.id: r for r in out.values()}.values(), why)
+    _identified(ctx, {r.id: r for r in out.values() if r.id not in {g.id for g in given.values()}}.values(), why)
     return out
 
 

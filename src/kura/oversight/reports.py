@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import io
 import zoneinfo
+from typing import Iterable
 
 from kura.access.actions import Action
 from kura.access.policy import Target
@@ -34,6 +35,9 @@ LOCAL_TZ = zoneinfo.ZoneInfo("Asia/Tokyo")
 MAX_CSV = 100_000  # rows in one CSV file; narrow the filter for more
 MAX_PDF = 2_000  # rows in one PDF
 MAX_HISTORY = 5_000
+# A patient's access history: everything done with their records and images, but not the
+# audit manager's own look-ups of the ledger (which name the patient, and are in the ledger).
+ACCESS_TAGS = tuple(sorted(t.value for t in LedgerTag if not t.value.startswith("audit:")))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +60,7 @@ class Row:
     outcome: str
     failed: bool
     target: str
+    what: str  # the target's kind in words
     reason: str
     alert: bool
     entry: LedgerEntry
@@ -76,11 +81,13 @@ def _roles(roles: str, lang: str) -> str:
     return "、".join(out) if lang == "ja" else ", ".join(out)
 
 
-def rows_of(ctx: Context, entries: list[LedgerEntry], *, lang: str = "ja", why: str = "ledger view") -> list[Row]:
+def rows_of(ctx: Context, entries: list[LedgerEntry], *, lang: str = "ja", why: str = "ledger view",
+            known: Iterable[lookup.PatientRef] = ()) -> list[Row]:
     """`entries` in words. Patients are shown by number and name when the caller may identify
-    them (AuditPatientIdentify; each one shown is recorded), else by their ledger id."""
+    them (AuditPatientIdentify; each one shown is recorded once per unit of work: `known` are
+    those identified already), else by their ledger id."""
     pids = {e.patient_id for e in entries if e.patient_id}
-    patients = lookup.patients_of(ctx, pids, why=why) if pids and ctx.allows(
+    patients = lookup.patients_of(ctx, pids, why=why, known=known) if pids and ctx.allows(
         Action.AuditPatientIdentify, Target(kind="Patient")).allowed else {}
     users = lookup.user_names(ctx, (e.actor_name for e in entries))
     out = []
@@ -97,6 +104,7 @@ def rows_of(ctx: Context, entries: list[LedgerEntry], *, lang: str = "ja", why: 
             source=events.label(events.SOURCES, audit.source_of(e.origin, e.detail), lang),
             outcome=events.label(events.OUTCOMES, e.outcome, lang), failed=e.outcome != 0,
             target=f"{e.target_kind}/{e.target_id}" if e.target_id else e.target_kind,
+            what=events.label(events.TARGETS, e.target_kind, lang) if e.target_kind else "",
             reason=e.reason, alert=e.alert, entry=e))
     return out
 
@@ -121,7 +129,8 @@ def _collect(ctx: Context, flt: audit.Filter, cap: int) -> tuple[list[LedgerEntr
     return out, False
 
 
-def export_csv(ctx: Context, flt: audit.Filter, *, lang: str = "ja") -> tuple[bytes, int, bool]:
+def export_csv(ctx: Context, flt: audit.Filter, *, lang: str = "ja",
+               known: Iterable[lookup.PatientRef] = ()) -> tuple[bytes, int, bool]:
     """The filtered view as CSV: UTF-8 with BOM (Excel opens it as such), CRLF, newest first,
     at most MAX_CSV rows; (bytes, rows, truncated). Raises Denied.
     Ledger: AuditLedgerExported (format, filter, rows, SHA-256 of the file)."""
@@ -130,7 +139,7 @@ def export_csv(ctx: Context, flt: audit.Filter, *, lang: str = "ja") -> tuple[by
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(_HEAD["ja" if lang == "ja" else "en"])
-    for r in rows_of(ctx, entries, lang=lang, why="ledger export"):
+    for r in rows_of(ctx, entries, lang=lang, why="ledger export", known=known):
         w.writerow([r.seq, r.at.strftime("%Y-%m-%d %H:%M:%S"), r.event, r.event_id, r.event_type, r.tag, r.actor,
                     r.roles, r.patient, r.purpose, r.source, r.entry.origin, r.outcome, r.target, r.reason,
                     r.entry.leaf_hash])
@@ -147,12 +156,13 @@ def _filter_words(flt: audit.Filter) -> str:
     return "、".join(f"{k}={v}" for k, v in flt.described().items()) or "なし"
 
 
-def export_pdf(ctx: Context, flt: audit.Filter, *, filter_text: str = "") -> Printout:
+def export_pdf(ctx: Context, flt: audit.Filter, *, filter_text: str = "",
+               known: Iterable[lookup.PatientRef] = ()) -> Printout:
     """The filtered view as a PDF (Japanese), at most MAX_PDF rows. Raises Denied.
     Ledger: AuditLedgerExported."""
     ctx.require(Action.AuditLedgerExport, audit.LEDGER)
     entries, truncated = _collect(ctx, flt, MAX_PDF)
-    rows = rows_of(ctx, entries, why="ledger export")
+    rows = rows_of(ctx, entries, why="ledger export", known=known)
     now = _jst(ctx.now())
     table = [(str(r.seq), r.at.strftime("%Y-%m-%d %H:%M:%S"), r.actor, r.event, r.patient, r.purpose,
               r.outcome, r.reason[:200]) for r in rows]
@@ -181,12 +191,13 @@ def _patient(ctx: Context, patient_id: str) -> lookup.PatientRef:
 def access_history(ctx: Context, patient_id: str, *, lang: str = "ja",
                    since: dt.datetime | None = None, until: dt.datetime | None = None) -> tuple[lookup.PatientRef, list[Row]]:
     """Who accessed the patient's records and images, when, why (purpose) and from where,
-    newest first (at most MAX_HISTORY entries), for a disclosure request. Raises Denied,
+    newest first (at most MAX_HISTORY entries; the audit manager's own ledger work left out,
+    ACCESS_TAGS), for a disclosure request. Raises Denied,
     NotFound. Ledger: AuditLedgerRead naming the patient."""
     ref = _patient(ctx, patient_id)
-    flt = audit.Filter(patients=ref.ledger_ids, since=since, until=until)
+    flt = audit.Filter(patients=ref.ledger_ids, since=since, until=until, tags=ACCESS_TAGS)
     entries, _ = _collect(ctx, flt, MAX_HISTORY)
-    rows = rows_of(ctx, entries, lang=lang, why="access history")
+    rows = rows_of(ctx, entries, lang=lang, why="access history", known=[ref])
     ctx.record(LedgerTag.AuditLedgerRead, target=Target(kind="Ledger", patient_id=ref.id),
                detail={"access_history": ref.id, "shown": len(rows)})
     return ref, rows

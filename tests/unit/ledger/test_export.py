@@ -25,9 +25,19 @@ AUDITOR = Subject(id=None, name="kansa", roles=frozenset({Role.auditor}))
 DOCTOR = Subject(id="0b0e5f3c-0000-4000-8000-000000000001", name="dr.sato", roles=frozenset({Role.physician}))
 
 
+def test_r25_every_ledger_tag_has_a_japanese_and_english_name():
+    from kura.audit.events import KINDS, NAMES, kind_tags
+    missing = [t.name for t in LedgerTag if t not in NAMES]
+    assert not missing, f"add these to kura.audit.events.NAMES: {missing}"
+    assert all(ja and en and ja != en and ":" not in ja for ja, en in NAMES.values())
+    assert len({ja for ja, _ in NAMES.values()}) == len(NAMES)  # no two tags read alike
+    assert all(kind_tags(k) for k in KINDS)
+    assert set(kind_tags("login")) >= {LedgerTag.AuthLoginSucceeded, LedgerTag.AuthLoginFailed}
+
+
 def test_r28_every_ledger_tag_maps_to_a_dicom_audit_event():
     missing = [t.name for t in LedgerTag if t not in EVENTS]
-    assert not missing, f"add these to kura.audit.export.EVENTS: {missing}"
+    assert not missing, f"add these to kura.audit.events.EVENTS: {missing}"
     for tag, ev in EVENTS.items():
         assert ev.event_id in DCM and ev.event_id.startswith("1101"), tag
         assert ev.type_code is None or ev.type_code in DCM, tag
@@ -73,6 +83,9 @@ def test_r23_csv_has_every_field_and_both_hashes(events):
     assert read["patient_id"] == "P00042" and read["digest"] == "ab" * 32 and read["origin"] == "192.0.2.10"
     assert re.fullmatch(r"[0-9a-f]{64}", read["leaf_hash"]) and read["at"].endswith("Z")
     assert rows[-1]["tag"] == LedgerTag.AuditLedgerExported and rows[-1]["actor_name"] == "kansa"
+    login = next(r for r in rows if r["tag"] == LedgerTag.AuthLoginSucceeded)
+    assert (login["event_id"], login["event_type_code"], login["event_name_ja"], login["event_name_en"]) == (
+        "110114", "110122", "ログイン", "Login")
 
 
 def test_r28_fhir_bundle_of_audit_events_validates_as_r4(events):

@@ -137,7 +137,7 @@ def ledger(request: Request, auth: PageDep, before: Key = None, after: Key = Non
         with work(request, auth, PURPOSE) as ctx:
             flt, patients = form.resolve(ctx)
             pg = audit.page(ctx, flt, before=before, after=after, limit=PAGE_SIZE)
-            rows = reports.rows_of(ctx, pg.entries, lang=lang)
+            rows = reports.rows_of(ctx, pg.entries, lang=lang, known=patients)
     except Invalid as exc:
         error = str(exc)
     return render(request, "audit/ledger.html", {
@@ -183,8 +183,8 @@ def export_csv(request: Request, auth: PageDep):
     form = _filter_values(request)
     with work(request, auth, PURPOSE) as ctx:
         ctx.require(Action.AuditLedgerExport, audit.LEDGER)
-        flt, _ = form.resolve(ctx)
-        data, _n, _cut = reports.export_csv(ctx, flt, lang=_lang(request))
+        flt, patients = form.resolve(ctx)
+        data, _n, _cut = reports.export_csv(ctx, flt, lang=_lang(request), known=patients)
         stamp = ctx.now().astimezone(LOCAL_TZ).strftime("%Y%m%d%H%M%S")
     return _download(data, "text/csv; charset=utf-8", f"audit-log-{stamp}.csv")
 
@@ -194,8 +194,8 @@ def export_pdf(request: Request, auth: PageDep):
     form = _filter_values(request)
     with work(request, auth, PURPOSE) as ctx:
         ctx.require(Action.AuditLedgerExport, audit.LEDGER)
-        flt, _ = form.resolve(ctx)
-        out = reports.export_pdf(ctx, flt, filter_text=form.words(_lang(request)))
+        flt, patients = form.resolve(ctx)
+        out = reports.export_pdf(ctx, flt, filter_text=form.words(_lang(request)), known=patients)
     return _download(out.pdf, "application/pdf", out.filename)
 
 
