@@ -1,5 +1,5 @@
 """Build a demo home: its config and keys, one user per role, a DICOM peer, then each area's
-seeder in order (records → images → retention), each reporting its progress."""
+seeder in order (records → images → retention → registers), each reporting its progress."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ DEMO_USERS = [
     ("clerk", "医事 由美", ["clerk"], "N"),
 ]
 
-SEEDERS = ("kura.demo.records", "kura.demo.images", "kura.demo.retention")
+SEEDERS = ("kura.demo.records", "kura.demo.images", "kura.demo.retention", "kura.demo.registers")
 DEMO_PEER = "DEMO"  # a registered DICOM peer on 127.0.0.1 with every right
 
 

@@ -36,7 +36,7 @@ from kura.ledger.tags import LedgerTag
 from kura.operation import Context
 
 __all__ = ["selfcheck", "SelfcheckReport", "check_distribution", "sbom_json", "check_home", "package_digest",
-           "running_build"]
+           "running_build", "running_files"]
 
 TARGET = Target(kind="Software")
 
@@ -79,6 +79,12 @@ def running_build() -> tuple[str, str]:
     """(version, files digest) of the kura this process runs."""
     import kura
     return kura.__version__, package_digest(Path(kura.__file__).parent)[0]
+
+
+def running_files() -> int:
+    """How many files of the running package the digest covers."""
+    import kura
+    return package_digest(Path(kura.__file__).parent)[1]
 
 
 def _record_hash(data: bytes) -> str:

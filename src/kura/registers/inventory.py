@@ -159,10 +159,11 @@ def get(ctx: Context, equipment_id: str) -> Equipment:
 def list_items(ctx: Context, *, include_retired: bool = True) -> list[Equipment]:
     """The inventory, by kind and asset number. Raises Denied."""
     ctx.require(Action.RegisterEntryRead, Target(kind="Equipment"))
-    q = select(Equipment).order_by(Equipment.kind, Equipment.asset_no)
+    q = select(Equipment)
     if not include_retired:
         q = q.where(Equipment.state != "retired")
-    return list(ctx.session.scalars(q))
+    order = list(KINDS)  # servers, network, terminals, media: as the screens list them
+    return sorted(ctx.session.scalars(q), key=lambda e: (order.index(e.kind) if e.kind in order else 99, e.asset_no))
 
 
 def inspections(ctx: Context, equipment_id: str) -> list[Inspection]:

@@ -91,7 +91,7 @@ class SoftwareReview(Base):
     id: Mapped[uuid_pk]
     version: Mapped[str] = mapped_column(String(64))
     files_digest: Mapped[str] = mapped_column(String(64), index=True)  # kura.preservation.selfcheck.package_digest
-    files: Mapped[int] = mapped_column(Integer)
+    files: Mapped[int] = mapped_column(Integer)  # files the digest covers
     components: Mapped[int] = mapped_column(Integer)
     anomalies: Mapped[str] = mapped_column(Text, default="[]")  # JSON list, as the self-check found them
     sbom_blob: Mapped[str] = mapped_column(String(200))

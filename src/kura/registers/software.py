@@ -22,7 +22,7 @@ from kura.errors import Conflict, IntegrityFailure, Invalid, NotFound
 from kura.keys import service as keys
 from kura.ledger.tags import LedgerTag
 from kura.operation import Context
-from kura.preservation.selfcheck import running_build, selfcheck
+from kura.preservation.selfcheck import running_build, running_files, selfcheck
 from kura.registers.models import SoftwareReview
 
 __all__ = ["STATES", "submit", "approve", "refuse", "list_reviews", "get", "sbom", "approved_for", "running_status"]
@@ -44,7 +44,7 @@ def submit(ctx: Context) -> SoftwareReview:
     name = _blob_name(sha)
     if not ctx.blobs.exists(name):
         ctx.blobs.put(name, keys.seal(ctx, keys.HOME, data, _AAD + sha.encode()))
-    r = SoftwareReview(version=report.version, files_digest=report.files_digest, files=report.files_checked,
+    r = SoftwareReview(version=report.version, files_digest=report.files_digest, files=running_files(),
                        components=report.components, anomalies=json.dumps(report.anomalies[:50], ensure_ascii=False),
                        sbom_blob=name, sbom_sha256=sha, submitted_by_name=ctx.actor.name if ctx.actor else "system",
                        submitted_at=ctx.now(), state="pending", comment="")
