@@ -49,3 +49,41 @@ def test_the_homes_language_setting_chooses_english(tmp_path, japanese, run_kura
     assert code == 2
     assert err == "kura: user name must be 1–64 characters: letters a–z, digits, '.', '-', '_'\n"
 
+
+def cli_messages() -> tuple[set[str], set[str]]:
+    """The fixed messages the CLI's modules pass to `fail` or `_`, and any f-strings passed instead."""
+    import ast
+    from pathlib import Path
+
+    import kura.cli
+    ids, formatted = set(), set()
+    for path in Path(kura.cli.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("fail", "_") \
+                    and node.args:
+                first = node.args[0]
+                if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    ids.add(first.value)
+                elif isinstance(first, ast.JoinedStr):
+                    formatted.add(f"{path.name}:{node.lineno}")
+    return ids, formatted
+
+
+def _catalogue(lang, domain):
+    from babel.messages.pofile import read_po
+
+    from kura.i18n import LOCALE_DIR
+    with (LOCALE_DIR / lang / "LC_MESSAGES" / f"{domain}.po").open("rb") as fh:
+        return read_po(fh, locale=lang)
+
+
+def test_every_cli_message_has_japanese_text_and_no_f_string():
+    ids, formatted = cli_messages()
+    assert len(ids) > 40
+    assert not formatted, "pass fields as %(name)s, not in an f-string"
+    ja = {m.id: m.string for domain in ("cli", "messages") for m in _catalogue("ja", domain) if m.id}
+    assert not sorted(m for m in ids if not ja.get(m))
+
+
+def test_the_english_cli_catalogue_lists_the_same_messages():
+    assert {m.id for m in _catalogue("ja", "cli")} == {m.id for m in _catalogue("en", "cli")}

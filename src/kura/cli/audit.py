@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from kura.cli import State, app, fail
+from kura.cli import State, _, app, fail
 from kura.access.console import console_operator
 
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident ledger: verify, export, checkpoint.")
@@ -38,14 +38,14 @@ def verify(deep: Annotated[bool, typer.Option("--deep", help="Also re-hash every
             lines = [ln for ln in checkpoint.read_text(encoding="utf-8").splitlines() if ln.strip()]
             anchor = Anchor.parse(lines[-1] if lines else "")
         except OSError as exc:
-            fail(f"cannot read {checkpoint}: {exc.strerror}", code=2)
+            fail("cannot read %(path)s: %(reason)s", code=2, path=checkpoint, reason=exc.strerror)
         except ValueError as exc:
-            fail(f"{checkpoint}: {exc}", code=2)
+            fail("%(path)s: %(problem)s", code=2, path=checkpoint, problem=exc)
     kura = State.kura()
     result, problems = None, []
     try:
         with Progress(transient=True) as bar, kura.unit_of_work(console_operator(), "HOPERAT") as ctx:
-            task = bar.add_task("verifying", total=None)
+            task = bar.add_task(_("verifying"), total=None)
             result = audit.verify(ctx, progress=lambda n: bar.update(task, completed=n), anchor=anchor)
             if deep and result.ok:
                 from kura.preservation.deep import deep_check  # registered by each store
@@ -57,8 +57,8 @@ def verify(deep: Annotated[bool, typer.Option("--deep", help="Also re-hash every
     if not result.ok:
         fail(result.line())
     if problems:
-        fail(f"{len(problems)} stored object(s) differ from the ledger; first: {problems[0]}")
-    typer.echo(result.line() + (" (deep: every stored version and object matches)" if deep else ""))
+        fail("%(n)s stored object(s) differ from the ledger; first: %(first)s", n=len(problems), first=problems[0])
+    typer.echo(result.line() + (" " + _("(deep: every stored version and object matches)") if deep else ""))
 
 
 @audit_app.command()
@@ -82,7 +82,7 @@ def _time(value: Optional[str]) -> Optional[dt.datetime]:
     try:
         t = dt.datetime.fromisoformat(value)
     except ValueError:
-        fail(f"not an ISO 8601 time: {value!r}", code=2)
+        fail("not an ISO 8601 time: %(value)r", code=2, value=value)
     return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from kura.cli import State, app, fail
+from kura.cli import State, _, app, fail
 from kura.access.console import console_operator
 from kura.cli.progress import bar
 
@@ -40,7 +40,7 @@ def verify(dest: Dest, generation: Annotated[Optional[str], typer.Option(
                                generation=generation, progress=progress)
     if not report.ok:
         for line in report.problems:
-            typer.echo(f"kura: damaged: {line}", err=True)
+            typer.echo("kura: " + _("damaged: %(problem)s", problem=line), err=True)
         raise typer.Exit(1)
     typer.echo(report.line())
 
@@ -51,9 +51,10 @@ def list_(dest: Dest) -> None:
     from kura.preservation.generations import list_generations
 
     rows = list_generations(dest)
-    typer.echo("generation\tcreated\tsize\tfiles\tledger entries\tverified")
+    typer.echo("\t".join(_(h) for h in ("generation", "created", "size", "files", "ledger entries", "verified")))
     for g in rows:
-        verified = "never" if g.verified_at is None else f"{g.verified_at[:19]} {'ok' if g.verified_ok else 'DAMAGED'}"
+        verified = (_("never") if g.verified_at is None
+                    else f"{g.verified_at[:19]} {_('ok') if g.verified_ok else _('DAMAGED')}")
         typer.echo(f"{g.name}\t{g.created_at[:19]}\t{g.bytes / 1048576:.1f} MB\t{g.files}\t{g.ledger_size}\t{verified}")
 
 
@@ -68,7 +69,8 @@ def prune(dest: Dest) -> None:
     with kura.unit_of_work(console_operator(), "HOPERAT") as ctx:
         gone, blobs = prune_backup(ctx, dest, daily=s.backup_keep_daily, weekly=s.backup_keep_weekly,
                                    monthly=s.backup_keep_monthly)
-    typer.echo(f"pruned {len(gone)} generation(s) and {blobs} blob(s)" + (f": {', '.join(gone)}" if gone else ""))
+    typer.echo(_("pruned %(n)s generation(s) and %(blobs)s blob(s)", n=len(gone), blobs=blobs)
+               + (f": {', '.join(gone)}" if gone else ""))
 
 
 @backup_app.command()
@@ -104,11 +106,11 @@ def restore(dest: Dest,
         try:
             kit = parse_kit(key_file.read_text(encoding="utf-8"))
         except OSError as exc:
-            fail(f"cannot read {key_file}: {exc.strerror}", code=2)
+            fail("cannot read %(path)s: %(reason)s", code=2, path=key_file, reason=exc.strerror)
         master, public = kit.master_key, kit.public_key
     else:
         if not (State.home / "config.toml").exists():
-            fail(f"{State.home} is not a kura home: give the recovery kit with --key-file", code=2)
+            fail("%(home)s is not a kura home: give the recovery kit with --key-file", code=2, home=State.home)
         kura = State.kura()
         master, public = kura.master_key, kura.signer.public_key
     with bar() as progress:
@@ -119,6 +121,7 @@ def restore(dest: Dest,
         n = r.finish(new, console_operator(), restored, source=dest)
     finally:
         new.dispose()
-    typer.echo(f"restored generation {restored.generation} into {restored.home}: {sum(restored.tables.values())} "
-               f"rows, {restored.blobs} blobs, {n} records indexed, ledger of {restored.ledger_size} entries; "
-               f"check it with `kura --home {restored.home} audit verify --deep` and `scrub`")
+    typer.echo(_("restored generation %(generation)s into %(home)s: %(rows)s rows, %(blobs)s blobs, %(records)s records "
+                 "indexed, ledger of %(entries)s entries; check it with `kura --home %(home)s audit verify --deep` "
+                 "and `scrub`", generation=restored.generation, home=restored.home, rows=sum(restored.tables.values()),
+                 blobs=restored.blobs, records=n, entries=restored.ledger_size))

@@ -6,7 +6,7 @@ import getpass
 import sys
 from pathlib import Path
 
-from kura.cli import fail
+from kura.cli import _, fail
 
 __all__ = ["read_password"]
 
@@ -20,13 +20,13 @@ def read_password(path: Path | None, *, confirm: bool = True) -> str:
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
         except OSError as exc:
-            fail(f"cannot read password file {path}: {exc.strerror}", code=2)
+            fail("cannot read password file %(path)s: %(reason)s", code=2, path=path, reason=exc.strerror)
         if not lines or not lines[0]:
-            fail(f"password file {path} is empty", code=2)
+            fail("password file %(path)s is empty", code=2, path=path)
         return lines[0]
     if sys.stdin.isatty():
-        first = getpass.getpass("Password: ")
-        if confirm and getpass.getpass("Password (again): ") != first:
+        first = getpass.getpass(_("Password: "))
+        if confirm and getpass.getpass(_("Password (again): ")) != first:
             fail("the passwords differ", code=2)
         return first
     line = sys.stdin.readline().rstrip("\r\n")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from kura.cli import State, app, fail
+from kura.cli import State, _, app, fail
 
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
@@ -17,5 +17,5 @@ def check() -> None:
 
     diff = pending_diff(State.kura().engine)
     if diff:
-        fail(f"models differ from migrations: {diff[0]!r} (+{len(diff) - 1} more)")
-    typer.echo("schema matches migrations")
+        fail("models differ from migrations: %(first)r (+%(more)s more)", first=diff[0], more=len(diff) - 1)
+    typer.echo(_("schema matches migrations"))

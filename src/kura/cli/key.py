@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from kura.cli import State, app, fail
+from kura.cli import State, _, app, fail
 from kura.access.console import console_operator
 
 key_app = typer.Typer(no_args_is_help=True, help="The home's keys: the recovery kit.")
@@ -46,12 +46,12 @@ def export(out: Annotated[Optional[Path], typer.Option(
     try:
         fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        fail(f"{out} exists: the kit is never written over a file", code=2)
+        fail("%(path)s exists: the kit is never written over a file", code=2, path=out)
     except OSError as exc:
-        fail(f"cannot create {out}: {exc.strerror}", code=2)
+        fail("cannot create %(path)s: %(reason)s", code=2, path=out, reason=exc.strerror)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
-    typer.echo(f"recovery kit written to {out} (mode 0600); print it, keep it offline, delete the file",
+    typer.echo(_("recovery kit written to %(path)s (mode 0600); print it, keep it offline, delete the file", path=out),
                err=True)

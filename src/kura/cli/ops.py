@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from kura.cli import State, app, fail
+from kura.cli import State, _, app, fail
 from kura.access.console import console_operator
 from kura.cli.progress import bar
 
@@ -28,10 +28,10 @@ def scrub(repair: Annotated[bool, typer.Option("--repair", help="Replace damaged
         sources = list(source or []) or known_destinations(ctx.session, kura.settings)
         report = s.scrub(ctx, repair=repair, sources=sources, progress=progress)
     for name in report.repaired:
-        typer.echo(f"repaired blob {name}", err=True)
+        typer.echo(_("repaired blob %(name)s", name=name), err=True)
     if not report.ok:
         for line in report.problems:
-            typer.echo(f"kura: mismatch: {line}", err=True)
+            typer.echo("kura: " + _("mismatch: %(problem)s", problem=line), err=True)
         fail(report.line())
     typer.echo(report.line())
 
@@ -66,14 +66,15 @@ def selfcheck(sbom: Annotated[Optional[Path], typer.Option(
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(report.sbom)
         except OSError as exc:
-            fail(f"cannot write {sbom}: {exc.strerror}", code=2)
+            fail("cannot write %(path)s: %(reason)s", code=2, path=sbom, reason=exc.strerror)
     for note in report.notes:
-        typer.echo(f"note: {note}", err=True)
+        typer.echo(_("note: %(note)s", note=note), err=True)
     if approval is None:  # §9: used before the operations manager approved it
-        typer.echo(f"warning: kura {report.version} (files {report.files_digest[:16]}…) has no approved software "
-                   "review: submit it (`kura software submit`) and have the operations manager approve it", err=True)
+        typer.echo(_("warning: kura %(version)s (files %(digest)s…) has no approved software review: submit it "
+                     "(`kura software submit`) and have the operations manager approve it",
+                     version=report.version, digest=report.files_digest[:16]), err=True)
     if not report.ok:
         for line in report.anomalies:
-            typer.echo(f"kura: anomaly: {line}", err=True)
+            typer.echo("kura: " + _("anomaly: %(problem)s", problem=line), err=True)
         fail(report.line())
     typer.echo(report.line())

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from kura.cli import State, app
+from kura.cli import State, _, app
 from kura.access.console import console_operator
 
 equipment_app = typer.Typer(no_args_is_help=True, help="The equipment inventory (機器台帳) and its inspections.")
@@ -28,7 +28,7 @@ def equipment_list(overdue: Annotated[bool, typer.Option(
         day = today(ctx)
         rows = inventory.overdue(ctx, day) if overdue else inventory.list_items(ctx)
         lines = [f"{e.asset_no}\t{e.kind}\t{e.state}\t{e.name}\t{e.location}\t{e.responsible}\t"
-                 f"{e.next_due or '-'}{' OVERDUE' if e.next_due and e.next_due < day.isoformat() else ''}"
+                 f"{e.next_due or '-'}{' ' + _('OVERDUE') if e.next_due and e.next_due < day.isoformat() else ''}"
                  for e in rows]
     for line in lines:
         typer.echo(line)
@@ -55,5 +55,6 @@ def software_submit() -> None:
 
     with State.kura().unit_of_work(console_operator(), "HOPERAT") as ctx:
         r = software.submit(ctx)
-        line = f"submitted kura {r.version} (files {r.files_digest[:16]}…) for review: {r.id}"
+        line = _("submitted kura %(version)s (files %(digest)s…) for review: %(id)s", version=r.version,
+                 digest=r.files_digest[:16], id=r.id)
     typer.echo(line)

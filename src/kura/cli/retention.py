@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from kura.cli import State, app, fail
+from kura.cli import State, _, app, fail
 from kura.access.console import console_operator
 
 retention_app = typer.Typer(no_args_is_help=True, help="Retention: what has passed its period.")
@@ -45,7 +45,7 @@ def verify_certificate(pdf: Path, signature: Path) -> None:
     try:
         data, line = pdf.read_bytes(), signature.read_text(encoding="utf-8")
     except OSError as exc:
-        fail(f"cannot read {exc.filename}: {exc.strerror}", code=2)
+        fail("cannot read %(path)s: %(reason)s", code=2, path=exc.filename, reason=exc.strerror)
     try:
         sig = certificate.Signature.parse(line)
     except Invalid as exc:
@@ -53,8 +53,9 @@ def verify_certificate(pdf: Path, signature: Path) -> None:
     signer = State.kura().signer
     problems = certificate.verify(signer.public_key, signer.key_id, data, sig)
     if problems:
-        fail(f"{pdf}: " + "; ".join(problems))
-    typer.echo(f"{pdf}: signed by this home (key {sig.key_id}), SHA-256 {sig.sha256}")
+        fail("%(path)s: %(problem)s", path=pdf, problem="; ".join(_(p) for p in problems))
+    typer.echo(_("%(path)s: signed by this home (key %(key)s), SHA-256 %(sha256)s", path=pdf, key=sig.key_id,
+                 sha256=sig.sha256))
 
 
 @emergency_app.command("cut")
@@ -86,6 +87,6 @@ def list_() -> None:
 
     with State.kura().unit_of_work(console_operator(), "HOPERAT") as ctx:
         rows = [f"{s.id}\t{s.scope}\t{s.target}\t{s.on_at:%Y-%m-%d %H:%M}\t"
-                f"{s.off_at.strftime('%Y-%m-%d %H:%M') if s.off_at else 'ON'}" for s in emergency.list_switches(ctx)]
+                f"{s.off_at.strftime('%Y-%m-%d %H:%M') if s.off_at else _('ON')}" for s in emergency.list_switches(ctx)]
     for row in rows:
         typer.echo(row)

@@ -8,13 +8,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from kura.cli import State, app, fail
+from kura.cli import State, _, app, fail
 
 
 def split_hostport(value: str, option: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        fail(f"{option} must be HOST:PORT, not {value!r}", code=2)
+        fail("%(option)s must be HOST:PORT, not %(value)r", code=2, option=option, value=value)
     return host.strip("[]"), int(port)
 
 
@@ -31,9 +31,10 @@ def _free(host: str, port: int, option: str) -> None:
             sock.bind((host, port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                fail(f"port {port} on {host} is already in use (another kura or program?); "
-                     f"choose another with {option} HOST:PORT", code=1)
-            fail(f"cannot listen on {host}:{port} ({exc.strerror}); choose another with {option} HOST:PORT", code=1)
+                fail("port %(port)s on %(host)s is already in use (another kura or program?); "
+                     "choose another with %(option)s HOST:PORT", code=1, port=port, host=host, option=option)
+            fail("cannot listen on %(host)s:%(port)s (%(reason)s); choose another with %(option)s HOST:PORT", code=1,
+                 host=host, port=port, reason=exc.strerror, option=option)
 
 
 def run_servers(kura, *, http: str, dicom: str | None, aet: str | None,
@@ -50,7 +51,7 @@ def run_servers(kura, *, http: str, dicom: str | None, aet: str | None,
         fail("--tls-cert and --tls-key go together", code=2)
     for f in (tls_cert, tls_key):
         if f and not f.is_file():
-            fail(f"no such file: {f}", code=2)
+            fail("no such file: %(path)s", code=2, path=f)
     host, port = split_hostport(http, "--http")
     _free(host, port, "--http")
     if dicom:
@@ -88,7 +89,9 @@ def run_servers(kura, *, http: str, dicom: str | None, aet: str | None,
     if banner:
         banner(f"{scheme}://{host}:{port}")
     else:
-        typer.echo(f"kura serving {scheme}://{host}:{port}" + (f" and DICOM {aet or kura.settings.aet}@{dicom}" if dicom_server else ""))
+        url = f"{scheme}://{host}:{port}"
+        typer.echo(_("kura serving %(url)s and DICOM %(aet)s@%(dicom)s", url=url, aet=aet or kura.settings.aet, dicom=dicom)
+                   if dicom_server else _("kura serving %(url)s", url=url))
     try:
         server.run()
     finally:

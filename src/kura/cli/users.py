@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from kura.cli import State, app
+from kura.cli import State, _, app
 from kura.access.console import console_operator
 from kura.cli.common import read_password
 
@@ -34,7 +34,7 @@ def init(admin: Annotated[str, typer.Option("--admin", help="User name of the fi
     with kura.unit_of_work(console_operator(), "HOPERAT") as ctx:
         ctx.record(LedgerTag.SystemHomeInitialised, detail={"home": str(State.home.resolve())})
         classes.seed(ctx)
-        _, uri = identity.register(ctx, username=name, display_name=name, roles=["admin"],
+        _user, uri = identity.register(ctx, username=name, display_name=name, roles=["admin"],
                                    password=password, bootstrap=True)
     typer.echo(uri)
 
@@ -52,7 +52,7 @@ def add(name: str,
     kura = State.kura()
     password = read_password(password_file)
     with kura.unit_of_work(console_operator(), "HOPERAT") as ctx:
-        _, uri = identity.register(ctx, username=name, display_name=display_name or name,
+        _user, uri = identity.register(ctx, username=name, display_name=display_name or name,
                                    roles=role.split(","), clearance=clearance, password=password)
     typer.echo(uri)
 
@@ -64,9 +64,9 @@ def list_() -> None:
 
     with State.kura().unit_of_work(console_operator(), "HOPERAT") as ctx:
         users = identity.list_users(ctx)
-        rows = [(u.username, u.roles, u.clearance, "disabled" if u.disabled else
-                 "locked" if u.locked_until and u.locked_until > ctx.now() else "active",
-                 "must change password" if u.must_change_password else "") for u in users]
+        rows = [(u.username, u.roles, u.clearance, _("disabled") if u.disabled else
+                 _("locked") if u.locked_until and u.locked_until > ctx.now() else _("active"),
+                 _("must change password") if u.must_change_password else "") for u in users]
     for row in rows:
         typer.echo("\t".join(row).rstrip())
 
@@ -78,7 +78,7 @@ def disable(name: str) -> None:
 
     with State.kura().unit_of_work(console_operator(), "HOPERAT") as ctx:
         identity.disable(ctx, username=name)
-    typer.echo(f"disabled {name}")
+    typer.echo(_("disabled %(name)s", name=name))
 
 
 @user_app.command("unlock")
@@ -88,7 +88,7 @@ def unlock(name: str) -> None:
 
     with State.kura().unit_of_work(console_operator(), "HOPERAT") as ctx:
         identity.unlock(ctx, username=name)
-    typer.echo(f"unlocked {name}")
+    typer.echo(_("unlocked %(name)s", name=name))
 
 
 @user_app.command("reset-password")
@@ -99,7 +99,7 @@ def reset_password(name: str, password_file: PasswordFile = None) -> None:
     kura = State.kura()
     password = read_password(password_file)
     with kura.unit_of_work(console_operator(), "HOPERAT") as ctx:
-        _, uri = identity.reset_password(ctx, username=name, password=password)
+        _user, uri = identity.reset_password(ctx, username=name, password=password)
     typer.echo(uri)
 
 
