@@ -32,7 +32,7 @@ def add(name: str,
         try:
             data = evidence.read_bytes()
         except OSError as exc:
-            fail(f"cannot read {evidence}: {exc.strerror}", code=2)
+            fail("cannot read %(path)s: %(reason)s", code=2, path=evidence, reason=exc.strerror)
     with State.kura().unit_of_work(console_operator(), "HSYSADMIN") as ctx:
         row = training.record(ctx, username=name, course=course, completed_on=date, expires_on=expires, title=title,
                               evidence=data, evidence_name=evidence.name if evidence else "",

@@ -112,6 +112,7 @@ def end_date(name: str,
 
     with State.kura().unit_of_work(console_operator(), "HSYSADMIN") as ctx:
         user = lifecycle.set_end_date(ctx, username=name, end_date=None if date == "none" else date, reason=reason)
-        line = (f"{user.username}: ends {user.end_date}" + (" (disabled now)" if user.disabled else "")
-                if user.end_date else f"{user.username}: no end date")
+        line = ((_("%(name)s: ends %(date)s (disabled now)") if user.disabled else _("%(name)s: ends %(date)s"))
+                % {"name": user.username, "date": user.end_date}
+                if user.end_date else _("%(name)s: no end date", name=user.username))
     typer.echo(line)
