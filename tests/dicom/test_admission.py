@@ -62,7 +62,7 @@ def associate(port, aet="ALL", host="127.0.0.1"):
     return ae.associate("127.0.0.1", port, ae_title="KURA", bind_address=(host, 0))
 
 
-def associate_soon(port, host="127.0.0.1", within=3.0):
+def associate_soon(port, host="127.0.0.1", within=10.0):
     """The first established association within `within` seconds, else the last attempt."""
     deadline = time.monotonic() + within
     while True:
@@ -92,7 +92,9 @@ def test_idle_and_half_open_sockets_do_not_lock_out_registered_peers(scp):
                 flood.append(sock)
         # one more from a flooding address: over the per-address limit, closed at once
         extra = connect(port, FLOOD_HOSTS[0])
-        assert closed_by_server(extra, within=1.5)
+        # "at once" on a busy machine can be seconds (the accept loop works through the flood
+        # first); 6 s still tells a refusal from the 8 s request timeout, which starts at accept
+        assert closed_by_server(extra, within=6)
         extra.close()
         # a registered peer stores and queries throughout, without an error
         for n in range(3):
@@ -115,7 +117,7 @@ def test_a_slot_is_free_as_soon_as_its_socket_closes(scp):
     host = "127.0.0.7"
     held = [connect(port, host) for _ in range(PER_ADDRESS)]
     over = connect(port, host)
-    assert closed_by_server(over, within=1.5)
+    assert closed_by_server(over, within=6)  # refused; the request timeout here is a minute
     over.close()
     for sock in held:
         sock.close()
