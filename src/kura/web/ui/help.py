@@ -43,7 +43,7 @@ class Topic:
 
 
 TOPICS = [
-    Topic("basics", "Signing in, your account and the screens"),
+    Topic("basics", "Signing in, your account and the screens", paths=("/account",)),
     Topic("patients", "Registering a patient", ((Action.RecordsRecordCreate, "Patient"),),
           paths=("/patients", "/patients/new")),
     Topic("records", "Confirming and correcting a record",
@@ -53,7 +53,9 @@ TOPICS = [
     Topic("breakglass", "Using and reviewing emergency access (break-glass)", ((Action.AuditAlertSignoff, "Ledger"),), clinical=True),
     Topic("backup", "Backups, restore and the daily checks", ((Action.OpsBackupCreate, "Backup"),), paths=("/ops",)),
     Topic("ledger", "Reviewing the audit log and alerts", ((Action.AuditLedgerRead, "Ledger"),), paths=("/audit",)),
-    Topic("accounts", "Managing accounts and rights", ((Action.AdminUserManage, "User"),), paths=("/admin",)),
+    Topic("accounts", "Managing accounts and rights",
+          ((Action.AdminUserManage, "User"), (Action.AdminRequestCreate, "AccountRequest")),
+          paths=("/admin", "/accounts", "/training")),
     Topic("equipment", "Equipment inventory, inspections and software review",
           ((Action.RegisterEquipmentManage, "Equipment"), (Action.OpsSoftwareApprove, "Software")),
           paths=("/registers/inventory", "/registers/software", "/registers/equipment")),
