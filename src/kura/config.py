@@ -42,6 +42,7 @@ SETTINGS: list[tuple[str, object, str]] = [
     ("json_max_bytes", 1024 * 1024, "Largest JSON body accepted by the REST and FHIR API."),
     ("attachment_max_bytes", 50 * 1024 * 1024, "Largest document attachment accepted."),
     ("cors_origins", (), "Origins allowed to call DICOMweb and FHIR from a browser (e.g. an OHIF viewer)."),
+    ("ohif_dir", "", "Folder of an installed OHIF Viewer build (npm `@ohif/app`'s `dist`, e.g. from `scripts/ohif`), served at `/ohif` to signed-in users, reading this kura's DICOMweb; relative to the home. Empty: not served."),
     ("language", "ja", "Default language of the screens and the CLI (`ja` or `en`); `KURA_LANG` overrides it for the CLI."),
     ("log_level", "INFO", "Operations log level: DEBUG, INFO, WARNING or ERROR."),
     ("log_file", "", "Operations log file (JSON lines), relative to the home; empty means stderr."),
@@ -93,6 +94,7 @@ class Settings:
     json_max_bytes: int = _DEFAULTS["json_max_bytes"]
     attachment_max_bytes: int = _DEFAULTS["attachment_max_bytes"]
     cors_origins: tuple[str, ...] = _DEFAULTS["cors_origins"]
+    ohif_dir: str = _DEFAULTS["ohif_dir"]
     language: str = _DEFAULTS["language"]
     log_level: str = _DEFAULTS["log_level"]
     log_file: str = _DEFAULTS["log_file"]
@@ -124,6 +126,10 @@ class Settings:
     @property
     def key_dir(self) -> Path:
         return self.home / "keys"
+
+    @property
+    def ohif_path(self) -> Path | None:
+        return self.home / self.ohif_dir if self.ohif_dir else None
 
     @property
     def log_path(self) -> Path | None:

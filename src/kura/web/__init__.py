@@ -29,6 +29,7 @@ ROUTERS = [
     "kura.web.dicomweb",
     "kura.web.images",
     "kura.web.retention",
+    "kura.web.ohif",
 ]
 
 STATIC = Path(__file__).parent / "static"

@@ -15,6 +15,8 @@ import uuid
 from kura import logs
 from kura.records.fhir.wire import operation_outcome
 from kura.web.deps import SESSION_COOKIE
+from kura.web.ohif import CSP as OHIF_CSP
+from kura.web.ohif import PREFIX as OHIF_PREFIX
 
 __all__ = ["KuraMiddleware", "CSRF_EXEMPT", "SECURITY_HEADERS"]
 
@@ -116,10 +118,13 @@ class KuraMiddleware:
             return message
 
         static = path.startswith("/static/")
+        ohif = path == OHIF_PREFIX or path.startswith(OHIF_PREFIX + "/")
 
         async def secured_send(message):
             if message["type"] == "http.response.start":
                 extra = list(SECURITY_HEADERS)
+                if ohif:  # OHIF's own policy (kura.web.ohif.CSP) instead of kura's pages'
+                    extra = [(b"content-security-policy", OHIF_CSP), *SECURITY_HEADERS[1:]]
                 names = {k.lower() for k, _ in message.get("headers", [])}
                 if not static and b"cache-control" not in names:
                     extra.append((b"cache-control", b"no-store"))

@@ -19,7 +19,7 @@ from kura.imaging import service as imaging
 from kura.imaging.ingest import Sender, Ticket
 from kura.imaging.instance import read_dataset
 from kura.imaging.query import ATTRIBUTES, QIDO_DEFAULTS, Query, level_of
-from kura.imaging.render import render
+from kura.imaging.render import frame_bytes, render
 from kura.limits import control_characters, parse_index
 from kura.web.deps import AuthDep, PublicDep, break_glass_of, kura_of, origin_of, work
 from kura.web.dicomweb import multipart
@@ -239,6 +239,20 @@ def rendered(study: str, series: str, sop: str, request: Request, auth: AuthDep,
 def rendered_frame(study: str, series: str, sop: str, frame: int, request: Request, auth: AuthDep,
                    window: Annotated[str | None, Q()] = None, quality: Annotated[int, Q(ge=1, le=100)] = 90):
     return _rendered(request, auth, study, series, sop, frame, window, quality)
+
+
+@router.get("/studies/{study}/series/{series}/instances/{sop}/frames/{frames}")
+def retrieve_frames(study: str, series: str, sop: str, frames: str, request: Request, auth: AuthDep):
+    """Retrieve Frames (PS3.18 §10.4.1.1.3; what OHIF and cornerstone load images with): each
+    frame of the comma-separated list as one part, uncompressed little endian."""
+    try:
+        numbers = [int(f) for f in frames.split(",")][:_MAX_LIMIT]
+    except ValueError:
+        raise Invalid("frames is a comma-separated list of frame numbers from 1") from None
+    (item,) = _items(request, auth, study, series, sop)
+    parts = frame_bytes(item.read(kura_of(request).blobs), numbers)
+    chunks, content_type = multipart.build(parts, "application/octet-stream")
+    return _cors(request, StreamingResponse(chunks, media_type=content_type))
 
 
 def _rendered(request, auth, study, series, sop, frame, window, quality):
