@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+from collections.abc import Iterable
 
 from sqlalchemy import select
 
@@ -42,7 +43,7 @@ def _target(req_id: str | None = None) -> Target:
     return Target(kind="AccountRequest", id=req_id)
 
 
-def submit(ctx: Context, *, kind: str, username: str, reason: str, roles=(), clearance: str = "N",
+def submit(ctx: Context, *, kind: str, username: str, reason: str, roles: Iterable[str] = (), clearance: str = "N",
            display_name: str = "", department: str = "", end_date: str | None = None) -> AccountRequest:
     """Ask for a new account (`create`) or a change of roles, clearance or end date (`change`).
     Raises Denied, Invalid, Conflict (the account exists / a request for it is pending),

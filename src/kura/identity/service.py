@@ -14,6 +14,7 @@ import hashlib
 import re
 import secrets
 import unicodedata
+from collections.abc import Iterable
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, func, select, update
@@ -53,7 +54,7 @@ def subject_of(user: User) -> Subject:
                    roles=frozenset(Role(r) for r in user.role_set), clearance=user.clearance)
 
 
-def _roles(roles) -> str:
+def _roles(roles: Iterable[str]) -> str:
     try:
         parsed = sorted({Role(str(r).strip()) for r in roles if str(r).strip()})
     except ValueError as exc:
@@ -100,7 +101,7 @@ def get_user(ctx: Context, username: str) -> User:
     return user
 
 
-def register(ctx: Context, *, username: str, display_name: str, roles, clearance: str = "N",
+def register(ctx: Context, *, username: str, display_name: str, roles: Iterable[str], clearance: str = "N",
              password: str, department: str = "", bootstrap: bool = False) -> tuple[User, str]:
     """Create an account; returns it and its otpauth:// URI. The password must be changed at
     first login (R6). Requires AdminUserManage, except the bootstrap of the very first
@@ -308,6 +309,8 @@ def end_session(ctx: Context, token: str) -> None:
     if info is None:
         raise Unauthenticated("not signed in")
     sess = ctx.session.get(LoginSession, info.session_id)
+    if sess is None:  # resolve_session found it a moment ago
+        raise Unauthenticated("not signed in")
     sess.ended_at, sess.end_reason = ctx.now(), "logout"
     ctx.record(LedgerTag.AuthSessionEnded, target=Target(kind="User", id=info.user.username))
 
@@ -406,7 +409,7 @@ def unlock(ctx: Context, *, username: str) -> User:
     return user
 
 
-def update_user(ctx: Context, *, username: str, roles=None, clearance: str | None = None,
+def update_user(ctx: Context, *, username: str, roles: Iterable[str] | None = None, clearance: str | None = None,
                 display_name: str | None = None, enabled: bool | None = None) -> User:
     """Change roles, clearance, name or re-enable. Ledger: AdminUserUpdated (R29, 110136/110137)."""
     user = get_user(ctx, username)
