@@ -61,6 +61,15 @@ SETTINGS: list[tuple[str, object, str]] = [
     ("duties_acknowledge_days", 365, "Days after which each user acknowledges the user duties (利用者の責務) again; a new version of the text is acknowledged at once."),
     ("training_rule", "warn", "An expired annual security training: `warn` (the home page says so), `block` (no sign-in after the grace period until a new one is recorded) or `off`."),
     ("training_grace_days", 30, "Days after the annual security training expires (or, never taken, after the account was made) before `block` keeps the user out."),
+    ("review_schedule", "daily", "Audit review reports made by the server: `daily` (the previous day, JST), `weekly` (the previous Monday–Sunday) or empty (none; on demand only)."),
+    ("review_working_hours", "08:00-19:00", "Working hours (JST, HH:MM-HH:MM): access to patients outside them is a review finding."),
+    ("review_weekends_off", True, "Saturdays and Sundays count as outside working hours in the review report."),
+    ("review_many_patients", 30, "Review finding: one user touching this many distinct patients within `review_many_patients_minutes`."),
+    ("review_many_patients_minutes", 60, "The window for `review_many_patients`."),
+    ("review_failed_logins", 3, "Review finding: this many failed logins for one account name within `review_failed_logins_minutes`."),
+    ("review_failed_logins_minutes", 10, "The window for `review_failed_logins`."),
+    ("review_exports_min", 1, "Review finding: a user with at least this many exports and printouts in the period (1: every one is listed)."),
+    ("rights_review_unused_days", 90, "Rights review (棚卸): an account not signed in for this many days is flagged; a right not used for as long is listed as unused."),
     ("demo", False, "Set by `kura demo` only: the login page then shows the demo accounts' current codes. Never in production."),
 ]
 
@@ -113,6 +122,15 @@ class Settings:
     duties_acknowledge_days: int = _DEFAULTS["duties_acknowledge_days"]
     training_rule: str = _DEFAULTS["training_rule"]
     training_grace_days: int = _DEFAULTS["training_grace_days"]
+    review_schedule: str = _DEFAULTS["review_schedule"]
+    review_working_hours: str = _DEFAULTS["review_working_hours"]
+    review_weekends_off: bool = _DEFAULTS["review_weekends_off"]
+    review_many_patients: int = _DEFAULTS["review_many_patients"]
+    review_many_patients_minutes: int = _DEFAULTS["review_many_patients_minutes"]
+    review_failed_logins: int = _DEFAULTS["review_failed_logins"]
+    review_failed_logins_minutes: int = _DEFAULTS["review_failed_logins_minutes"]
+    review_exports_min: int = _DEFAULTS["review_exports_min"]
+    rights_review_unused_days: int = _DEFAULTS["rights_review_unused_days"]
     demo: bool = _DEFAULTS["demo"]
 
     @property
@@ -134,6 +152,17 @@ class Settings:
     @property
     def log_path(self) -> Path | None:
         return self.home / self.log_file if self.log_file else None
+
+    def working_hours(self) -> tuple[int, int]:
+        """review_working_hours as minutes after midnight (start, end). Raises Invalid."""
+        try:
+            start, end = (int(h) * 60 + int(m) for h, m in (p.strip().split(":") for p in
+                                                             self.review_working_hours.split("-")))
+        except ValueError:
+            raise Invalid("review_working_hours must be HH:MM-HH:MM, e.g. 08:00-19:00") from None
+        if not 0 <= start < end <= 24 * 60:
+            raise Invalid("review_working_hours must start before it ends, within one day")
+        return start, end
 
     def validate(self) -> Settings:
         if self.env not in ("production", "development"):
@@ -160,6 +189,13 @@ class Settings:
             raise Invalid("training_rule must be warn, block or off")
         if self.duties_acknowledge_days <= 0 or self.training_grace_days < 0:
             raise Invalid("duties_acknowledge_days must be positive and training_grace_days not negative")
+        for name in ("review_many_patients", "review_many_patients_minutes", "review_failed_logins",
+                     "review_failed_logins_minutes", "review_exports_min", "rights_review_unused_days"):
+            if getattr(self, name) <= 0:
+                raise Invalid(f"{name} must be positive")
+        if self.review_schedule not in ("", "daily", "weekly"):
+            raise Invalid("review_schedule must be daily, weekly or empty")
+        self.working_hours()
         if self.language not in ("ja", "en"):
             raise Invalid("language must be ja or en")
         for name in ("http", "dicom"):

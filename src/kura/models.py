@@ -10,3 +10,4 @@ from kura.tombstones.models import *  # noqa: F403
 from kura.disposal.models import *  # noqa: F403
 from kura.identity.emergency import EmergencySwitch  # noqa: F401
 from kura.registers.models import *  # noqa: F403
+from kura.reviews.models import *  # noqa: F403

@@ -23,7 +23,7 @@ def test_r54_scheduler_runs_what_is_due_and_each_run_is_ledgered(kura, populated
         job = jobs.start(kura, sched_actor(), *due, wait=True)
         assert job.ok, job.message
         ran.append(due[0])
-    assert ran == ["replicate", "backup", "drill", "selfcheck", "scrub"]
+    assert ran == ["replicate", "backup", "drill", "selfcheck", "scrub", "review"]  # review: R27, the day before
     assert len(generations.list_generations(dest)) == 1
     clock.advance(minutes=16)
     assert sched.due() == ("replicate", str(tmp_path / "replica"))

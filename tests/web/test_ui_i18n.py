@@ -12,7 +12,8 @@ from kura.i18n import LOCALE_DIR, gettext_for
 from kura.identity import duties as duties_core, lifecycle as lifecycle_core, requests as requests_core
 from kura.identity import training as training_core
 from kura.registers import inventory as inventory_core, software as software_core
-from kura.web.ui import account, accounts, admin, help, inventory, login, peers, registers, render, retention, software
+from kura.web.ui import account, accounts, admin, help, inventory, login, peers, registers, render, retention, reviews, software
+from kura.reviews.rights import DECISIONS
 
 TEMPLATES = Path(ui_pkg.__file__).parent / "templates"
 _CALL = re.compile(r'''_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')''')
@@ -25,10 +26,10 @@ OWN_TEMPLATES = [*TEMPLATES.glob("*.html"), *(TEMPLATES / "account").glob("*.htm
                  *(TEMPLATES / "admin").glob("*.html"), *(TEMPLATES / "audit").glob("*.html"),
                  *(TEMPLATES / "ops").glob("*.html"), *(TEMPLATES / "retention").glob("*.html"),
                  *(TEMPLATES / "registers").glob("*.html"), *(TEMPLATES / "help").glob("*.html"),
-                 *(TEMPLATES / "accounts").glob("*.html")]
+                 *(TEMPLATES / "accounts").glob("*.html"), *(TEMPLATES / "reviews").glob("*.html")]
 OWN_MODULES = ["login.py", "home.py", "account.py", "admin.py", "audit.py", "render.py", "ops.py", "peers.py",
                "retention.py", "registers.py", "inventory.py", "software.py",
-               "accounts.py"]
+               "accounts.py", "reviews.py"]
 
 
 def core_messages(*modules) -> set[str]:
@@ -46,13 +47,14 @@ def ui_messages() -> set[str]:
         ids |= {a or b for a, b in _CALL.findall(path.read_text(encoding="utf-8"))}
     for name in OWN_MODULES:
         ids |= set(_FORM_ERROR.findall((Path(ui_pkg.__file__).parent / name).read_text(encoding="utf-8")))
-    ids |= {n.label for n in render.NAV} | {n.hint for n in render.NAV}
+    ids |= {n.label for n in render.NAV} | {n.hint for n in render.NAV} | {n.read_hint for n in render.NAV if n.read_hint}
     ids |= set(login.NOTICES.values()) | set(account.DONE.values()) | set(admin.DONE.values())
     ids |= set(peers.DONE.values())
     ids |= set(accounts.DONE.values()) | set(accounts.STATES.values()) | set(accounts.KINDS.values())
     ids |= set(accounts.COURSE_STATES.values())
     ids |= set(retention.DONE.values()) | set(retention.STATES.values())
     ids |= set(registers.DONE.values()) | set(registers.REPORTS.values())
+    ids |= set(reviews.DONE.values()) | {en for _, en in DECISIONS.values()}
     ids |= set(inventory.DONE.values()) | set(inventory.LABELS.values()) | set(software.DONE.values())
     ids |= {*inventory_core.KINDS.values(), *inventory_core.STATES.values(), *inventory_core.RESULTS.values(),
             *software_core.STATES.values()}

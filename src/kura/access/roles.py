@@ -71,6 +71,7 @@ ROLE_GRANTS: dict[Role, dict[A, frozenset[str] | str]] = {
         A.AdminRequestDecide: ANY, A.AdminRequestRead: ANY,
         A.AdminTrainingManage: ANY, A.AdminTrainingRead: ANY,
         A.AdminUserManage: ANY, A.AdminUserRead: ANY,
+        A.AdminReviewManage: ANY, A.AdminReviewRead: ANY,
         A.OpsKeyExport: ANY, A.OpsStatusRead: ANY,
         A.OpsEmergencySwitch: ANY,
         A.RegisterEntryRead: ANY, A.RegisterEquipmentManage: ANY, A.RegisterIncidentManage: ANY,
@@ -98,7 +99,8 @@ ROLE_GRANTS: dict[Role, dict[A, frozenset[str] | str]] = {
         # Who a ledger entry's patient is (number, name), never the record's content (R17):
         # every identification is a ledger entry, shown in that patient's access history.
         A.AuditPatientIdentify: ANY,
-        A.AdminPermissionsRead: ANY, A.AdminTrainingRead: ANY,
+        A.AuditReportGenerate: ANY, A.AuditReportRead: ANY, A.AuditReportSignoff: ANY,
+        A.AdminPermissionsRead: ANY, A.AdminReviewRead: ANY, A.AdminTrainingRead: ANY,
         A.RegisterEntryRead: ANY, A.RegisterIncidentManage: ANY, A.RegisterPrintRead: ANY,
         A.RetentionDisposalRead: ANY, A.RetentionHoldLift: ANY, A.RetentionHoldPlace: ANY,
     },

@@ -1,4 +1,4 @@
-"""`kura audit verify|export|checkpoint`."""
+"""`kura audit verify|export|checkpoint`, and the review reports: `kura audit report|reports|report-pdf|verify-report`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import typer
 from kura.cli import State, _, app, fail
 from kura.access.console import console_operator
 
-audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident ledger: verify, export, checkpoint.")
+audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident ledger: verify, export, checkpoint; review reports.")
 app.add_typer(audit_app, name="audit")
 
 
@@ -99,3 +99,84 @@ def export(fmt: Annotated[str, typer.Option("--format", help="fhir, csv or syslo
     with kura.unit_of_work(console_operator(), "HOPERAT") as ctx:
         for chunk in export_entries(ctx, fmt=fmt, since=_time(since), until=_time(until)):
             typer.echo(chunk, nl=False)
+
+
+def _day(value: Optional[str], default):
+    if not value:
+        return default
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        fail(f"not a date (YYYY-MM-DD): {value!r}", code=2)
+
+
+@audit_app.command()
+def report(since: Annotated[Optional[str], typer.Option("--since", help="First day (JST), YYYY-MM-DD; default yesterday.")] = None,
+           until: Annotated[Optional[str], typer.Option("--until", help="Last day (JST), inclusive; default --since.")] = None) -> None:
+    """Make an audit review report (R27) of whole days now, and print its findings.
+
+    The audit manager signs it off on the screen (監査レビュー報告); the console is no named person.
+    """
+    from kura.reviews import findings, reports
+
+    kura = State.kura()
+    today = kura.clock.now().astimezone(reports.JST).date()
+    first = _day(since, today - dt.timedelta(days=1))
+    last = _day(until, first)
+    start = dt.datetime.combine(first, dt.time(), tzinfo=reports.JST)
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=reports.JST)
+    with kura.unit_of_work(console_operator(), "HSYSADMIN") as ctx:
+        row = reports.generate(ctx, start=start, end=end)
+        found, report_id = reports.findings_of(row), row.id
+    typer.echo(f"review report {report_id}: {first} – {last} (JST), {len(found)} finding(s)")
+    for f in found:
+        typer.echo(f"{findings.KIND_NAMES[f['kind']][1]}\t{f['subject']}\t{f['count']} entries\t"
+                   f"{f['patient_count']} patients\t{reports.local(f['first'])} – {reports.local(f['last'])}")
+
+
+@audit_app.command()
+def reports() -> None:
+    """The review reports: id, period, kind, findings, signed off by whom."""
+    from kura.reviews import reports as service
+
+    with State.kura().unit_of_work(console_operator(), "HSYSADMIN") as ctx:
+        lines = [f"{r.id}\t{service.local(r.period_start)} – {service.local(r.period_end)}\t{r.kind}\t"
+                 f"{len(service.findings_of(r))}\t{r.signed_by_name or 'not signed off'}"
+                 for r in service.list_reports(ctx)]
+    for line in lines:
+        typer.echo(line)
+
+
+@audit_app.command("report-pdf")
+def report_pdf(report_id: str, out: Annotated[Path, typer.Option("--out", help="The PDF to write; its signature goes to OUT.sig.")]) -> None:
+    """Write a signed-off review report's PDF and signature line (for `audit verify-report`)."""
+    from kura.reviews import reports as service
+
+    if out.exists():
+        fail(f"{out} exists; not overwritten", code=2)
+    with State.kura().unit_of_work(console_operator(), "HSYSADMIN") as ctx:
+        pdf, sig = service.document(ctx, report_id)
+    out.write_bytes(pdf)
+    out.with_name(out.name + ".sig").write_text(sig.line() + "\n", encoding="utf-8")
+    typer.echo(f"{out}: SHA-256 {sig.sha256}")
+
+
+@audit_app.command("verify-report")
+def verify_report(pdf: Path, signature: Path) -> None:
+    """Exit 0 when PDF is a review report or rights review this home signed (SIGNATURE: its .sig line), else 1."""
+    from kura.ledger.signing import DocumentSignature, verify_document
+    from kura.reviews import reports, rights
+
+    try:
+        data, line = pdf.read_bytes(), signature.read_text(encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot read {exc.filename}: {exc.strerror}", code=2)
+    try:
+        sig = DocumentSignature.parse(line, (reports.KIND, rights.KIND))
+    except ValueError as exc:
+        fail(str(exc), code=2)
+    signer = State.kura().signer
+    problems = verify_document(signer.public_key, signer.key_id, data, sig)
+    if problems:
+        fail(f"{pdf}: " + "; ".join(problems))
+    typer.echo(f"{pdf}: {sig.kind.split()[0]} signed by this home (key {sig.key_id}), SHA-256 {sig.sha256}")

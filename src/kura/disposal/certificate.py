@@ -9,42 +9,43 @@ home's public key can check it (`kura disposal verify-certificate PDF SIG`).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from kura.disposal.models import Disposal
 from kura.errors import Invalid
-from kura.ledger.signing import Signer, verify_signature
+from kura.ledger.signing import DocumentSignature, Signer, verify_document
 from kura.records.printout import LOCAL_TZ, Section, render_pdf
 
 __all__ = ["Signature", "render", "sign", "verify", "METHOD_JA"]
 
-PREFIX = "kura-disposal-certificate v1 "
+KIND = "kura-disposal-certificate v1"
 METHOD_JA = ("暗号化消去 (crypto-shredding): 患者のデータ鍵 (AES-256-GCM) を破棄し、記録・版・添付・画像の"
              "索引行と暗号化ブロブを稼働中のホームから削除。バックアップ・レプリカ上の写しは鍵がないため復号不能。")
 
 
 @dataclasses.dataclass(frozen=True)
 class Signature:
+    """The certificate's signature line (kura.ledger.signing.DocumentSignature of kind KIND)."""
+
     sha256: str
     key_id: str
     signature: str
 
+    def document(self) -> DocumentSignature:
+        return DocumentSignature(KIND, self.sha256, self.key_id, self.signature)
+
     def line(self) -> str:
-        return f"{PREFIX}sha256={self.sha256} key={self.key_id} sig={self.signature}"
+        return self.document().line()
 
     @classmethod
     def parse(cls, text: str) -> Signature:
-        text = text.strip()
-        if not text.startswith(PREFIX):
-            raise Invalid("not a kura disposal certificate signature (it starts with 'kura-disposal-certificate v1')")
-        fields = dict(p.split("=", 1) for p in text[len(PREFIX):].split() if "=" in p)
         try:
-            return cls(fields["sha256"], fields["key"], fields["sig"])
-        except KeyError:
-            raise Invalid("the signature line lacks sha256=, key= or sig=") from None
+            d = DocumentSignature.parse(text, (KIND,))
+        except ValueError as exc:
+            raise Invalid(str(exc)) from None
+        return cls(d.sha256, d.key_id, d.signature)
 
 
 def _local(t) -> str:
@@ -84,16 +85,10 @@ def render(d: Disposal, *, class_names: dict[str, str]) -> bytes:
 
 
 def sign(signer: Signer, pdf: bytes) -> Signature:
-    return Signature(hashlib.sha256(pdf).hexdigest(), signer.key_id, signer.sign(pdf))
+    d = DocumentSignature.of(signer, KIND, pdf)
+    return Signature(d.sha256, d.key_id, d.signature)
 
 
 def verify(public_key: Ed25519PublicKey, key_id: str, pdf: bytes, sig: Signature) -> list[str]:
     """Problems found (empty: the PDF is the one the home signed)."""
-    problems = []
-    if sig.key_id != key_id:
-        problems.append(f"signed by key {sig.key_id}, not this home's key {key_id}")
-    if hashlib.sha256(pdf).hexdigest() != sig.sha256:
-        problems.append("the PDF's SHA-256 differs from the signed one")
-    if not verify_signature(public_key, pdf, sig.signature):
-        problems.append("the Ed25519 signature does not verify")
-    return problems
+    return verify_document(public_key, key_id, pdf, sig.document())

@@ -1,11 +1,13 @@
-"""Runs in the server: scheduled backups, restore drills, replication, scrubs and self-checks, and the
-operations screen's "back up now" — one background job at a time, each with live progress.
+"""Runs in the server: scheduled backups, restore drills, replication, scrubs, self-checks and
+audit review reports (kura.reviews), and the operations screen's "back up now" — one background
+job at a time, each with live progress.
 
 Every run is ledgered by the operation itself (OpsBackupCreated, OpsReplicaSynced,
 OpsScrubCompleted, OpsSelfcheckCompleted, OpsRestoreDrilled); a run that fails writes OpsRunFailed, an alert the
 operations screen shows. When a job was last run is read from the ledger, so a restart does
 not run everything again. At every tick it also disables the accounts whose end date has come
 (kura.identity.lifecycle; the login checks it as well, so a stopped scheduler lets no leaver in).
+Whether the review report of the last finished period exists is read from the reports themselves.
 """
 
 from __future__ import annotations
@@ -90,6 +92,11 @@ def _run(app, actor, kind: str, dest: str, job: Job) -> str:
         if not scrubbed.ok:
             raise Findings(scrubbed.line())
         return scrubbed.line()
+    if kind == "review":  # the audit review report of the last finished day or week (R27)
+        from kura.reviews import reports
+        with app.unit_of_work(reports.REVIEWER, "HSYSADMIN") as ctx:
+            made = reports.generate_due(ctx)
+            return f"review report {made.id}" if made is not None else "review report exists"
     if kind == "selfcheck":
         with app.unit_of_work(actor, "HOPERAT") as ctx:
             checked = selfcheck.selfcheck(ctx)
@@ -182,12 +189,17 @@ class Scheduler(threading.Thread):
         return out
 
     def due(self) -> tuple[str, str] | None:
+        from kura.reviews import reports
+
         now = self.app.clock.now()
         with self.app.sessions() as session:
             for kind, dest, every in self.plan():
                 last = last_run(session, kind)
                 if last is None or now - last >= every:
                     return kind, dest
+            period = reports.due_period(self.app.settings, now)
+            if period is not None and not reports.is_done(session, self.app.settings.review_schedule, period[0]):
+                return "review", ""
         return None
 
     def end_accounts(self) -> list[str]:

@@ -85,3 +85,37 @@ def likely_duplicates(ctx, resource: dict) -> list:
                 out.append(v)
                 break
     return out
+
+
+# -- for the audit review (kura.reviews): patient ids from the index, no record opened -------
+def staff_patient_ids(ctx) -> set[str]:
+    """The ids of Patients tagged as staff (resources.STAFF_TAG), from the search index.
+    Reads no content, names no one; the caller has done its own access check."""
+    from sqlalchemy import select
+
+    from kura.records.fhir.params import FLAG_SYSTEM
+    from kura.records.models import Record, SearchToken
+
+    rows = ctx.session.scalars(select(Record.logical_id).join(SearchToken, SearchToken.record_pk == Record.pk)
+                               .where(SearchToken.rtype == "Patient", SearchToken.param == "flag",
+                                      SearchToken.system == FLAG_SYSTEM, SearchToken.value == "staff"))
+    return set(rows)
+
+
+def patient_ids_named(ctx, parts: list[str]) -> set[str]:
+    """The ids of Patients one of whose name parts (family, given, kanji or kana) is exactly
+    one of `parts` after normalisation — compared as blind tokens (the `name:exact` index), so
+    no record is opened and no name is read. The caller has done its own access check."""
+    from sqlalchemy import select
+
+    from kura.records.models import Record, SearchString
+    from kura.records.store import blinder
+
+    blind = blinder(ctx)
+    tokens = {blind("Patient.name=", normalise(p)[:200]) for p in parts if normalise(p)}
+    if not tokens:
+        return set()
+    rows = ctx.session.scalars(select(Record.logical_id).join(SearchString, SearchString.record_pk == Record.pk)
+                               .where(SearchString.rtype == "Patient", SearchString.param == "name",
+                                      SearchString.value.in_(tokens)))
+    return set(rows)

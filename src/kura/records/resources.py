@@ -51,6 +51,10 @@ COVERAGE_TYPES = {
     "koki": ("後期高齢者医療", 8),
 }
 COVERAGE_TYPE_SYSTEM = "urn:kura:coverage-type"
+# A Patient who works at the hospital (職員患者): meta.tag {system, code "staff"}. Indexed (not
+# searchable) so the audit review finds access to staff-patients without opening any record.
+PATIENT_FLAG_SYSTEM = "urn:kura:patient-flag"
+STAFF_TAG = {"system": PATIENT_FLAG_SYSTEM, "code": "staff", "display": "職員"}
 
 GENDERS = {"male": "男", "female": "女", "other": "その他", "unknown": "不明"}
 # FHIR status codes as staff read them (Coverage, Encounter, ChargeItem, Invoice, DocumentReference).
@@ -91,8 +95,9 @@ def _security(label: str | None) -> dict:
 
 
 def patient(*, mrn: str, family: str, given: str, family_kana: str, given_kana: str, birth_date: str,
-            gender: str, label: str | None = None, id: str | None = None) -> dict:
-    """A Patient with kanji (IDE) and kana (SYL) names and the hospital's 患者ID."""
+            gender: str, label: str | None = None, id: str | None = None, staff: bool = False) -> dict:
+    """A Patient with kanji (IDE) and kana (SYL) names and the hospital's 患者ID; `staff`
+    tags a member of the hospital's staff (STAFF_TAG)."""
     r: dict[str, Any] = {"resourceType": "Patient", **_security(label),
                          "identifier": [{"system": MRN_SYSTEM, "value": mrn.strip()}],
                          "name": [{"use": "official", "text": f"{family} {given}".strip(), "family": family,
@@ -101,6 +106,8 @@ def patient(*, mrn: str, family: str, given: str, family_kana: str, given_kana: 
     if family_kana or given_kana:
         r["name"].append({"use": "official", "text": f"{family_kana} {given_kana}".strip(), "family": family_kana,
                           "given": [given_kana], "extension": [{"url": REP, "valueCode": "SYL"}]})
+    if staff:
+        r.setdefault("meta", {}).setdefault("tag", []).append(dict(STAFF_TAG))
     if id:
         r["id"] = id
     return r

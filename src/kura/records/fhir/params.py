@@ -35,6 +35,8 @@ __all__ = ["extract", "Index", "parse", "Query", "conditions", "driver", "order_
 
 # (kind, normalised value) -> blind token; kura.keys.service.blind bound to the unit of work's ring.
 Blind = Callable[[str, str], str]
+# Patient flags (kura.records.resources.PATIENT_FLAG_SYSTEM); indexed, not a search parameter.
+FLAG_SYSTEM = "urn:kura:patient-flag"
 # Names are indexed by the tokens of their prefixes up to this many characters (after
 # normalisation): a Japanese name in kanji or kana is well within it, so search as you type
 # is one index lookup; a longer prefix is checked against the decrypted candidates.
@@ -191,6 +193,10 @@ def extract(rtype: str, r: dict[str, Any]) -> Index:
             ix.tokens.append(("identifier", ident.get("system") or "", normalise(ident["value"])[:200]))
     if rtype == "Patient" and r.get("gender"):
         ix.tokens.append(("gender", "", r["gender"]))
+    if rtype == "Patient":  # the staff-patient flag (resources.STAFF_TAG), for the audit review
+        for tag in (r.get("meta") or {}).get("tag") or []:
+            if isinstance(tag, dict) and tag.get("system") == FLAG_SYSTEM and tag.get("code") == "staff":
+                ix.tokens.append(("flag", FLAG_SYSTEM, "staff"))
     if rtype in ("Patient", "Practitioner"):
         ix.strings.extend(("name", k) for k in sorted(_names(r.get("name"))))
     if rtype == "Provenance":

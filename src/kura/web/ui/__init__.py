@@ -31,6 +31,7 @@ AREAS = [
     "kura.web.ui.inventory",
     "kura.web.ui.software",
     "kura.web.ui.help",
+    "kura.web.ui.reviews",
 ]
 
 router = APIRouter(include_in_schema=False)

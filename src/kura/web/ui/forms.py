@@ -39,6 +39,9 @@ _COVERAGE = tuple((k, v[0]) for k, v in R.COVERAGE_TYPES.items())
 _CODES = tuple((k, f"{k} {name} ({points} 点)") for k, (name, points) in R.CHARGE_CODES.items())
 _LABEL = Field("label", "Confidentiality", "select", True, LABELS,
                "R/V: only users with that clearance (or break-glass) may read it.")
+# 職員患者: the audit review lists every access to them (kura.reviews).
+_STAFF = Field("staff", "Staff member of this hospital", "select", False, (("", "No"), ("yes", "Yes")),
+               "Access to a staff member's records is listed in the audit review report.")
 
 FORMS: dict[str, list[Field]] = {
     "Patient": [
@@ -49,6 +52,7 @@ FORMS: dict[str, list[Field]] = {
         Field("given_kana", "Given name (kana)", hint="e.g. タロウ", attrs='autocomplete="off"'),
         # Text, not a date picker: typed in one go, in 和暦 or Western form (S47.3.4, 1972-03-04).
         Field("birth_date", "Birth date", hint="e.g. 1972-03-04 or S47.3.4 (和暦)", attrs='autocomplete="off"'), Field("gender", "Gender", "select", True, _GENDERS), _LABEL,
+        _STAFF,
     ],
     "Coverage": [
         Field("kind", "Insurance type", "select", True, _COVERAGE),
@@ -122,7 +126,7 @@ def build(rtype: str, v: dict[str, str], *, patient_id: str | None, attachment: 
         s["birth_date"] = birth_date(s["birth_date"])
         return R.patient(mrn=s["mrn"], family=s["family"], given=s["given"], family_kana=patients.kana(s["family_kana"]),
                          given_kana=patients.kana(s["given_kana"]), birth_date=s["birth_date"], gender=s["gender"],
-                         label=s.get("label"), id=id)
+                         label=s.get("label"), id=id, staff=s.get("staff") == "yes")
     if rtype == "Coverage":
         if not s["insurer"].isdigit() or len(s["insurer"]) not in (6, 8):
             raise Invalid("the insurer number (保険者番号) is 6 or 8 digits")
@@ -174,7 +178,9 @@ def values_of(resource: dict, label: str = "N") -> dict[str, Any]:
     t = resource.get("resourceType")
     if t == "Patient":
         out: dict[str, Any] = {"label": label, "birth_date": resource.get("birthDate", ""),
-                               "gender": resource.get("gender", "")}
+                               "gender": resource.get("gender", ""),
+                               "staff": "yes" if any(t.get("system") == R.PATIENT_FLAG_SYSTEM and t.get("code") == "staff"
+                                                     for t in (resource.get("meta") or {}).get("tag") or []) else ""}
         out["mrn"] = next((i.get("value", "") for i in resource.get("identifier") or []), "")
         for n in resource.get("name") or []:
             rep = next((e.get("valueCode") for e in n.get("extension") or [] if e.get("url") == R.REP), "IDE")

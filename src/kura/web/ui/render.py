@@ -118,6 +118,11 @@ NAV: list[NavItem] = [
             "Who accessed a patient's records and images, when and why: for a disclosure request."),
     NavItem("/audit/integrity", "Integrity", Action.AuditLedgerRead, "Ledger",
             "Verify the ledger and see its signed checkpoints."),
+    NavItem("/reviews/reports", "Review reports", Action.AuditReportRead, "ReviewReport",
+            "Daily and weekly review of the ledger's findings; sign each report off."),
+    NavItem("/reviews/rights", "Rights review", Action.AdminReviewRead, "RightsReview",
+            "Every account, its rights and what it has not used: keep, change or disable, then sign off.",
+            Action.AdminReviewManage, "Read the periodic rights reviews and their decisions.", "RightsReview"),
     NavItem("/account", "My account", Action.SelfPasswordChange, "User",
             "Change your password or re-enrol your second factor."),
 ]

@@ -24,12 +24,14 @@ _RESOURCES = {"class": "管理区分", "peer": "DICOM 接続先", "permissions":
               "record": "記録", "password": "パスワード", "session": "セッション", "hold": "訴訟ホールド",
               "disposal": "廃棄", "incident": "インシデント", "export": "持ち出し", "label": "機密区分",
               "patient": "患者", "software": "ソフトウェア", "request": "利用申請", "training": "研修記録",
-              "duties": "利用者の責務"}
+              "duties": "利用者の責務",
+              "report": "監査レビュー報告", "review": "権限の棚卸"}
 _VERBS = {"manage": "管理", "read": "閲覧", "signoff": "確認 (サインオフ)", "create": "作成", "export": "書き出し",
           "verify": "検証", "store": "受信・保存", "confirm": "確定", "print": "印刷", "return": "差し戻し",
           "search": "検索", "prune": "整理", "restore": "復元", "run": "実行", "update": "訂正・更新",
           "change": "変更", "end": "終了", "place": "設定", "lift": "解除", "approve": "承認", "dispose": "実施",
-          "label": "設定", "report": "登録", "decide": "承認・却下", "acknowledge": "同意", "identify": "特定"}
+          "label": "設定", "report": "登録", "decide": "承認・却下", "acknowledge": "同意", "identify": "特定",
+          "generate": "作成"}
 _SPECIAL = {"imaging:study:confirm": "画像検査の確定 (検像)", "imaging:instance:store": "画像の受信・保存",
             "records:record:update": "記録の更新・訂正", "records:record:export": "記録の書き出し (開示)",
             "ops:scrub:run": "保存データの検査 (スクラブ)", "ops:selfcheck:run": "自己点検の実行",
@@ -73,6 +75,10 @@ _PATTERNS: list[tuple[re.Pattern, str]] = [(re.compile(p), m) for p, m in [
     (r"^(?P<field>\w+): not a number$", "Not a number: %(field)s"),
     (r"^unknown procedure code .*$", "Unknown procedure code."),
     (r"^denied: (?P<rest>.+)$", "%(rest)s"),
+    (r"^mark every account first \((?P<n>\d+) left.*$", "Mark every account first (%(n)s left)."),
+    (r"^.* was signed off by (?P<who>\S+) already$", "It was signed off by %(who)s already."),
+    (r"^the period must start before it ends and span at most (?P<n>\d+) days$",
+     "The period must start before it ends and span at most %(n)s days."),
 ]]
 
 
