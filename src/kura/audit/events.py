@@ -159,7 +159,7 @@ NAMES: dict[LedgerTag, tuple[str, str]] = {
     T.AdminDutiesPublished: ("利用者の責務の改定", "User duties published"),
     T.AdminPeerAdded: ("DICOM 接続先の登録", "DICOM peer added"),
     T.AdminPeerChanged: ("DICOM 接続先の変更", "DICOM peer changed"),
-    T.AdminReviewMarked: ("権限の棚卸: 判断", "Rights review: account marked"),
+    T.AdminReviewMarked: ("権限の棚卸での判断", "Rights review: account marked"),
     T.AdminReviewSignedOff: ("権限の棚卸の承認", "Rights review signed off"),
     T.AdminReviewStarted: ("権限の棚卸の開始", "Rights review started"),
     T.AdminReviewViewed: ("権限の棚卸の閲覧", "Rights review viewed"),
