@@ -19,6 +19,7 @@ def test_r11_user_end_date_from_the_console(kura, home, clock):
     make_user(kura, "taisyoku", ("clerk",))
     code, out, _ = kura_cmd(home, "user", "end-date", "taisyoku", "2099-03-31", "--reason", "退職")
     assert code == 0 and "ends 2099-03-31" in out
+    assert "taisyoku\tclerk\tN\tactive\t\tends 2099-03-31" in kura_cmd(home, "user", "list")[1]
     with pytest.raises(Invalid):  # main() prints it as one line, exit 2
         kura_cmd(home, "user", "end-date", "taisyoku", "31.3.2099")
     with pytest.raises(NotFound):  # exit 1

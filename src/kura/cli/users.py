@@ -66,7 +66,8 @@ def list_() -> None:
         users = identity.list_users(ctx)
         rows = [(u.username, u.roles, u.clearance, _("disabled") if u.disabled else
                  _("locked") if u.locked_until and u.locked_until > ctx.now() else _("active"),
-                 _("must change password") if u.must_change_password else "") for u in users]
+                 _("must change password") if u.must_change_password else "",
+                 _("ends %(date)s", date=u.end_date) if u.end_date else "") for u in users]
     for row in rows:
         typer.echo("\t".join(row).rstrip())
 
