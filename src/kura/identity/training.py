@@ -13,20 +13,23 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+from collections.abc import Iterable
 
 from sqlalchemy import select
 
 from kura.access.actions import Action
 from kura.access.policy import Target
-from kura.errors import IntegrityFailure, Invalid, NotFound
+from kura.blobs.store import Finding
+from kura.errors import IntegrityFailure, Invalid, KuraError, NotFound
 from kura.identity.lifecycle import LOCAL_TZ, parse_day, today
 from kura.identity.models import TrainingRecord, User
 from kura.keys import service as keys
+from kura.ledger.models import LedgerEntry
 from kura.ledger.tags import LedgerTag
 from kura.operation import Context
 
 __all__ = ["COURSES", "ANNUAL", "record", "people", "list_records", "evidence", "Standing", "standing", "due_report",
-           "login_refusal"]
+           "login_refusal", "deep_check"]
 
 # course code -> (ja, en)
 COURSES = {
@@ -189,3 +192,24 @@ def login_refusal(ctx: Context, user: User) -> str | None:
         return (f"annual security training overdue since {s.due_since.isoformat()}: "
                 "take the training and have it recorded")
     return None
+
+
+def deep_check(ctx: Context) -> Iterable[str]:
+    """`audit verify --deep` and scrub: each evidence file against the SHA-256 its ledger entry
+    committed (R37). One line per problem."""
+    committed = set(ctx.session.scalars(select(LedgerEntry.digest).where(
+        LedgerEntry.tag == str(LedgerTag.AdminTrainingRecorded))))
+    rows = ctx.session.scalars(select(TrainingRecord).where(TrainingRecord.evidence_blob.is_not(None))
+                               .order_by(TrainingRecord.recorded_at, TrainingRecord.id))
+    for row in rows:
+        where = f"training evidence {row.id}"
+        if row.evidence_sha256 not in committed:
+            yield f"{where}: hash {(row.evidence_sha256 or '')[:12]}… was never committed in the ledger"
+            continue
+        try:
+            data = keys.open(ctx, ctx.blobs.get(row.evidence_blob or ""), _aad(row.id), owner=keys.HOME)
+        except (KuraError, OSError, KeyError) as exc:
+            yield Finding(f"{where}: {exc}", row.evidence_blob)
+            continue
+        if hashlib.sha256(data).hexdigest() != row.evidence_sha256:
+            yield Finding(f"{where}: content does not match its hash", row.evidence_blob)

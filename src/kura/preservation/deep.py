@@ -5,13 +5,14 @@ Each store has a `deep_check(ctx) -> Iterable[str]` (problem lines); STORES list
 
 from __future__ import annotations
 
+from kura.identity import training
 from kura.imaging import integrity as imaging_integrity
 from kura.operation import Context
 from kura.records import integrity as records_integrity
 
 __all__ = ["deep_check", "STORES"]
 
-STORES = (records_integrity, imaging_integrity)
+STORES = (records_integrity, imaging_integrity, training)
 
 
 def deep_check(ctx: Context) -> list[str]:

@@ -281,3 +281,22 @@ def test_r82_block_rule_keeps_an_overdue_user_out_after_the_grace_period(home, c
             assert s.scalar(select(User).where(User.username == "hayashi")) is not None
     finally:
         app.dispose()
+
+
+def test_r37_deep_check_finds_altered_training_evidence(kura, people, clock):
+    from kura.preservation.deep import deep_check
+
+    _, admin = people
+    make_user(kura, "ogawa", ("clerk",))
+    with kura.unit_of_work(admin, "HSYSADMIN") as ctx:
+        blob = training.record(ctx, username="ogawa", course="privacy", completed_on="2026-05-01",
+                               evidence=b"attendance", evidence_name="a.txt").evidence_blob
+    with kura.unit_of_work(admin, "HSYSADMIN") as ctx:
+        assert deep_check(ctx) == []
+    sealed = bytearray(kura.blobs.get(blob))
+    sealed[-1] ^= 1
+    kura.blobs.delete(blob)
+    kura.blobs.put(blob, bytes(sealed))
+    with kura.unit_of_work(admin, "HSYSADMIN") as ctx:
+        problems = deep_check(ctx)
+    assert len(problems) == 1 and "training evidence" in problems[0]
