@@ -8,7 +8,8 @@ row in EVENTS and in NAMES.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from kura.ledger.tags import LedgerTag
 
@@ -327,7 +328,7 @@ def name_of(tag: str, lang: str = "ja") -> str:
     return ja if lang == "ja" else en
 
 
-def label(table: dict, key, lang: str = "ja") -> str:
+def label(table: Mapping[Any, tuple[str, str]], key: object, lang: str = "ja") -> str:
     """The display name of `key` in one of the tables above (the key itself when unknown)."""
     pair = table.get(key)
     if pair is None:

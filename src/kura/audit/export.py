@@ -16,7 +16,8 @@ import io
 import json
 import socket
 import xml.etree.ElementTree as ET
-from typing import Iterator
+from collections.abc import Mapping
+from typing import Any, Iterator
 
 from sqlalchemy import select
 
@@ -29,6 +30,8 @@ from kura.ledger.encoding import field_text, iso_utc
 from kura.ledger.models import LedgerEntry
 from kura.ledger.tags import LedgerTag
 from kura.operation import Context
+
+Row = Mapping[Any, Any]  # one ledger row by column name: a result mapping, or the FHIR read's dict
 
 __all__ = ["export_entries", "EVENTS", "DCM", "Event", "FORMATS", "audit_message_xml", "audit_event",
            "syslog_line"]
@@ -73,7 +76,7 @@ def export_entries(ctx: Context, *, fmt: str, since: dt.datetime | None = None,
     return _generate(ctx, fmt, since, until)
 
 
-def _rows(ctx: Context, since, until) -> Iterator[list]:
+def _rows(ctx: Context, since: dt.datetime | None, until: dt.datetime | None) -> Iterator[list[Row]]:
     table = LedgerEntry.__table__
     stmt = select(*[table.c[name] for name in _CSV_COLUMNS]).order_by(table.c.seq)
     if since is not None:
@@ -86,7 +89,7 @@ def _rows(ctx: Context, since, until) -> Iterator[list]:
         yield [row._mapping for row in part]
 
 
-def _generate(ctx: Context, fmt: str, since, until) -> Iterator[str]:
+def _generate(ctx: Context, fmt: str, since: dt.datetime | None, until: dt.datetime | None) -> Iterator[str]:
     host = socket.gethostname() or "localhost"
     if fmt == "csv":
         buf = io.StringIO()
@@ -104,7 +107,7 @@ def _generate(ctx: Context, fmt: str, since, until) -> Iterator[str]:
     elif fmt == "fhir":
         head = {"resourceType": "Bundle", "type": "collection", "timestamp": _fhir_time(ctx.now())}
 
-        def entries(part) -> str:
+        def entries(part: list[Row]) -> str:
             return ",\n".join(json.dumps({"fullUrl": f"urn:kura:ledger:{row['seq']}",
                                           "resource": audit_event(row, host)},
                                          ensure_ascii=False, separators=(",", ":")) for row in part)
@@ -129,7 +132,7 @@ def _fhir_time(at: dt.datetime) -> str:
     return at.astimezone(dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def _dcm(code: str) -> dict:
+def _dcm(code: str) -> dict[str, str]:
     return {"system": DCM_SYSTEM, "code": code, "display": DCM[code]}
 
 
@@ -143,15 +146,15 @@ def _network_type(origin: str) -> str:
         return "1"
 
 
-def audit_event(row, host: str) -> dict:
+def audit_event(row: Row, host: str) -> dict[str, Any]:
     """One ledger entry as a FHIR R4 AuditEvent (BALP-style: DICOM codes for type/subtype)."""
     ev = event_of(row["tag"])
     subtype = [_dcm(ev.type_code)] if ev.type_code else []
     subtype.append({"system": "urn:kura:ledger-tag", "code": row["tag"]})
-    who: dict = {"display": row["actor_name"]}
+    who: dict[str, Any] = {"display": row["actor_name"]}
     if row["actor_id"]:
         who["identifier"] = {"system": "urn:kura:user", "value": row["actor_id"]}
-    agent: dict = {"who": who, "name": row["actor_name"], "requestor": True}
+    agent: dict[str, Any] = {"who": who, "name": row["actor_name"], "requestor": True}
     if row["roles"]:
         agent["role"] = [{"coding": [{"system": "urn:kura:role", "code": r}]} for r in row["roles"].split(",")]
     if row["origin"]:
@@ -168,7 +171,7 @@ def audit_event(row, host: str) -> dict:
         details.append({"type": "kura:detail", "valueString": row["detail"]})
     kind = row["target_kind"] or "System"
     ptype, prole, prole_display, _ = _KINDS.get(kind, _DEFAULT_KIND)
-    what: dict = {"display": f"{kind}/{row['target_id']}" if row["target_id"] else kind}
+    what: dict[str, Any] = {"display": f"{kind}/{row['target_id']}" if row["target_id"] else kind}
     if row["target_id"]:
         what["identifier"] = {"system": f"urn:kura:{kind}", "value": row["target_id"]}
     entities = [{
@@ -217,7 +220,7 @@ def _code(parent: ET.Element, name: str, code: str, system: str, meaning: str) -
     return ET.SubElement(parent, name, {"csd-code": code, "codeSystemName": system, "originalText": _x(meaning)})
 
 
-def audit_message_xml(row, host: str) -> str:
+def audit_message_xml(row: Row, host: str) -> str:
     """One ledger entry as a DICOM PS3.15 A.5.1 AuditMessage (no XML declaration, one line)."""
     ev = event_of(row["tag"])
     msg = ET.Element("AuditMessage")
@@ -263,7 +266,7 @@ def audit_message_xml(row, host: str) -> str:
     return ET.tostring(msg, encoding="unicode").replace("\r", "&#13;").replace("\n", "&#10;")
 
 
-def syslog_line(row, host: str) -> str:
+def syslog_line(row: Row, host: str) -> str:
     """RFC 5424: <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG, as IHE ATNA (ITI-20)
     sends it: facility authpriv (10), severity notice (5) or warning (4) for an alert, MSGID
     IHE+RFC-3881, MSG a UTF-8 BOM and the XML audit message."""

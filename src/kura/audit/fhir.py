@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
+from typing import Any
 
 from kura.access.actions import Action
 from kura.audit import service as audit
@@ -24,11 +25,11 @@ __all__ = ["read", "search"]
 _HOST = socket.gethostname() or "localhost"
 
 
-def _row(e: LedgerEntry) -> dict:
+def _row(e: LedgerEntry) -> dict[str, Any]:
     return {c.name: getattr(e, c.name) for c in LedgerEntry.__table__.columns}
 
 
-def read(ctx: Context, id: str) -> dict:
+def read(ctx: Context, id: str) -> dict[str, Any]:
     """AuditEvent/ledger-{seq}. Raises NotFound, Denied. Ledger: AuditLedgerRead."""
     ctx.require(Action.AuditLedgerRead, audit.LEDGER)
     seq = id.removeprefix("ledger-")
@@ -41,7 +42,7 @@ def read(ctx: Context, id: str) -> dict:
 
 def search(ctx: Context, *, patient: str = "", since: dt.datetime | None = None,
            until: dt.datetime | None = None, agent: str = "", offset: int = 0,
-           count: int = 50) -> tuple[list[dict], int]:
+           count: int = 50) -> tuple[list[dict[str, Any]], int]:
     """Newest first, filtered by patient, agent name and time (since ≤ recorded < until).
     Raises Denied. Ledger: AuditLedgerRead."""
     flt = audit.Filter(actor=agent, patient_id=patient.removeprefix("Patient/"), since=since, until=until)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from typing import Iterator
+from typing import Callable, Iterator
 
 from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
 from sqlalchemy.exc import SQLAlchemyError
@@ -29,7 +29,7 @@ __all__ = ["verify", "checkpoint", "browse", "page", "entries_of", "Filter", "Pa
 LEDGER = Target(kind="Ledger")
 
 
-def verify(ctx: Context, *, progress=None, anchor: ledger.Anchor | None = None) -> ledger.VerifyResult:
+def verify(ctx: Context, *, progress: Callable[[int], None] | None = None, anchor: ledger.Anchor | None = None) -> ledger.VerifyResult:
     """Verify the whole ledger, and against `anchor` (a checkpoint kept off the machine) if given.
     Ledger: AuditLedgerVerified (outcome 0, or 12 and an alert when broken)."""
     ctx.require(Action.AuditLedgerVerify, LEDGER)
@@ -85,7 +85,7 @@ class Filter:
         return out
 
 
-def _via(channel: str):
+def _via(channel: str) -> ColumnElement[bool]:
     return LedgerEntry.detail.like(f'%"via":"{channel}"%')
 
 
@@ -233,7 +233,7 @@ def alerts(ctx: Context, *, open_only: bool = True, limit: int = 200) -> list[tu
             .where(LedgerEntry.alert.is_(True)).order_by(LedgerEntry.seq.desc()).limit(limit))
     if open_only:
         stmt = stmt.where(AlertSignoff.seq.is_(None))
-    rows = [(e, s) for e, s in ctx.session.execute(stmt)]
+    rows: list[tuple[LedgerEntry, AlertSignoff | None]] = [(e, s) for e, s in ctx.session.execute(stmt)]
     ctx.record(LedgerTag.AuditLedgerRead, target=LEDGER, detail={"view": "alerts"})
     return rows
 
@@ -308,8 +308,8 @@ def alert_groups(ctx: Context, *, open_only: bool = True) -> list[AlertGroup]:
     stmt = stmt.where(AlertSignoff.seq.is_(None) if open_only else AlertSignoff.seq.is_not(None))
     found = list(ctx.session.execute(stmt))
     groups: list[AlertGroup] = []
-    by_key: dict[tuple, AlertGroup] = {}
-    glass: dict[tuple, AlertGroup] = {}
+    by_key: dict[tuple[object, ...], AlertGroup] = {}
+    glass: dict[tuple[object, ...], AlertGroup] = {}
     for e, s in found:  # break-glass first: each start is its own group
         if e.tag == LedgerTag.AccessBreakGlassStarted:
             reads, ended = _under(ctx, e)
@@ -319,10 +319,10 @@ def alert_groups(ctx: Context, *, open_only: bool = True) -> list[AlertGroup]:
     for e, s in found:
         if e.tag == LedgerTag.AccessBreakGlassStarted:
             continue
-        g = glass.get((e.actor_name, e.patient_id, _day(e))) if (
+        under = glass.get((e.actor_name, e.patient_id, _day(e))) if (
             e.tag == LedgerTag.AccessRequestDenied and e.patient_id) else None
-        if g is not None:
-            g.members.append(e)
+        if under is not None:
+            under.members.append(e)
             continue
         key = (e.tag, e.actor_name, e.patient_id or "", e.target_kind, e.target_id or "" if not e.patient_id else "",
                _day(e))
