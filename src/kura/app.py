@@ -8,7 +8,7 @@ import os
 import stat
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -26,6 +26,7 @@ from kura.db.engine import READ_ONLY, make_engine, make_sessionmaker
 from kura.bridge import RecordsBridge
 from kura.errors import Denied, Invalid
 from kura.keys.ring import KeyRing
+from kura.imaging import link as imaging_link
 from kura.imaging.link import RecordsPort
 from kura.records.link import ImagingPort
 from kura.ledger import head as ledger_head
@@ -52,6 +53,7 @@ class Kura:
     clock: Clock
     records_port: RecordsPort | None = None
     imaging_port: ImagingPort | None = None
+    patient_aliases: Any = None  # kura.imaging.link.aliases
     keyring: KeyRing = dataclasses.field(init=False)
     _ingest: Ingest | None = dataclasses.field(default=None, init=False, repr=False)
     _ingest_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, init=False, repr=False)
@@ -92,7 +94,7 @@ class Kura:
                       checkpoint_interval=self.settings.checkpoint_interval, blobs=self.blobs,
                       master_key=self.master_key, keyring=self.keyring, settings=self.settings,
                       records_port=self.records_port, imaging_port=self.imaging_port,
-                      read_only=read_only, channel=channel)
+                      patient_aliases=self.patient_aliases, read_only=read_only, channel=channel)
         if request_id:
             ctx.request_id = request_id
         try:
@@ -162,7 +164,7 @@ def build(settings: Settings, *, clock: Clock | None = None, blobs: BlobStore | 
                 blobs=blobs or PackedStore(settings.blob_dir), master_key=master,
                 signer=Signer(signing), clock=clock or SystemClock(),
                 # each store's view of the other (neither may import the other)
-                records_port=bridge, imaging_port=bridge)
+                records_port=bridge, imaging_port=bridge, patient_aliases=imaging_link.aliases)
     if migrate:
         kura.migrate()
     return kura

@@ -57,6 +57,9 @@ class Context:
     records_port: object | None = None
     # The records store's view of the image archive (kura.records.link.ImagingPort), likewise.
     imaging_port: object | None = None
+    # The other names of one patient (FHIR Patient id ↔ the DICOM Patient IDs linked to it),
+    # wired by kura.app: one break-glass covers the patient's records and images alike.
+    patient_aliases: Any = None  # Callable[[Session, str], tuple[str, ...]]
     read_only: bool = False
     # The protocol of a web request other than the screens (fhir, dicomweb, api); recorded in
     # each entry's detail as "via", so the audit manager can tell the sources apart.
@@ -91,12 +94,15 @@ class Context:
             if self.actor is not None and self.actor.id:
                 window = dt.timedelta(minutes=self._break_glass_minutes())
                 row = ledger.open_break_glass(self.session, actor_id=self.actor.id, patient_id=patient_id,
-                                              since=self.clock.now() - window)
+                                              since=self.clock.now() - window, aliases=self._aliases(patient_id))
                 if row is not None:
                     at = row.at if row.at.tzinfo else row.at.replace(tzinfo=dt.timezone.utc)
                     stated = json.loads(row.detail or "{}").get("break_glass_reason") or row.reason
                     self.grants[patient_id] = Grant(row.seq, patient_id, stated, at + window)
         return self.grants[patient_id]
+
+    def _aliases(self, patient_id: str) -> tuple[str, ...]:
+        return tuple(self.patient_aliases(self.session, patient_id)) if self.patient_aliases else ()
 
     def _break_glass_minutes(self) -> int:
         return self.settings.break_glass_minutes
@@ -124,8 +130,10 @@ class Context:
                                           "break_glass_reason": (self.break_glass_reason or "").strip()},
                                   alert=True)
                 if target.patient_id:
-                    self.grants[target.patient_id] = Grant(seq, target.patient_id, self.break_glass_reason or "",
-                                                           self.clock.now() + dt.timedelta(minutes=minutes))
+                    grant = Grant(seq, target.patient_id, self.break_glass_reason or "",
+                                  self.clock.now() + dt.timedelta(minutes=minutes))
+                    for pid in (target.patient_id, *self._aliases(target.patient_id)):
+                        self.grants[pid] = dataclasses.replace(grant, patient_id=pid)
             if target.patient_id:
                 self.under[target.patient_id] = seq
         return decision
@@ -136,7 +144,8 @@ class Context:
         grant = self.grant_for(patient_id)
         if grant is None:
             return None
-        self.grants[patient_id] = None
+        for pid in (patient_id, *self._aliases(patient_id)):
+            self.grants[pid] = None
         return self.record(LedgerTag.AccessBreakGlassStopped, target=Target(kind="Patient", id=patient_id,
                                                                              patient_id=patient_id),
                            reason=grant.reason, detail={"break_glass": grant.seq}, alert=False)

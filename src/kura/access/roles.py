@@ -86,7 +86,7 @@ ROLE_GRANTS: dict[Role, dict[A, frozenset[str] | str]] = {
         A.OpsBackupCreate: ANY, A.OpsBackupPrune: ANY, A.OpsBackupRestore: ANY,
         A.OpsBackupVerify: ANY, A.OpsReplicaRun: ANY, A.OpsScrubRun: ANY,
         A.OpsSelfcheckRun: ANY, A.OpsSoftwareApprove: ANY, A.OpsStatusRead: ANY,
-        A.OpsEmergencySwitch: ANY,
+        A.OpsEmergencySwitch: ANY, A.ImagingArchiveReconcile: ANY,
         A.RegisterEntryRead: ANY, A.RegisterEquipmentManage: ANY, A.RegisterIncidentManage: ANY,
         A.RegisterPrintRead: ANY,
         A.RetentionDisposalApprove: ANY, A.RetentionDisposalRead: ANY, A.RetentionDisposalRequest: ANY,
@@ -127,7 +127,7 @@ ROLE_GRANTS: dict[Role, dict[A, frozenset[str] | str]] = {
         A.RecordsRecordSearch: frozenset({"Patient", "Practitioner", "ImagingStudy"}),
         A.ImagingInstanceStore: ANY, A.ImagingStudyConfirm: ANY, A.ImagingStudyReturn: ANY,
         A.ImagingStudyRead: ANY, A.ImagingStudySearch: ANY, A.ImagingStudyPrint: ANY,
-        A.ImagingStudyLabel: ANY,
+        A.ImagingStudyLabel: ANY, A.ImagingStudyReconcile: ANY, A.ImagingStudyCorrect: ANY,
         A.RegisterMediaManage: ANY,
     },
     # 部門責任者: asks for accounts and changes for their staff (R10); the administrator decides.
@@ -145,5 +145,9 @@ ROLE_GRANTS: dict[Role, dict[A, frozenset[str] | str]] = {
         A.RecordsRecordRead: _CLERK_TYPES | {"DocumentReference", "Practitioner", "Provenance"},
         A.RecordsRecordSearch: _CLERK_TYPES | {"DocumentReference", "Practitioner", "Provenance"},
         A.RecordsRecordPrint: _CLERK_TYPES, A.RecordsRecordExport: _CLERK_TYPES | {"DocumentReference"},
+        # The records side of patient identity: the clerk sees a study's demographics (never
+        # its images) and links it to the registered patient; correcting what the modality
+        # wrote into the images is the technologist's (ImagingStudyCorrect).
+        A.ImagingStudyReconcile: ANY,
     },
 }

@@ -81,7 +81,7 @@ def _root(home: Annotated[Optional[Path], typer.Option("--home", help="The kura 
 
 
 def _register() -> None:
-    from kura.cli import audit, backup, db, demo, key, ops, peers, registers, retention, serve, training, users  # noqa: F401  (each adds its commands to `app`)
+    from kura.cli import audit, backup, db, demo, images, key, ops, peers, registers, retention, serve, training, users  # noqa: F401  (each adds its commands to `app`)
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Protocol, cast
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from kura.imaging.fhir import imaging_study_resource
 from kura.imaging.instance import InstanceInfo
@@ -22,7 +22,7 @@ from kura.imaging.names import normalise
 from kura.keys import service as key_service
 from kura.operation import Context
 
-__all__ = ["RegisteredPatient", "RecordsPort", "port", "match_registered", "sync"]
+__all__ = ["RegisteredPatient", "RecordsPort", "aliases", "port", "match_registered", "differences", "sync"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,15 +34,37 @@ class RegisteredPatient:
     birth_date: str = ""  # YYYYMMDD
     sex: str = ""  # DICOM M / F / O
     confidentiality: str = "N"  # the Patient record's v3 label: every study of the patient is at least this
+    name: str = ""  # as the screens show it (kanji), for the side-by-side review
+    kana: str = ""
+    identifier: str = ""  # the 患者ID the images should carry as their Patient ID
 
 
 class RecordsPort(Protocol):
     def registered_patient(self, ctx: Context, patient_id: str) -> RegisteredPatient | None:
         """The one Patient whose identifier is `patient_id`, or None (none, or ambiguous)."""
 
+    def find_registered(self, ctx: Context, fhir_patient_id: str) -> RegisteredPatient | None:
+        """The registered Patient `fhir_patient_id`, or None."""
+
     def study_changed(self, ctx: Context, resource: dict, *, confirmed: bool, reason: str = "") -> None:
         """Write ImagingStudy `resource` (meta.security = the study's effective label) as a new
         version when it or its label changed; `reason` goes into that version."""
+
+
+def aliases(session, patient_id: str) -> tuple[str, ...]:
+    """The other names of the patient `patient_id` names: for a FHIR Patient id, the DICOM
+    Patient IDs linked to it; for a DICOM Patient ID, its FHIR Patient id (and that patient's
+    other Patient IDs). A break-glass on one covers all (kura.operation)."""
+    if not patient_id:
+        return ()
+    rows = session.execute(select(ImagingPatient.patient_id, ImagingPatient.fhir_patient_id).where(
+        or_(ImagingPatient.patient_id == patient_id, ImagingPatient.fhir_patient_id == patient_id))).all()
+    fhir = {f for _, f in rows if f}
+    if fhir - {patient_id}:
+        rows += session.execute(select(ImagingPatient.patient_id, ImagingPatient.fhir_patient_id).where(
+            ImagingPatient.fhir_patient_id.in_(sorted(fhir)))).all()
+    names = {n for row in rows for n in row if n and row[1]}
+    return tuple(sorted(names - {patient_id}))
 
 
 def port(ctx: Context) -> RecordsPort | None:
@@ -68,15 +90,23 @@ def match_registered(ctx: Context, patient: ImagingPatient, info: InstanceInfo) 
     # (a flagged study is still the images of someone registered under this ID).
     if patient.fhir_patient_id == registered.fhir_id:
         patient.confidentiality = registered.confidentiality
-    diffs = []
     pn = info.patient_name
-    names = {normalise(g.replace("^", "")) for g in (pn.alphabetic, pn.ideographic, pn.phonetic) if g}
-    if names and registered.names and not (names & registered.names):
-        diffs.append(f"name {pn.full!r} is not a registered name of Patient/{registered.fhir_id}")
-    if info.birth_date and registered.birth_date and info.birth_date != registered.birth_date:
-        diffs.append(f"birth date {info.birth_date} ≠ registered {registered.birth_date}")
-    if info.sex and registered.sex and info.sex != registered.sex:
-        diffs.append(f"sex {info.sex} ≠ registered {registered.sex}")
+    return differences(registered, names=(pn.alphabetic, pn.ideographic, pn.phonetic), full=pn.full,
+                       birth_date=info.birth_date, sex=info.sex)
+
+
+def differences(registered: RegisteredPatient, *, names: tuple[str, ...], full: str, birth_date: str,
+                sex: str) -> str:
+    """Why demographics received with images disagree with the registered patient ("" when
+    they agree): a name none of whose groups is a registered name, another birth date or sex."""
+    diffs = []
+    given = {normalise(g.replace("^", "")) for g in names if g}
+    if given and registered.names and not (given & registered.names):
+        diffs.append(f"name {full!r} is not a registered name of Patient/{registered.fhir_id}")
+    if birth_date and registered.birth_date and birth_date != registered.birth_date:
+        diffs.append(f"birth date {birth_date} ≠ registered {registered.birth_date}")
+    if sex and registered.sex and sex != registered.sex:
+        diffs.append(f"sex {sex} ≠ registered {registered.sex}")
     return "; ".join(diffs)
 
 

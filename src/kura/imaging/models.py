@@ -17,7 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from kura.db.base import Base, uuid_pk
 
-__all__ = ["DicomPeer", "ImagingPatient", "ImagingStudy", "ImagingSeries", "ImagingInstance",
+__all__ = ["DicomPeer", "ImagingPatient", "ImagingStudy", "ImagingSeries", "ImagingInstance", "ImagingCorrection",
            "STUDY_STATUSES"]
 
 # 検像: a study arrives as draft; a technologist confirms it (frozen) or returns it.
@@ -133,3 +133,29 @@ class ImagingInstance(Base):
     stored_at: Mapped[dt.datetime]
     stored_by: Mapped[str] = mapped_column(String(200))
     origin: Mapped[str] = mapped_column(String(200), default="")
+
+
+class ImagingCorrection(Base):
+    """One correction of a study's patient attributes (IHE PIR), a new version with a reason.
+
+    The received instance bytes are never rewritten: `original` keeps the values as received,
+    and the newest correction's values are written into every header served on retrieval
+    (kura.imaging.pir). `key_owner` is whose data keys sealed the images before the study
+    moved to another Patient ID (they still open them)."""
+
+    __tablename__ = "imaging_correction"
+    __table_args__ = (UniqueConstraint("study_ref", "version"),)
+
+    id: Mapped[uuid_pk]
+    study_ref: Mapped[str] = mapped_column(ForeignKey("imaging_study.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))  # link (to a registered Patient) | correct
+    patient_id: Mapped[str] = mapped_column(String(64))
+    patient_name: Mapped[str] = mapped_column(String(400), default="")
+    birth_date: Mapped[str] = mapped_column(String(8), default="")
+    sex: Mapped[str] = mapped_column(String(16), default="")
+    original: Mapped[str] = mapped_column(Text)  # JSON: the values as received
+    key_owner: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    corrected_by: Mapped[str] = mapped_column(String(200))
+    corrected_at: Mapped[dt.datetime]

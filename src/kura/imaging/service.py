@@ -19,11 +19,11 @@ from kura.access.policy import CONFIDENTIALITY, Target, highest
 from kura.classes import service as classes
 from kura.classes.models import ManagementClass
 from kura.errors import Conflict, IntegrityFailure, Invalid, NotFound
-from kura.imaging import link
+from kura.imaging import link, pir
 from kura.imaging.keys import blob_aad, owner_of
 from kura.keys import service as key_service
 from kura.imaging.labels import patient_label
-from kura.imaging.models import ImagingInstance, ImagingPatient, ImagingSeries, ImagingStudy
+from kura.imaging.models import ImagingCorrection, ImagingInstance, ImagingPatient, ImagingSeries, ImagingStudy
 from kura.imaging.query import Query, result_dataset, statement
 from kura.imaging.store import Prepared, StoreResult, prepare, prewrite, store_instance
 from kura.ledger.tags import LedgerTag
@@ -33,9 +33,11 @@ from kura.tombstones import check as check_disposed
 __all__ = ["StoreResult", "Prepared", "prepare", "prewrite", "Retrievable", "store_instance", "find", "find_datasets", "retrieve",
            "get_study", "studies_for_patient", "worklist", "confirm", "return_study",
            "study_target", "get_study_row", "allowed_labels", "series_of", "instances_of",
-           "count_instances"]
+           "count_instances", "FLAGGED"]
 
 RECORD_TYPE = "ImagingStudy"
+FLAGGED = ("This study is flagged: its patient demographics disagree with the registered patient. "
+           "Review it (link it to the right patient, correct it, or send it back) before confirming.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,8 +53,18 @@ class Retrievable:
     sha256: str
     size: int
     keys: dict[bytes, bytes] = dataclasses.field(repr=False)
+    # The study's corrected patient attributes (kura.imaging.pir), empty when never corrected.
+    header: pir.Header = ()
+    corrected_at: str = ""
 
     def read(self, blobs) -> bytes:
+        """The instance as served: the bytes exactly as received, verified against their hash,
+        with the study's corrected patient attributes written in when it was corrected (IHE
+        PIR; the stored bytes stay as received). Raises IntegrityFailure on any mismatch."""
+        data = self.received(blobs)
+        return pir.apply(data, self.header, corrected_at=self.corrected_at) if self.header else data
+
+    def received(self, blobs) -> bytes:
         """The instance's bytes exactly as received. Raises IntegrityFailure on any mismatch."""
         data = key_service.open_with(self.keys, blobs.get(self.sha256), blob_aad(self.sha256))
         if hashlib.sha256(data).hexdigest() != self.sha256:
@@ -176,22 +188,42 @@ def retrieve(ctx: Context, query: Query, *, action: Action = Action.ImagingStudy
                                                 "SOPInstanceUID")})
     rows = list(ctx.session.execute(statement(image, None if named else allowed_labels(ctx, action))))
     patient_keys: dict[str, dict[bytes, bytes]] = {}
+    corrections: dict[str, tuple[dict[bytes, bytes], pir.Header, str]] = {}
     out: list = []
     per_study: dict = {}
     for study, series, inst in rows:
         if study.patient_ref not in patient_keys:
             owner = owner_of(ctx.session.get(ImagingPatient, study.patient_ref))
             patient_keys[study.patient_ref] = key_service.unwrapped_keys(ctx, owner)
+        if study.id not in corrections:
+            corrections[study.id] = _corrected(ctx, study, patient_keys[study.patient_ref])
+        keys, header, at = corrections[study.id]
         out.append(Retrievable(sop_uid=inst.sop_uid, sop_class_uid=inst.sop_class_uid,
                                study_uid=study.study_uid, series_uid=series.series_uid,
                                transfer_syntax=inst.transfer_syntax, sha256=inst.sha256,
-                               size=inst.size, keys=patient_keys[study.patient_ref]))
+                               size=inst.size, keys=keys, header=header, corrected_at=at))
         per_study.setdefault(study.study_uid, (study, []))[1].append(inst.sop_uid)
     for study, sops in per_study.values():
         ctx.record(LedgerTag.ImagingStudyRetrieved, target=study_target(ctx, study),
                    detail={"instances": len(sops), "status": study.status,
                            "sop_instance_uids": sops[:50]})
     return out
+
+
+def _corrected(ctx: Context, study: ImagingStudy, keys: dict[bytes, bytes]):
+    """(keys, header, when) for a study's instances: its newest correction's attributes, and
+    besides the patient's keys those that sealed the images before the study moved."""
+    rows = list(ctx.session.scalars(select(ImagingCorrection).where(ImagingCorrection.study_ref == study.id)
+                                    .order_by(ImagingCorrection.version)))
+    if not rows:
+        return keys, (), ""
+    keys = dict(keys)
+    for owner in sorted({r.key_owner for r in rows}):
+        keys.update(key_service.unwrapped_keys(ctx, owner))
+    last = rows[-1]
+    header = (("PatientID", last.patient_id), ("PatientName", last.patient_name),
+              ("PatientBirthDate", last.birth_date), ("PatientSex", last.sex))
+    return keys, header, last.corrected_at.strftime("%Y%m%d%H%M%S")
 
 
 # -- the patient's studies, the worklist, 検像 --------------------------------------------------
@@ -255,6 +287,10 @@ def _set_status(ctx: Context, study_uid: str, action: Action, *, status: str, re
         raise Conflict(f"study {study_uid} is already confirmed (confirmed studies are frozen)")
     if status == "confirmed" and study.num_instances == 0:
         raise Invalid("a study without instances cannot be confirmed")
+    if status == "confirmed" and study.flagged:
+        # A study whose demographics disagree with the registered patient is resolved (linked,
+        # corrected or sent back: kura.imaging.correct), never confirmed past (issue 10).
+        raise Conflict(FLAGGED)
     study.status, study.status_reason = status, reason
     study.status_by = ctx.actor.name if ctx.actor else ""
     study.status_at = study.updated_at = ctx.now()
@@ -278,8 +314,8 @@ def _instance_set_digest(ctx: Context, study: ImagingStudy) -> str:
 def confirm(ctx: Context, study_uid: str) -> ImagingStudy:
     """The technologist's image check (検像, the 確定 for images; MHLW guideline §6): the
     study's current instance set is frozen as confirmed by the calling user.
-    Raises NotFound, Denied, Conflict (already confirmed), Invalid (empty study).
-    Ledger: ImagingStudyConfirmed, digest = hash of the frozen instance set."""
+    Raises NotFound, Denied, Conflict (already confirmed; FLAGGED while the study is flagged),
+    Invalid (empty study). Ledger: ImagingStudyConfirmed, digest = hash of the frozen instance set."""
     return _set_status(ctx, study_uid, Action.ImagingStudyConfirm, status="confirmed", reason="",
                        tag=LedgerTag.ImagingStudyConfirmed)
 

@@ -98,12 +98,14 @@ def latest_checkpoint(session: Session) -> Checkpoint | None:
 
 
 def open_break_glass(session: Session, *, actor_id: str, patient_id: str,
-                     since: dt.datetime) -> LedgerEntry | None:
-    """The AccessBreakGlassStarted entry of `actor_id` for `patient_id` made at or after `since`,
-    unless a later AccessBreakGlassStopped for that patient ended it. The ledger itself is the
-    record of a break-glass: nothing besides it can grant or extend one."""
+                     since: dt.datetime, aliases: tuple[str, ...] = ()) -> LedgerEntry | None:
+    """The AccessBreakGlassStarted entry of `actor_id` for `patient_id` (or one of its
+    `aliases`: the same person's FHIR Patient id and DICOM Patient IDs) made at or after
+    `since`, unless a later AccessBreakGlassStopped for that patient ended it. The ledger
+    itself is the record of a break-glass: nothing besides it can grant or extend one."""
+    ids = sorted({patient_id, *aliases})
     row = session.scalars(
-        select(LedgerEntry).where(LedgerEntry.patient_id == patient_id, LedgerEntry.actor_id == actor_id,
+        select(LedgerEntry).where(LedgerEntry.patient_id.in_(ids), LedgerEntry.actor_id == actor_id,
                                   LedgerEntry.at >= since,
                                   LedgerEntry.tag.in_((str(LedgerTag.AccessBreakGlassStarted),
                                                        str(LedgerTag.AccessBreakGlassStopped))))

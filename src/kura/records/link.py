@@ -21,6 +21,10 @@ class ImagingPort(Protocol):
                               label: str) -> int:
         """The Patient is now labelled `label`; its studies take it in this transaction."""
 
+    def patient_registered(self, ctx: Context, rec: Record, resource: dict) -> int:
+        """Images filed under one of the Patient's identifiers before it was registered (or
+        before the identifier was added) are linked to it now and mirrored."""
+
 
 def port(ctx: Context) -> ImagingPort | None:
     """The image archive as the composition root wired it into the unit of work, or None."""
@@ -37,3 +41,4 @@ def patient_changed(ctx: Context, rec: Record, resource: dict) -> None:
                    if isinstance(i, dict) and isinstance(i.get("value"), str) and i["value"]]
     imaging.patient_label_changed(ctx, fhir_patient_id=rec.logical_id, identifiers=identifiers,
                                   label=rec.confidentiality)
+    imaging.patient_registered(ctx, rec, resource)

@@ -134,8 +134,9 @@ def create(ctx: Context, resource: Any, *, on_behalf_of: str | None = None,
                                on_behalf_of=proxy)
     _ledger(ctx, LedgerTag.RecordsRecordCreated, rec, target_of(ctx, rec), v, prov, **_link(rec, used),
             **({"on_behalf_of": proxy.name} if proxy else {}))
-    if rtype == "Patient" and label != "N":
-        # Images filed under this patient's ID before the registration take its label now.
+    if rtype == "Patient":
+        # Images filed under this patient's ID before the registration are linked to it now,
+        # and take its label (an emergency CT arrives before the 医事 registration).
         link.patient_changed(ctx, rec, body)
     return version_of(ctx, rec, v)
 

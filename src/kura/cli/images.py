@@ -1,0 +1,25 @@
+"""`kura images reconcile`: link every study filed under a DICOM Patient ID that is now a
+registered Patient's identifier, and bring the FHIR ImagingStudy mirror in step (issue 10)."""
+
+from __future__ import annotations
+
+import typer
+
+from kura.cli import State, app
+from kura.cli.common import operator
+from kura.cli.progress import bar
+
+images_app = typer.Typer(no_args_is_help=True, help="The image archive.")
+app.add_typer(images_app, name="images")
+
+
+@images_app.command("reconcile")
+def reconcile() -> None:
+    """Link images that arrived before their patient was registered; idempotent, ledgered."""
+    from kura.imaging import reconcile as r
+
+    with bar() as progress, State.kura().unit_of_work(operator(), "HOPERAT") as ctx:
+        totals = r.reconcile_all(ctx, progress=progress)
+    typer.echo(f"linked {totals['patients_linked']} patient IDs ({totals['studies_linked']} studies); "
+               f"{totals['studies_checked']} linked studies in step; "
+               f"{totals['unmatched_patients']} patient IDs unmatched; {totals['flagged_studies']} studies flagged")
