@@ -29,7 +29,7 @@ from kura.ledger.tags import LedgerTag
 from kura.operation import Context
 
 __all__ = ["patient_registered", "link_patient", "reconcile_all", "unmatched", "count_unmatched",
-           "flagged", "study_differences"]
+           "flagged", "count_flagged_for_patient", "study_differences"]
 
 Progress = Callable[[str, int, "int | None"], None]
 
@@ -154,6 +154,14 @@ def count_unmatched(ctx: Context) -> int:
     a number reveals no study."""
     stmt = _unmatched_stmt(ctx).order_by(None)
     return ctx.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+
+
+def count_flagged_for_patient(ctx: Context, patient_id: str) -> int:
+    """How many studies under one DICOM Patient ID await review (the patient page's note for
+    those who resolve them). Raises Denied. No ledger entry: a number reveals no study."""
+    ctx.require(Action.ImagingStudyReconcile, Target(kind=RECORD_TYPE))
+    return ctx.session.scalar(select(func.count()).select_from(ImagingStudy).where(
+        ImagingStudy.patient_id == patient_id, ImagingStudy.flagged.is_(True))) or 0
 
 
 def flagged(ctx: Context, *, limit: int = 200) -> list[ImagingStudy]:

@@ -4,12 +4,15 @@ and one study's confidentiality label (issue 7)."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from kura.imaging import relabel
 from kura.imaging import service as imaging
 from kura.imaging.labels import effective_label
-from kura.web.deps import AuthDep, work
+from kura.errors import Conflict
+from kura.web.deps import AuthDep, kura_of, work
+from kura.web.i18n import gettext_for, language_of
 
 __all__ = ["router"]
 
@@ -24,9 +27,17 @@ def _study_json(study) -> dict:
 
 @router.post("/{study_uid}/confirm")
 def confirm(study_uid: str, request: Request, auth: AuthDep):
-    """検像 (確定): freeze the study's current instance set as confirmed by the caller."""
-    with work(request, auth) as ctx:
-        return _study_json(imaging.confirm(ctx, study_uid))
+    """検像 (確定): freeze the study's current instance set as confirmed by the caller.
+    A flagged study is refused with 409 and says why in the user's language (Japanese first)."""
+    try:
+        with work(request, auth) as ctx:
+            return _study_json(imaging.confirm(ctx, study_uid))
+    except Conflict as exc:
+        if str(exc) != imaging.FLAGGED:
+            raise
+        lang = language_of(request, kura_of(request).settings.language)
+        return JSONResponse({"detail": gettext_for(lang)(imaging.FLAGGED), "flagged": True,
+                             "review": f"/images/studies/{study_uid}/review"}, status_code=409)
 
 
 class ReturnBody(BaseModel):

@@ -24,6 +24,7 @@ AREAS = [
     "kura.web.ui.patients",
     "kura.web.ui.records",
     "kura.web.ui.images",
+    "kura.web.ui.reconcile",
     "kura.web.ui.ops",
     "kura.web.ui.peers",
     "kura.web.ui.retention",

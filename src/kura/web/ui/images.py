@@ -18,7 +18,7 @@ from fastapi.responses import Response
 
 from kura.access.actions import Action
 from kura.errors import Conflict, Invalid
-from kura.imaging import printing, relabel
+from kura.imaging import printing, reconcile, relabel
 from kura.imaging import service as imaging
 from kura.imaging.labels import effective_label
 from kura.imaging.query import Query
@@ -93,7 +93,8 @@ def index(request: Request, auth: PageDep, pid: Text = "", name: Text = "", sinc
     form = {"pid": pid.strip(), "name": name.strip(), "since": since.strip(), "until": until.strip(),
             "modality": modality.strip().upper()}
     may_confirm = can(auth, Action.ImagingStudyConfirm, KIND)
-    error, results, pending = None, [], []
+    may_reconcile = can(auth, Action.ImagingStudyReconcile, KIND)
+    error, results, pending, unmatched = None, [], [], 0
     try:
         keys = _keys(form)
     except _BadForm as exc:
@@ -101,13 +102,16 @@ def index(request: Request, auth: PageDep, pid: Text = "", name: Text = "", sinc
     with work(request, auth) as ctx:
         if may_confirm:
             pending = [_row(s) for s in imaging.worklist(ctx)]
+        if may_reconcile:
+            unmatched = reconcile.count_unmatched(ctx)
         if keys is not None:
             query = Query(level="STUDY", keys=keys, fuzzy=True, limit=SEARCH_LIMIT)
             results = [_row(row[0]) for row in imaging.find(ctx, query)]
     return render(request, "images/index.html", {
         "form": form, "results": results, "worklist": pending, "may_confirm": may_confirm,
         "modalities": MODALITIES, "searched": any(form.values()), "limit": SEARCH_LIMIT,
-        "error": error, "done": done}, status=400 if error else 200)
+        "error": error, "done": done, "may_reconcile": may_reconcile, "unmatched": unmatched,
+        "flagged": sum(1 for s in pending if s["flagged"])}, status=400 if error else 200)
 
 
 @router.api_route("/studies/{study_uid}", methods=["GET", "POST"])
@@ -141,6 +145,7 @@ def _study_view(ctx, request: Request, auth, study_uid: str, done: str, error: s
         "study": row, "series": series, "presets": PRESETS,
         "viewer_json": json.dumps(viewer, separators=(",", ":")),
         "may_confirm": can(auth, Action.ImagingStudyConfirm, KIND) and row["status"] != "confirmed",
+        "may_reconcile": can(auth, Action.ImagingStudyReconcile, KIND),
         "may_return": can(auth, Action.ImagingStudyReturn, KIND) and row["status"] == "draft",
         "may_print": can(auth, Action.ImagingStudyPrint, KIND),
         "may_label": can(auth, Action.ImagingStudyLabel, KIND), "labels": LABELS,
@@ -160,8 +165,8 @@ def confirm(study_uid: str, request: Request, auth: PageDep,
     try:
         with work(request, auth) as ctx:
             imaging.confirm(ctx, study_uid)
-    except Conflict:
-        return redirect(_back(study_uid, "", error="conflict"))
+    except Conflict as exc:
+        return redirect(_back(study_uid, "", error="flagged" if str(exc) == imaging.FLAGGED else "conflict"))
     except Invalid:
         return redirect(_back(study_uid, "", error="empty"))
     return redirect(_back(study_uid, next, done="confirmed"))

@@ -171,7 +171,7 @@ def _studies(ctx, summary, mrn: str) -> list[dict]:
             d = s.study_date
             out[s.study_uid] = {"uid": s.study_uid, "date": f"{d[:4]}-{d[4:6]}-{d[6:]}" if len(d) == 8 else d,
                                 "description": s.description, "modalities": s.modalities.replace("\\", ", "),
-                                "status": s.status}
+                                "status": s.status, "flagged": s.flagged}
     return sorted(out.values(), key=lambda r: r["date"], reverse=True)
 
 
@@ -181,6 +181,14 @@ def _hidden_studies(ctx, mrn: str) -> int:
         return 0
     from kura.imaging import service as imaging
     return imaging.count_for_patient(ctx, mrn)
+
+
+def _flagged_studies(ctx, mrn: str) -> int:
+    """Studies under this 患者ID awaiting patient matching, for those who resolve them."""
+    if not mrn or not ctx.allows(Action.ImagingStudyReconcile, Target(kind="ImagingStudy")).allowed:
+        return 0
+    from kura.imaging import reconcile
+    return reconcile.count_flagged_for_patient(ctx, mrn)
 
 
 def image_readers(request: Request) -> str:
@@ -204,6 +212,7 @@ def patient_page(request: Request, auth: PageDep, pid: str, done: str = "", brea
         return render(request, "patients/patient.html", {
             "pv": pv, "p": version_row(pv), "rows": resources.summary_rows(res), "sections": sections,
             "studies": _studies(ctx, summary, mrn), "hidden_studies": _hidden_studies(ctx, mrn),
+            "flagged_studies": _flagged_studies(ctx, mrn),
             "image_readers": image_readers(request), "done": DONE.get(done) or (
                 "This patient ID is registered already; here is the patient." if done == "exists" else None),
             "break_glass": bool(break_glass.strip()),

@@ -87,6 +87,8 @@ NAV: list[NavItem] = [
     NavItem("/images", "Images", Action.ImagingStudySearch, "ImagingStudy",
             "Find imaging studies; check and confirm new ones.", Action.ImagingStudyConfirm,
             "Find imaging studies and view them.", "ImagingStudy"),
+    NavItem("/images/reconcile", "Patient matching", Action.ImagingStudyReconcile, "ImagingStudy",
+            "Images whose patient is unknown or disagrees with the registration: link, correct or send back."),
     NavItem("/admin/users", "Users", Action.AdminUserRead, "User",
             "Add users, change roles and clearance, disable, reset passwords, unlock."),
     NavItem("/admin/classes", "Management classes", Action.AdminClassRead, "ManagementClass",
