@@ -16,6 +16,7 @@ from fastapi import APIRouter, Form, Request
 from kura.access.actions import Action
 from kura.errors import Invalid, NotFound
 from kura.imaging import correct, reconcile
+from kura.imaging.names import split_person_name
 from kura.web.deps import work
 from kura.web.ui.render import PageDep, can, redirect, render
 
@@ -33,6 +34,14 @@ def _name(study) -> dict:
     return {"kanji": study.name_ideographic.replace("^", " ").strip(),
             "kana": study.name_phonetic.replace("^", " ").strip(),
             "alpha": study.name_alphabetic.replace("^", " ").strip()}
+
+
+def _shown(pn: str) -> str:
+    """A PN value as people read it: 山田 太郎 (ヤマダ タロウ), else the alphabetic name."""
+    n = split_person_name(pn)
+    kanji, kana, alpha = (g.replace("^", " ").strip() for g in (n.ideographic, n.phonetic, n.alphabetic))
+    main = kanji or alpha or kana
+    return f"{main} ({kana})" if kana and kana != main else main
 
 
 def _row(study) -> dict:
@@ -69,7 +78,7 @@ def review_page(study_uid: str, request: Request, auth: PageDep, done: str = "",
         "fhir_id": reg.fhir_id, "patient_id": reg.identifier or r.study.patient_id, "name": reg.name,
         "kana": reg.kana, "birth_date": reg.birth_date, "sex": reg.sex}
     history = [{"version": c.version, "kind": c.kind, "by": c.corrected_by, "at": c.corrected_at,
-                "reason": c.reason, "patient_id": c.patient_id, "name": c.patient_name,
+                "reason": c.reason, "patient_id": c.patient_id, "name": _shown(c.patient_name),
                 "birth_date": c.birth_date, "sex": c.sex} for c in r.history]
     return render(request, "images/review.html", {
         "study": study, "received": r.received, "current": r.current, "registered": registered,
