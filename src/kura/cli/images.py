@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer
 
 from kura.cli import State, app
-from kura.cli.common import operator
+from kura.access.console import console_operator
 from kura.cli.progress import bar
 
 images_app = typer.Typer(no_args_is_help=True, help="The image archive.")
@@ -18,7 +18,7 @@ def reconcile() -> None:
     """Link images that arrived before their patient was registered; idempotent, ledgered."""
     from kura.imaging import reconcile as r
 
-    with bar() as progress, State.kura().unit_of_work(operator(), "HOPERAT") as ctx:
+    with bar() as progress, State.kura().unit_of_work(console_operator(), "HOPERAT") as ctx:
         totals = r.reconcile_all(ctx, progress=progress)
     typer.echo(f"linked {totals['patients_linked']} patient IDs ({totals['studies_linked']} studies); "
                f"{totals['studies_checked']} linked studies in step; "
