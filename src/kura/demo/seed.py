@@ -1,5 +1,5 @@
 """Build a demo home: its config and keys, one user per role, a DICOM peer, then each area's
-seeder in order (records → images → retention → registers → accounts), each reporting its progress."""
+seeder in order (records → images → patient matching → retention → registers → accounts), each reporting its progress."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ DEMO_USERS = [
     ("bucho", "部門 浩二 (放射線科長)", ["department_head"], "N"),
 ]
 
-SEEDERS = ("kura.demo.records", "kura.demo.images", "kura.demo.retention", "kura.demo.registers",
+SEEDERS = ("kura.demo.records", "kura.demo.images", "kura.demo.matching", "kura.demo.retention", "kura.demo.registers",
            "kura.demo.accounts")
 DEMO_PEER = "DEMO"  # a registered DICOM peer on 127.0.0.1 with every right
 
