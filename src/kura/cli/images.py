@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from kura.cli import State, app
+from kura.cli import State, _, app
 from kura.access.console import console_operator
 from kura.cli.progress import bar
 
@@ -20,6 +20,8 @@ def reconcile() -> None:
 
     with bar() as progress, State.kura().unit_of_work(console_operator(), "HOPERAT") as ctx:
         totals = r.reconcile_all(ctx, progress=progress)
-    typer.echo(f"linked {totals['patients_linked']} patient IDs ({totals['studies_linked']} studies); "
-               f"{totals['studies_checked']} linked studies in step; "
-               f"{totals['unmatched_patients']} patient IDs unmatched; {totals['flagged_studies']} studies flagged")
+    typer.echo(_("linked %(patients)s patient IDs (%(studies)s studies); %(checked)s linked studies in step; "
+                 "%(unmatched)s patient IDs unmatched; %(flagged)s studies flagged",
+                 patients=totals["patients_linked"], studies=totals["studies_linked"],
+                 checked=totals["studies_checked"], unmatched=totals["unmatched_patients"],
+                 flagged=totals["flagged_studies"]))

@@ -102,14 +102,14 @@ def reconcile_all(ctx: Context, progress: Progress | None = None) -> dict[str, i
         if registered is not None:
             studies += link_patient(ctx, patient, registered, why="kura images reconcile")
             linked += 1
-        tick("patients", i, len(unlinked))
+        tick("Patient IDs matched against the registrations", i, len(unlinked))
     mirrored = list(ctx.session.scalars(
         select(ImagingStudy).join(ImagingPatient, ImagingStudy.patient_ref == ImagingPatient.id)
         .where(ImagingPatient.fhir_patient_id.is_not(None), ImagingStudy.flagged.is_(False))
         .order_by(ImagingStudy.study_uid)))
     for i, study in enumerate(mirrored, 1):
         link.sync(ctx, study, confirmed=study.status == "confirmed", reason="kura images reconcile")
-        tick("studies", i, len(mirrored))
+        tick("Linked studies brought in step", i, len(mirrored))
     totals = {"patients_linked": linked, "studies_linked": studies, "studies_checked": len(mirrored),
               "unmatched_patients": len(unlinked) - linked,
               "flagged_studies": ctx.session.scalar(select(func.count()).select_from(ImagingStudy)
