@@ -24,21 +24,21 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import fields  # noqa: E402  (bench/ledger/run.py: the same synthetic entries)
+from run import fields  # bench/ledger/run.py: the same synthetic entries
 
-from kura.access.policy import Subject  # noqa: E402
-from kura.access.roles import Role  # noqa: E402
-from kura.audit import events  # noqa: E402
-from kura.audit import service as audit  # noqa: E402
-from kura.blobs.store import MemoryStore  # noqa: E402
-from kura.clock import SystemClock  # noqa: E402
-from kura.config import Settings  # noqa: E402
-from kura.db.engine import make_engine, make_sessionmaker  # noqa: E402
-from kura.ledger import head as ledger_head  # noqa: E402
-from kura.ledger import service as ledger  # noqa: E402
-from kura.ledger.signing import Signer  # noqa: E402
-from kura.migrations import upgrade  # noqa: E402
-from kura.operation import Context  # noqa: E402
+from kura.access.policy import Subject
+from kura.access.roles import Role
+from kura.audit import events
+from kura.audit import service as audit
+from kura.blobs.store import MemoryStore
+from kura.clock import SystemClock
+from kura.config import Settings
+from kura.db.engine import make_engine, make_sessionmaker
+from kura.ledger import head as ledger_head
+from kura.ledger import service as ledger
+from kura.ledger.signing import Signer
+from kura.migrations import upgrade
+from kura.operation import Context
 
 AUDITOR = Subject(id=None, name="bench-auditor", roles=frozenset({Role.auditor}))
 
