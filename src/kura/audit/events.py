@@ -289,7 +289,7 @@ OUTCOMES: dict[int, tuple[str, str]] = {
 
 # v3 PurposeOfUse codes kura writes (kura.access.purpose).
 PURPOSES: dict[str, tuple[str, str]] = {
-    "TREAT": ("診療", "Treatment"), "ETREAT": ("緊急診療 (緊急アクセス)", "Emergency treatment"),
+    "TREAT": ("診療", "Treatment"), "ETREAT": ("緊急診療", "Emergency treatment"),
     "HPAYMT": ("医事・会計", "Payment"), "HOPERAT": ("運用", "Operations"),
     "HSYSADMIN": ("管理・監査", "Administration and audit"),
 }

@@ -27,10 +27,12 @@ from kura.records.models import Record
 from kura.records.reads import matching_records
 from kura.records.store import content_of, get_version
 from kura.records.canonical import loads
+from kura.tombstones import is_disposed
 
 __all__ = ["PatientRef", "find_patients", "patients_of", "users_matching", "user_names"]
 
 LIMIT = 20
+DISPOSED = "(廃棄済みの患者)"  # shown for a patient whose data was lawfully disposed of
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,14 +48,14 @@ class PatientRef:
 
     @property
     def label(self) -> str:
-        return " ".join(x for x in (self.number, self.name) if x) or self.id
+        return " ".join(x for x in (self.number, self.name) if x) or "(患者番号なし)"
 
 
 def _ref_of_record(ctx: Context, rec: Record) -> PatientRef:
     try:
         res = loads(content_of(ctx, rec, get_version(ctx, rec)))
     except KuraError:  # disposed of (key destroyed) or failing its integrity check
-        return PatientRef(rec.logical_id, "", "", "", (rec.logical_id,))
+        return PatientRef(rec.logical_id, "", DISPOSED, "", (rec.logical_id,))
     kanji, kana = resources.names_of(res)
     values = [str(i.get("value")) for i in res.get("identifier") or [] if isinstance(i, dict) and i.get("value")]
     number = next((str(i.get("value")) for i in res.get("identifier") or []
@@ -119,6 +121,9 @@ def patients_of(ctx: Context, ledger_ids: Iterable[str], *, why: str = "ledger v
                     out[ip.patient_id] = by_fhir[ip.fhir_patient_id]
                     continue
             out[ip.patient_id] = PatientRef(ip.patient_id, ip.patient_id, ip.name, "", (ip.patient_id,))
+    for pid in [i for i in ids if i not in out]:
+        if is_disposed(ctx, "Patient", pid) is not None:  # lawfully disposed: no name is left
+            out[pid] = PatientRef(pid, "", DISPOSED, "", (pid,))
     for pid in [i for i in ids if i not in out][:LIMIT]:
         # Images recorded under a DICOM Patient ID with no index row (yet): the patient number.
         for rec in matching_records(ctx, "Patient", [("identifier", pid)], limit=1):

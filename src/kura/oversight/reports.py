@@ -26,7 +26,7 @@ from kura.ledger.models import LedgerEntry
 from kura.ledger.tags import LedgerTag
 from kura.operation import Context
 from kura.oversight import lookup
-from kura.records.printout import Printout, Section, render_pdf, watermark_text
+from kura.records.printout import Printout, render_listing, watermark_text
 
 __all__ = ["Row", "rows_of", "export_csv", "export_pdf", "access_history", "access_history_pdf",
            "MAX_CSV", "MAX_PDF"]
@@ -81,6 +81,17 @@ def _roles(roles: str, lang: str) -> str:
     return "、".join(out) if lang == "ja" else ", ".join(out)
 
 
+def _principal(name: str, lang: str) -> str:
+    """The words for an actor that is not a user account ("" for a user)."""
+    if name == "anonymous":
+        return "未認証の接続" if lang == "ja" else "unauthenticated"
+    if name == "system":
+        return "システム" if lang == "ja" else "system"
+    if name.startswith("console:"):
+        return f"サーバーのコンソール ({name.removeprefix('console:')})" if lang == "ja" else f"server console ({name.removeprefix('console:')})"
+    return ""
+
+
 def rows_of(ctx: Context, entries: list[LedgerEntry], *, lang: str = "ja", why: str = "ledger view",
             known: Iterable[lookup.PatientRef] = ()) -> list[Row]:
     """`entries` in words. Patients are shown by number and name when the caller may identify
@@ -89,7 +100,8 @@ def rows_of(ctx: Context, entries: list[LedgerEntry], *, lang: str = "ja", why: 
     pids = {e.patient_id for e in entries if e.patient_id}
     patients = lookup.patients_of(ctx, pids, why=why, known=known) if pids and ctx.allows(
         Action.AuditPatientIdentify, Target(kind="Patient")).allowed else {}
-    users = lookup.user_names(ctx, (e.actor_name for e in entries))
+    users = {**lookup.user_names(ctx, (e.actor_name for e in entries)),
+             **{e.actor_name: _principal(e.actor_name, lang) for e in entries if _principal(e.actor_name, lang)}}
     out = []
     for e in entries:
         ev = events.event_of(e.tag)
@@ -97,7 +109,8 @@ def rows_of(ctx: Context, entries: list[LedgerEntry], *, lang: str = "ja", why: 
         name = users.get(e.actor_name)
         out.append(Row(
             seq=e.seq, at=_jst(e.at), tag=e.tag, event=events.name_of(e.tag, lang), event_id=ev.event_id,
-            event_type=ev.type_code or "", actor=f"{name} ({e.actor_name})" if name and name != e.actor_name else e.actor_name,
+            event_type=ev.type_code or "", actor=(name if _principal(e.actor_name, lang) else f"{name} ({e.actor_name})")
+            if name and name != e.actor_name else e.actor_name,
             username=e.actor_name, roles=_roles(e.roles, lang),
             patient=p.label if p else (e.patient_id or ""), patient_id=e.patient_id or "",
             purpose=events.label(events.PURPOSES, e.purpose, lang) if e.purpose else "",
@@ -165,14 +178,14 @@ def export_pdf(ctx: Context, flt: audit.Filter, *, filter_text: str = "",
     rows = rows_of(ctx, entries, why="ledger export", known=known)
     now = _jst(ctx.now())
     table = [(str(r.seq), r.at.strftime("%Y-%m-%d %H:%M:%S"), r.actor, r.event, r.patient, r.purpose,
-              r.outcome, r.reason[:200]) for r in rows]
+              r.source, r.outcome, r.reason[:200]) for r in rows]
     note = f"{len(rows)} 件" + (f"（先頭 {MAX_PDF} 件。条件を絞って再出力してください）" if truncated else "")
-    pdf, pages = render_pdf(
+    pdf, pages = render_listing(
         title="監査ログ", mark=_mark(ctx),
-        subtitle=f"出力: {ctx.actor.name if ctx.actor else 'system'}  {now:%Y-%m-%d %H:%M} (JST)　"
-                 f"条件: {filter_text or _filter_words(flt)}",
-        sections=[Section("記録", table, ("番号", "日時 (JST)", "利用者", "操作", "患者", "利用目的", "結果", "理由"),
-                          note=note, widths=(0.6, 1.5, 1.4, 1.3, 1.5, 1.0, 0.7, 2.0))])
+        subtitle=f"出力: {ctx.actor.name if ctx.actor else 'system'}  {now:%Y-%m-%d %H:%M} (JST)",
+        facts=[("条件", filter_text or _filter_words(flt))], note=note,
+        columns=("番号", "日時 (JST)", "利用者", "操作", "患者", "利用目的", "経路", "結果", "理由"),
+        widths=(0.7, 1.6, 1.8, 1.7, 2.0, 1.0, 0.9, 0.9, 2.4), rows=table)
     sha = hashlib.sha256(pdf).hexdigest()
     _export_entry(ctx, flt, "pdf", len(rows), sha, truncated=truncated)
     return Printout(pdf, f"audit-log-{now:%Y%m%d%H%M%S}.pdf", sha, pages)
@@ -213,14 +226,14 @@ def access_history_pdf(ctx: Context, patient_id: str, *, since: dt.datetime | No
     period = "、".join(x for x in (since and f"{_jst(since):%Y-%m-%d} から", until and f"{_jst(until):%Y-%m-%d} まで") if x)
     facts = [("患者番号", ref.number), ("氏名", ref.name), ("フリガナ", ref.kana), ("期間", period or "全期間"),
              ("件数", f"{len(rows)} 件"), ("作成", f"{ctx.actor.name if ctx.actor else 'system'}  {now:%Y-%m-%d %H:%M} (JST)")]
-    table = [(r.at.strftime("%Y-%m-%d %H:%M"), r.actor, r.roles, r.event, r.purpose, r.source,
+    table = [(r.at.strftime("%Y-%m-%d %H:%M"), r.actor, r.roles, r.event, r.what, r.purpose, r.source,
               r.outcome, r.reason[:160]) for r in rows]
-    pdf, pages = render_pdf(
+    pdf, pages = render_listing(
         title="アクセス履歴（診療記録・画像）", mark=_mark(ctx),
         subtitle="この患者の記録と画像に、いつ、誰が、どの目的でアクセスしたかの一覧です（監査ログより）。",
-        sections=[Section("対象", [f for f in facts if f[1]]),
-                  Section("アクセスの一覧", table, ("日時 (JST)", "利用者", "役割", "操作", "利用目的", "経路", "結果", "理由"),
-                          widths=(1.3, 1.5, 1.0, 1.3, 1.1, 0.8, 0.6, 1.8))])
+        facts=[f for f in facts if f[1]],
+        columns=("日時 (JST)", "利用者", "役割", "操作", "対象", "利用目的", "経路", "結果", "理由"),
+        widths=(1.4, 1.9, 1.2, 1.5, 1.0, 1.0, 0.9, 0.7, 2.2), rows=table)
     sha = hashlib.sha256(pdf).hexdigest()
     _export_entry(ctx, audit.Filter(), "pdf", len(rows), sha, patient_id=ref.id, access_history=ref.id)
     return Printout(pdf, f"access-history-{now:%Y%m%d%H%M%S}.pdf", sha, pages)

@@ -34,7 +34,7 @@ from kura.records import resources
 from kura.records import service as records
 from kura.records.store import Version, higher
 
-__all__ = ["Printout", "Section", "WATERMARK", "find_font", "render_pdf", "print_record", "print_summary",
+__all__ = ["Printout", "Section", "WATERMARK", "find_font", "render_pdf", "render_listing", "print_record", "print_summary",
            "record_printed", "watermark_text", "target_of_version", "summary_sections", "record_sections",
            "class_name"]
 
@@ -86,8 +86,8 @@ def watermark_text(user: str, at: dt.datetime) -> str:
 
 
 class _Doc(FPDF):
-    def __init__(self, *, title: str, mark: str):
-        super().__init__(orientation="P", unit="mm", format="A4")
+    def __init__(self, *, title: str, mark: str, orientation: str = "P"):
+        super().__init__(orientation=orientation, unit="mm", format="A4")
         self.kura_title, self.kura_mark = title, mark
         path, index = find_font()
         self.add_font("jp", "", path, collection_font_number=index)
@@ -156,6 +156,67 @@ def render_pdf(*, title: str, sections: list[Section], mark: str, subtitle: str 
                     table.row([str(c) for c in r])
     data = bytes(doc.output())
     return data, doc.page_no()
+
+
+def _fit(doc: FPDF, text: str, width: float) -> str:
+    """`text` cut with … to fit `width` mm in the current font (one line)."""
+    text = " ".join(str(text).split())
+    if doc.get_string_width(text) <= width:
+        return text
+    lo, hi = 0, len(text)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if doc.get_string_width(text[:mid] + "…") <= width:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo] + "…"
+
+
+def render_listing(*, title: str, mark: str, columns: Sequence[str], widths: Sequence[float],
+                   rows: Sequence[Sequence[str]], subtitle: str = "", facts: Sequence[tuple[str, str]] = (),
+                   note: str = "") -> tuple[bytes, int]:
+    """A long listing (thousands of rows) on landscape A4: one line per row, cells cut with …
+    to their column, the header repeated on every page, the watermark `mark` on every page.
+    fpdf2's table() measures and wraps every cell, minutes for a few thousand rows; this
+    lays a row out in one pass. (bytes, pages)"""
+    doc = _Doc(title=title, mark=mark, orientation="L")
+    doc.alias_nb_pages()
+    doc.add_page()
+    doc.set_font("jp", size=15)
+    doc.multi_cell(0, 8, title, new_x="LMARGIN", new_y="NEXT")
+    doc.set_font("jp", size=9)
+    if subtitle:
+        doc.multi_cell(0, 5, subtitle, new_x="LMARGIN", new_y="NEXT")
+    for label, value in facts:
+        doc.cell(30, 5, label)
+        doc.multi_cell(0, 5, value, new_x="LMARGIN", new_y="NEXT")
+    if note:
+        doc.multi_cell(0, 5, note, new_x="LMARGIN", new_y="NEXT")
+    doc.ln(2)
+    total = doc.w - doc.l_margin - doc.r_margin
+    mm = [total * w / sum(widths) for w in widths]
+
+    def header() -> None:
+        doc.set_font("jp", size=8.5)
+        doc.set_fill_color(236, 236, 234)
+        for w, c in zip(mm, columns):
+            doc.cell(w, 6, _fit(doc, c, w - 2), border="B", fill=True)
+        doc.ln(6)
+
+    header()
+    doc.set_font("jp", size=8)
+    if not rows:
+        doc.cell(0, 6, "（なし）")
+    for r in rows:
+        if doc.get_y() + 5 > doc.page_break_trigger:
+            doc.add_page()
+            header()
+            doc.set_font("jp", size=8)
+        for w, c in zip(mm, r):
+            doc.cell(w, 5, _fit(doc, c, w - 2), border="B")
+        doc.ln(5)
+    return bytes(doc.output()), doc.page_no()
 
 
 # -- what a record and a summary look like on paper ----------------------------------------
