@@ -154,3 +154,21 @@ def test_r82_training_record_with_evidence_and_due_list(server, clock):
 def test_r82_home_page_warns_of_missing_training(server, clock):
     with page_as(server, clock, "clerk", name="warn1") as c:
         assert 'id="training-warning"' in c.get("/").text
+
+
+def test_r10_a_change_request_on_the_screens(server, clock):
+    make_user(server.kura, "henkou", ("nurse",))
+    with page_as(server, clock, "department_head", name="bucho5") as head:
+        form = head.get("/accounts/requests/new?kind=change&username=henkou")
+        assert 'value="change"' in form.text and 'id="display_name"' not in form.text
+        r = head.post("/accounts/requests", data={"kind": "change", "username": "henkou", "roles": ["nurse", "clerk"],
+                                                  "clearance": "R", "end_date": "2099-09-30", "reason": "兼務"})
+        assert r.status_code == 303
+        req_id = re.search(r'/accounts/requests/([0-9a-f-]{36})', head.get("/accounts/requests").text).group(1)
+        assert _ask(head, kind="change", username="nobody").status_code == 400
+    with page_as(server, clock, "admin", name="kanri5") as admin:
+        r = admin.post(f"/accounts/requests/{req_id}/approve")
+        assert r.status_code == 303
+        assert "申請を承認しました" in admin.get(r.headers["location"]).text
+        page = admin.get("/admin/users/henkou")
+        assert "2099-09-30" in page.text and 'value="clerk" checked' in page.text

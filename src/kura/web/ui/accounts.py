@@ -154,19 +154,20 @@ def submit_request(request: Request, auth: PageDep, kind: Text = "create", usern
     return redirect("/accounts/requests?done=submitted")
 
 
-def _request_page(request: Request, auth, req_id: str, error: str | None = None, status: int = 200):
+def _request_page(request: Request, auth, req_id: str, error: str | None = None, status: int = 200,
+                  done: str | None = None):
     with work(request, auth, PURPOSE) as ctx:
         row = _request_row(requests.get_request(ctx, req_id))
         may_decide = ctx.allows(Action.AdminRequestDecide, REQUESTS).allowed
         mine = row["requested_by"] == auth.username
     return render(request, "accounts/request.html",
                   {"r": row, "states": STATES, "kinds": KINDS, "may_decide": may_decide and not mine,
-                   "mine": mine, "error": error}, status=status)
+                   "mine": mine, "error": error, "done": done}, status=status)
 
 
 @router.get("/accounts/requests/{req_id}")
-def show_request(request: Request, auth: PageDep, req_id: str):
-    return _request_page(request, auth, req_id)
+def show_request(request: Request, auth: PageDep, req_id: str, done: str = ""):
+    return _request_page(request, auth, req_id, done=DONE.get(done))
 
 
 @router.post("/accounts/requests/{req_id}/approve")
