@@ -41,6 +41,10 @@ def test_r39_review_side_by_side_correct_then_confirm(page, server, clock):
     page.set_viewport_size({"width": 1366, "height": 900})
     sign_in(page, make_user(kura, "gishi", ("technologist",)), clock)
 
+    page.goto("/images/reconcile")
+    assert "鈴木 花子" in page.inner_text("#flagged") and "平成2年1月1日" in page.inner_text("#flagged")
+    page.screenshot(path=f"{SHOTS}/matching-list.png", full_page=True)
+    _fits(page)
     page.goto("/images")
     assert "患者情報の不一致 1 件" in page.inner_text("#matching-count")
     row = page.locator(f"#worklist tr[data-study='{uid}']")
