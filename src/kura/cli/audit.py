@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from kura.cli import State, _, app, fail
+from kura.cli import State, _, app, fail, language
 from kura.access.console import console_operator
 
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident ledger: verify, export, checkpoint; review reports.")
@@ -107,7 +107,7 @@ def _day(value: Optional[str], default):
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        fail(f"not a date (YYYY-MM-DD): {value!r}", code=2)
+        fail("not a date (YYYY-MM-DD): %(value)r", code=2, value=value)
 
 
 @audit_app.command()
@@ -128,10 +128,12 @@ def report(since: Annotated[Optional[str], typer.Option("--since", help="First d
     with kura.unit_of_work(console_operator(), "HSYSADMIN") as ctx:
         row = reports.generate(ctx, start=start, end=end)
         found, report_id = reports.findings_of(row), row.id
-    typer.echo(f"review report {report_id}: {first} – {last} (JST), {len(found)} finding(s)")
+    typer.echo(_("review report %(id)s: %(first)s – %(last)s (JST), %(n)s finding(s)", id=report_id, first=first,
+                 last=last, n=len(found)))
     for f in found:
-        typer.echo(f"{findings.KIND_NAMES[f['kind']][1]}\t{f['subject']}\t{f['count']} entries\t"
-                   f"{f['patient_count']} patients\t{reports.local(f['first'])} – {reports.local(f['last'])}")
+        typer.echo(f"{findings.KIND_NAMES[f['kind']][0 if language() == 'ja' else 1]}\t{f['subject']}\t"
+                   f"{_('%(n)s entries', n=f['count'])}\t{_('%(n)s patients', n=f['patient_count'])}\t"
+                   f"{reports.local(f['first'])} – {reports.local(f['last'])}")
 
 
 @audit_app.command()
@@ -141,7 +143,7 @@ def reports() -> None:
 
     with State.kura().unit_of_work(console_operator(), "HSYSADMIN") as ctx:
         lines = [f"{r.id}\t{service.local(r.period_start)} – {service.local(r.period_end)}\t{r.kind}\t"
-                 f"{len(service.findings_of(r))}\t{r.signed_by_name or 'not signed off'}"
+                 f"{len(service.findings_of(r))}\t{r.signed_by_name or _('not signed off')}"
                  for r in service.list_reports(ctx)]
     for line in lines:
         typer.echo(line)
@@ -153,7 +155,7 @@ def report_pdf(report_id: str, out: Annotated[Path, typer.Option("--out", help="
     from kura.reviews import reports as service
 
     if out.exists():
-        fail(f"{out} exists; not overwritten", code=2)
+        fail("%(path)s exists; not overwritten", code=2, path=out)
     with State.kura().unit_of_work(console_operator(), "HSYSADMIN") as ctx:
         pdf, sig = service.document(ctx, report_id)
     out.write_bytes(pdf)
@@ -170,7 +172,7 @@ def verify_report(pdf: Path, signature: Path) -> None:
     try:
         data, line = pdf.read_bytes(), signature.read_text(encoding="utf-8")
     except OSError as exc:
-        fail(f"cannot read {exc.filename}: {exc.strerror}", code=2)
+        fail("cannot read %(path)s: %(reason)s", code=2, path=exc.filename, reason=exc.strerror)
     try:
         sig = DocumentSignature.parse(line, (reports.KIND, rights.KIND))
     except ValueError as exc:
@@ -178,5 +180,6 @@ def verify_report(pdf: Path, signature: Path) -> None:
     signer = State.kura().signer
     problems = verify_document(signer.public_key, signer.key_id, data, sig)
     if problems:
-        fail(f"{pdf}: " + "; ".join(problems))
-    typer.echo(f"{pdf}: {sig.kind.split()[0]} signed by this home (key {sig.key_id}), SHA-256 {sig.sha256}")
+        fail("%(path)s: %(problem)s", path=pdf, problem="; ".join(_(p) for p in problems))
+    typer.echo(_("%(path)s: %(kind)s signed by this home (key %(key)s), SHA-256 %(sha256)s", path=pdf,
+                 kind=sig.kind.split()[0], key=sig.key_id, sha256=sig.sha256))
