@@ -9,9 +9,11 @@ step and no committed .mo can fall out of step with the source catalogue.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gettext
 import io
+import logging
 from pathlib import Path
 from typing import Callable
 
@@ -23,6 +25,7 @@ LANGUAGES = ("ja", "en")
 DEFAULT = "ja"
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAINS = ("messages", "cli")
+log = logging.getLogger(__name__)
 
 
 @functools.cache
@@ -31,8 +34,11 @@ def translations(lang: str, domain: str = "messages") -> gettext.NullTranslation
     path = LOCALE_DIR / lang / "LC_MESSAGES" / f"{domain}.po"
     if lang not in LANGUAGES or domain not in DOMAINS or not path.exists():
         return gettext.NullTranslations()
-    with path.open("rb") as fh:
+    # babel print()s a malformed entry's warning: into the log, not into a command's output.
+    with path.open("rb") as fh, contextlib.redirect_stdout(io.StringIO()) as noise:
         catalog = pofile.read_po(fh, locale=lang, domain=domain)
+    for line in noise.getvalue().splitlines():
+        log.warning("catalogue %s/%s: %s", lang, domain, line)
     buf = io.BytesIO()
     mofile.write_mo(buf, catalog)
     buf.seek(0)

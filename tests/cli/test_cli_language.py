@@ -74,7 +74,7 @@ def _catalogue(lang, domain):
 
     from kura.i18n import LOCALE_DIR
     with (LOCALE_DIR / lang / "LC_MESSAGES" / f"{domain}.po").open("rb") as fh:
-        return read_po(fh, locale=lang)
+        return read_po(fh, locale=lang, abort_invalid=True)  # a malformed entry fails here
 
 
 def test_every_cli_message_has_japanese_text_and_no_f_string():
