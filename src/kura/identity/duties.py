@@ -84,7 +84,11 @@ def due(ctx: Context, user: User) -> int | None:
     latest = ctx.session.scalar(select(func.max(DutiesText.version)))
     if latest is None:
         return None
-    last = _last(ctx, user.id)
+    # columns, not an entity: this runs on every request
+    last = ctx.session.execute(
+        select(DutiesAcknowledgement.version, DutiesAcknowledgement.at)
+        .where(DutiesAcknowledgement.user_id == user.id)
+        .order_by(DutiesAcknowledgement.at.desc(), DutiesAcknowledgement.id.desc()).limit(1)).first()
     if last is None or last.version < latest:
         return int(latest)
     at = last.at if last.at.tzinfo else last.at.replace(tzinfo=dt.timezone.utc)
