@@ -349,3 +349,18 @@ def test_login_filter_from_an_earlier_version_still_works(server, clock):
     with page_as(server, clock, "auditor") as auditor:
         r = auditor.get("/audit", params={"user": "fujita", "tag": "auth:login"})
     assert "ログイン" in text_of(r.text) and len(re.findall(r'data-seq="(\d+)"', r.text)) == 1
+
+
+def test_alert_reasons_in_japanese():
+    from kura.i18n import gettext_for
+    from kura.web.ui.words import audit_reason
+    ja = gettext_for("ja")
+    assert audit_reason("clearance N < label V; break-glass by kobayashi: 心停止", ja) == (
+        "機密区分 V (利用者の権限 N を超える): kobayashi が緊急アクセス。理由: 心停止")
+    assert audit_reason("5 failed logins within 15 minutes", ja) == "15 分以内に 5 回ログインに失敗"
+    assert "役割では「記録の閲覧」は許可されていません" in audit_reason(
+        "no role of tanaka grants records:record:read on Patient", ja)
+    assert audit_reason("calling AE title not registered", ja) == "登録されていない AE タイトルからの接続"
+    assert "上書きしません" in audit_reason(
+        "different bytes under a SOP Instance UID of a confirmed study (never overwritten)", ja)
+    assert audit_reason("wrong password", gettext_for("en"), "en") == "wrong password"

@@ -118,9 +118,11 @@ _AUDIT_PATTERNS: list[tuple[re.Pattern, str]] = [(re.compile(p), m) for p, m in 
     (r"^no role of (?P<user>\S+) grants (?P<action>\S+) on (?P<kind>\S+)$",
      "No role of %(user)s allows %(action)s."),
     (r"^(?P<n>\d+) failed logins within (?P<m>\d+) minutes$", "%(n)s failed logins within %(m)s minutes"),
+    (r"^clearance (?P<clearance>[NRV]) < label (?P<label>[NRV]); break-glass is for clinical roles only$",
+     "Label %(label)s above clearance %(clearance)s: break-glass is for clinical roles only."),
+    (r"^class (?P<cls>\S+) is outside the scope of (?P<user>\S+)'s roles$",
+     "Management class %(cls)s is outside the scope of the roles of %(user)s."),
 ]]
-_AUDIT_WORDS = ("unknown user", "account disabled", "wrong password", "wrong or reused code", "code already used",
-                "account locked", "calling AE title not registered", "association limit reached", "logout", "timeout")
 
 
 def audit_reason(message: str, _: Callable[..., str], lang: str = "ja") -> str:
