@@ -88,3 +88,13 @@ def test_placeholders_survive_translation():
             assert set(re.findall(r"%\(\w+\)s", message.id)) == set(re.findall(r"%\(\w+\)s", message.string)), message.id
     assert gettext_for("ja")("%(n)s entries", n=3) == "3 件"
     assert gettext_for("en")("%(n)s entries", n=3) == "3 entries"
+
+
+def test_no_message_id_is_listed_twice():
+    # a second entry for one id silently replaces the first translation (one wins, both pages
+    # show it): give a different meaning its own id instead
+    for lang in ("ja", "en"):
+        text = (LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po").read_text(encoding="utf-8")
+        ids = re.findall(r'^msgid (".*")\n', text, flags=re.M)
+        twice = sorted({i for i in ids if ids.count(i) > 1} - {'""'})
+        assert twice == [], f"{lang}: {twice}"
