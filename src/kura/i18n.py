@@ -19,13 +19,22 @@ from typing import Callable
 
 from babel.messages import mofile, pofile
 
-__all__ = ["LANGUAGES", "DEFAULT", "DOMAINS", "LOCALE_DIR", "translations", "gettext_for"]
+__all__ = ["LANGUAGES", "DEFAULT", "DOMAINS", "LOCALE_DIR", "translations", "gettext_for", "Say", "plain"]
 
 LANGUAGES = ("ja", "en")
 DEFAULT = "ja"
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAINS = ("messages", "cli")
 log = logging.getLogger(__name__)
+
+# How the core words a summary for a person: `say("%(n)s files", n=3)`. The core says it in
+# English (`plain`, also what the ledger keeps); the CLI passes its catalogue's `_`.
+Say = Callable[..., str]
+
+
+def plain(message: str, **fields: object) -> str:
+    """`message` as it is (English), its %(name)s fields filled."""
+    return message % fields if fields else message
 
 
 @functools.cache

@@ -55,10 +55,10 @@ def verify(deep: Annotated[bool, typer.Option("--deep", help="Also re-hash every
             raise
         # the broken ledger would not take the entry recording this verdict; the verdict stands
     if not result.ok:
-        fail(result.line())
+        fail(result.line(_))
     if problems:
         fail("%(n)s stored object(s) differ from the ledger; first: %(first)s", n=len(problems), first=problems[0])
-    typer.echo(result.line() + (" " + _("(deep: every stored version and object matches)") if deep else ""))
+    typer.echo(result.line(_) + (" " + _("(deep: every stored version and object matches)") if deep else ""))
 
 
 @audit_app.command()

@@ -25,7 +25,7 @@ def create(dest: Dest) -> None:
     kura = State.kura()
     with bar() as progress:
         result = create_backup(kura, console_operator(), dest, progress=progress)
-    typer.echo(result.line())
+    typer.echo(result.line(_))
 
 
 @backup_app.command()
@@ -42,7 +42,7 @@ def verify(dest: Dest, generation: Annotated[Optional[str], typer.Option(
         for line in report.problems:
             typer.echo("kura: " + _("damaged: %(problem)s", problem=line), err=True)
         raise typer.Exit(1)
-    typer.echo(report.line())
+    typer.echo(report.line(_))
 
 
 @backup_app.command("list")
@@ -83,8 +83,8 @@ def drill(dest: Dest) -> None:
     with bar() as progress:
         result = run_drill(kura, console_operator(), dest, progress=progress)
     if not result.ok:
-        fail(result.line())
-    typer.echo(result.line())
+        fail(result.line(_))
+    typer.echo(result.line(_))
 
 
 @backup_app.command()

@@ -32,8 +32,8 @@ def scrub(repair: Annotated[bool, typer.Option("--repair", help="Replace damaged
     if not report.ok:
         for line in report.problems:
             typer.echo("kura: " + _("mismatch: %(problem)s", problem=line), err=True)
-        fail(report.line())
-    typer.echo(report.line())
+        fail(report.line(_))
+    typer.echo(report.line(_))
 
 
 @app.command()
@@ -44,7 +44,7 @@ def replicate(dest: Annotated[Path, typer.Argument(help="The second medium (anot
     kura = State.kura()
     with bar() as progress:
         result = run(kura, console_operator(), dest, progress=progress)
-    typer.echo(result.line().replace("backup", "replica", 1))
+    typer.echo(result.line(_, replica=True))
 
 
 @app.command()
@@ -76,5 +76,5 @@ def selfcheck(sbom: Annotated[Optional[Path], typer.Option(
     if not report.ok:
         for line in report.anomalies:
             typer.echo("kura: " + _("anomaly: %(problem)s", problem=line), err=True)
-        fail(report.line())
-    typer.echo(report.line())
+        fail(report.line(_))
+    typer.echo(report.line(_))

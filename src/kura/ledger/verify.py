@@ -24,6 +24,7 @@ from kura.ledger.encoding import FIELDS, SEP, encoded_sql, iso_utc
 from kura.ledger.merkle import EMPTY_ROOT, Frontier, node_hash
 from kura.ledger.models import Checkpoint, LedgerHead
 from kura.ledger.signing import Signer, checkpoint_message, verify_signature
+from kura.i18n import Say, plain
 
 __all__ = ["verify", "VerifyResult", "Anchor", "PARALLEL_MIN"]
 
@@ -40,12 +41,13 @@ class VerifyResult:
     first_broken: int | None = None
     problem: str = ""
 
-    def line(self) -> str:
+    def line(self, say: Say = plain) -> str:
         if self.ok:
-            return f"ledger intact: {self.entries} entries, {self.checkpoints} checkpoints verified"
+            return say("ledger intact: %(entries)s entries, %(checkpoints)s checkpoints verified",
+                       entries=self.entries, checkpoints=self.checkpoints)
         if self.first_broken is None:
-            return f"ledger broken: {self.problem}"
-        return f"ledger broken at entry {self.first_broken}: {self.problem}"
+            return say("ledger broken: %(problem)s", problem=say(self.problem))
+        return say("ledger broken at entry %(seq)s: %(problem)s", seq=self.first_broken, problem=say(self.problem))
 
 
 @dataclasses.dataclass(frozen=True)

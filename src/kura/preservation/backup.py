@@ -34,6 +34,7 @@ from kura.ledger.tags import LedgerTag
 from kura.preservation import snapshot, vault
 from kura.preservation.destination import FORMAT, Destination, Manifest, sync_fs, write_atomic
 from kura.preservation.sealing import BACKUP_KEY_INFO, SealedWriter, seal_bytes, subkey
+from kura.i18n import Say, plain
 
 __all__ = ["create", "BackupResult", "TARGET", "run_failed"]
 
@@ -51,10 +52,15 @@ class BackupResult:
     seconds: float
     ledger_size: int
 
-    def line(self) -> str:
-        return (f"backup {self.generation} complete in {self.dest}: {self.files} files, "
-                f"{_size(self.bytes_total)} ({self.blobs_new} new blobs, {_size(self.bytes_new)} copied) "
-                f"in {self.seconds:.1f} s; ledger size {self.ledger_size}")
+    def line(self, say: Say = plain, *, replica: bool = False) -> str:
+        fields = dict(generation=self.generation, dest=self.dest, files=self.files, size=_size(self.bytes_total),
+                      blobs=self.blobs_new, copied=_size(self.bytes_new), seconds=self.seconds,
+                      ledger=self.ledger_size)
+        if replica:
+            return say("replica %(generation)s complete in %(dest)s: %(files)s files, %(size)s (%(blobs)s new blobs, "
+                       "%(copied)s copied) in %(seconds).1f s; ledger size %(ledger)s", **fields)
+        return say("backup %(generation)s complete in %(dest)s: %(files)s files, %(size)s (%(blobs)s new blobs, "
+                   "%(copied)s copied) in %(seconds).1f s; ledger size %(ledger)s", **fields)
 
 
 def _size(n: float) -> str:

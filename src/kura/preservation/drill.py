@@ -24,6 +24,7 @@ from kura.access.policy import Target
 from kura.errors import KuraError
 from kura.ledger.models import LedgerEntry
 from kura.ledger.tags import LedgerTag
+from kura.i18n import Say, plain
 
 __all__ = ["drill", "DrillResult"]
 
@@ -44,12 +45,13 @@ class DrillResult:
     def ok(self) -> bool:
         return not self.problems
 
-    def line(self) -> str:
-        head = (f"restore drill of {self.generation} from {self.dest}: {self.rows} rows, {self.blobs} blobs, "
-                f"ledger of {self.ledger_size} entries, in {self.seconds:.1f} s")
+    def line(self, say: Say = plain) -> str:
+        head = say("restore drill of %(generation)s from %(dest)s: %(rows)s rows, %(blobs)s blobs, ledger of "
+                   "%(entries)s entries, in %(seconds).1f s", generation=self.generation, dest=self.dest,
+                   rows=self.rows, blobs=self.blobs, entries=self.ledger_size, seconds=self.seconds)
         if self.ok:
-            return head + "; the restored home verifies (ledger, every stored object) and is this home's history"
-        return head + f"; {len(self.problems)} problem(s); first: {self.problems[0]}"
+            return head + "; " + say("the restored home verifies (ledger, every stored object) and is this home's history")
+        return head + "; " + say("%(n)s problem(s); first: %(first)s", n=len(self.problems), first=self.problems[0])
 
 
 def drill(app, actor, dest: Path, *, progress=None) -> DrillResult:

@@ -20,6 +20,7 @@ from kura.ledger.tags import LedgerTag
 from kura.operation import Context
 from kura.preservation import vault
 from kura.preservation.destination import Destination
+from kura.i18n import Say, plain
 
 __all__ = ["verify", "VerifyReport", "list_generations", "GenerationInfo", "prune", "keep_set", "hash_file"]
 
@@ -47,11 +48,12 @@ class VerifyReport:
     def ok(self) -> bool:
         return not self.problems
 
-    def line(self) -> str:
+    def line(self, say: Say = plain) -> str:
         if self.ok:
-            return (f"backup intact: {len(self.generations)} generation(s), {self.files} files, "
-                    f"{self.bytes / 1048576:.1f} MB re-hashed against their signed manifests")
-        return f"backup damaged: {len(self.problems)} problem(s); first: {self.problems[0]}"
+            return say("backup intact: %(generations)s generation(s), %(files)s files, %(mb).1f MB re-hashed against "
+                       "their signed manifests", generations=len(self.generations), files=self.files,
+                       mb=self.bytes / 1048576)
+        return say("backup damaged: %(n)s problem(s); first: %(first)s", n=len(self.problems), first=self.problems[0])
 
 
 def _check_generation(d: Destination, gen: str, public_key, seen: dict[str, tuple[str, int] | None],

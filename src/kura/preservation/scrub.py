@@ -25,6 +25,7 @@ from kura.operation import Context
 from kura.preservation.deep import deep_check
 from kura.preservation import snapshot
 from kura.preservation.destination import Destination
+from kura.i18n import Say, plain
 
 __all__ = ["scrub", "ScrubReport", "MeteredStore", "good_copy"]
 
@@ -67,14 +68,14 @@ class ScrubReport:
     def throughput(self) -> float:
         return self.bytes / self.seconds / 1048576 if self.seconds else 0.0
 
-    def line(self) -> str:
-        head = (f"scrub: {self.objects} objects, {self.bytes / 1048576:.1f} MB in {self.seconds:.1f} s "
-                f"({self.throughput:.1f} MB/s)")
+    def line(self, say: Say = plain) -> str:
+        head = say("scrub: %(objects)s objects, %(mb).1f MB in %(seconds).1f s (%(rate).1f MB/s)",
+                   objects=self.objects, mb=self.bytes / 1048576, seconds=self.seconds, rate=self.throughput)
         if self.repaired:
-            head += f"; {len(self.repaired)} repaired"
+            head += "; " + say("%(n)s repaired", n=len(self.repaired))
         if self.ok:
-            return head + "; every stored object and version matches its recorded hash"
-        return head + f"; {len(self.problems)} mismatch(es)"
+            return head + "; " + say("every stored object and version matches its recorded hash")
+        return head + "; " + say("%(n)s mismatch(es)", n=len(self.problems))
 
 
 def good_copy(name: str, sources: list[Path], public_key) -> tuple[bytes, Path] | None:

@@ -34,6 +34,7 @@ from kura.ledger.signing import checkpoint_message, verify_signature
 from kura.ledger.encoding import iso_utc
 from kura.ledger.tags import LedgerTag
 from kura.operation import Context
+from kura.i18n import Say, plain
 
 __all__ = ["selfcheck", "SelfcheckReport", "check_distribution", "sbom_json", "check_home", "package_digest",
            "running_build", "running_files"]
@@ -55,11 +56,14 @@ class SelfcheckReport:
     def ok(self) -> bool:
         return not self.anomalies
 
-    def line(self) -> str:
-        head = f"selfcheck: {self.files_checked} installed files, {self.components} components in the SBOM"
+    def line(self, say: Say = plain) -> str:
+        head = say("selfcheck: %(files)s installed files, %(components)s components in the SBOM",
+                   files=self.files_checked, components=self.components)
         if self.ok:
-            return head + "; no anomaly" + (f" ({'; '.join(self.notes)})" if self.notes else "")
-        return head + f"; {len(self.anomalies)} anomal{'y' if len(self.anomalies) == 1 else 'ies'}: {self.anomalies[0]}"
+            return head + "; " + say("no anomaly") + (f" ({'; '.join(self.notes)})" if self.notes else "")
+        n, first = len(self.anomalies), self.anomalies[0]
+        return head + "; " + (say("1 anomaly: %(first)s", first=first) if n == 1
+                              else say("%(n)s anomalies: %(first)s", n=n, first=first))
 
 
 @functools.cache
