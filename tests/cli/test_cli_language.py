@@ -87,3 +87,13 @@ def test_every_cli_message_has_japanese_text_and_no_f_string():
 
 def test_the_english_cli_catalogue_lists_the_same_messages():
     assert {m.id for m in _catalogue("ja", "cli")} == {m.id for m in _catalogue("en", "cli")}
+
+
+def test_a_core_summary_is_said_in_japanese(tmp_path, japanese, run_kura):
+    (tmp_path / "pw").write_text("correct horse battery staple 2026\n")
+    home = tmp_path / "home"
+    assert run_kura("init", "--admin", "director", "--password-file", str(tmp_path / "pw"), home=home)[0] == 0
+    code, out, _ = run_kura("audit", "verify", home=home)
+    assert code == 0 and out.strip().startswith("台帳は正常です: ") and out.strip().endswith("チェックポイントを検証しました")
+    code, out, _ = run_kura("audit", "verify", home=home, env={"KURA_LANG": "en"})
+    assert code == 0 and out.strip().startswith("ledger intact: ")
