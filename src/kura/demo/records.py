@@ -234,7 +234,7 @@ def _enter(ctx, pp: PlannedPatient, counts: dict[str, int]) -> str:
     made = []
     p = records.create(ctx, R.patient(mrn=pp.mrn, family=pp.family, given=pp.given,
                                       family_kana=pp.family_kana, given_kana=pp.given_kana,
-                                      birth_date=pp.birth.isoformat(), gender=pp.gender, label=label))
+                                      birth_date=pp.birth.isoformat(), gender=pp.gender, label=label, staff=pp.vip))
     made.append(p)
     made.append(records.create(ctx, R.coverage(patient_id=p.id, kind=pp.kind, insurer=pp.insurer,
                                                symbol=pp.symbol, number=pp.number,

@@ -1,5 +1,5 @@
 """Build a demo home: its config and keys, one user per role, a DICOM peer, then each area's
-seeder in order (records → images → patient matching → retention → registers → accounts → audit), each reporting its progress."""
+seeder in order (records → images → patient matching → retention → registers → accounts → audit → reviews), each reporting its progress."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ DEMO_USERS = [
 ]
 
 SEEDERS = ("kura.demo.records", "kura.demo.images", "kura.demo.matching", "kura.demo.retention", "kura.demo.registers",
-           "kura.demo.accounts", "kura.demo.audit")
+           "kura.demo.accounts", "kura.demo.audit", "kura.demo.reviews")
 DEMO_PEER = "DEMO"  # a registered DICOM peer on 127.0.0.1 with every right
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import defer
 from kura.access.actions import Action
 from kura.access.policy import Subject, Target
 from kura.access.roles import Role
+from kura.audit import events
 from kura.errors import Conflict, Denied, Invalid, NotFound, SamePerson
 from kura.ledger.signing import DocumentSignature
 from kura.ledger.tags import LedgerTag
@@ -208,8 +209,12 @@ def detail_text(f: dict) -> str:
     if d.get("origins"):
         parts.append("端末 " + ", ".join(d["origins"][:5]))
     if d.get("tags"):
-        parts.append(", ".join(f"{t} ×{n}" for t, n in sorted(d["tags"].items())))
+        parts.append("、".join(f"{events.name_of(t)} ×{n}" for t, n in sorted(d["tags"].items())))
     return " / ".join(parts)
+
+
+def _value(v) -> str:
+    return ("はい" if v else "いいえ") if isinstance(v, bool) else str(v)
 
 
 def render(row: ReviewReport, *, signed_by: str, signed_at: dt.datetime, comment: str) -> bytes:
@@ -222,7 +227,7 @@ def render(row: ReviewReport, *, signed_by: str, signed_at: dt.datetime, comment
         ("作成 (Generated)", f"{row.generated_by_name}  {local(row.generated_at)}"),
         ("監査ログの範囲 (Ledger entries)", f"#{row.first_seq} 〜 #{row.last_seq}" if row.first_seq else "（なし）"),
         ("所見の SHA-256 (Findings)", row.findings_sha256),
-        ("判定基準 (Thresholds)", "、".join(f"{THRESHOLDS_JA.get(k, k)} {v}" for k, v in sorted(thresholds.items()))),
+        ("判定基準 (Thresholds)", "、".join(f"{THRESHOLDS_JA.get(k, k)} {_value(v)}" for k, v in sorted(thresholds.items()))),
         ("所見の件数 (Findings)", "、".join(f"{F.KIND_NAMES[k][0]} {n}" for k in F.KINDS
                                           if (n := sum(1 for f in found if f["kind"] == k))) or "なし"),
     ])

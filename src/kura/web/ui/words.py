@@ -25,13 +25,16 @@ _RESOURCES = {"class": "管理区分", "peer": "DICOM 接続先", "permissions":
               "disposal": "廃棄", "incident": "インシデント", "export": "持ち出し", "label": "機密区分",
               "patient": "患者", "software": "ソフトウェア", "request": "利用申請", "training": "研修記録",
               "duties": "利用者の責務",
-              "report": "監査レビュー報告", "review": "権限の棚卸", "archive": "画像保管庫"}
+              "report": "監査レビュー報告", "review": "権限の棚卸", "archive": "画像保管庫",
+              "equipment": "機器・媒体", "media": "患者提供媒体", "entry": "台帳", "emergency": "緊急遮断",
+              "print": "印刷・持ち出し台帳"}
 _VERBS = {"manage": "管理", "read": "閲覧", "signoff": "確認 (サインオフ)", "create": "作成", "export": "書き出し",
           "verify": "検証", "store": "受信・保存", "confirm": "確定", "print": "印刷", "return": "差し戻し",
           "search": "検索", "prune": "整理", "restore": "復元", "run": "実行", "update": "訂正・更新",
           "change": "変更", "end": "終了", "place": "設定", "lift": "解除", "approve": "承認", "dispose": "実施",
           "label": "設定", "report": "登録", "decide": "承認・却下", "acknowledge": "同意", "identify": "特定",
-          "generate": "作成", "reconcile": "患者照合", "correct": "患者情報の訂正"}
+          "generate": "作成", "reconcile": "患者照合", "correct": "患者情報の訂正",
+          "request": "申請", "switch": "実行・解除"}
 _SPECIAL = {"imaging:study:confirm": "画像検査の確定 (検像)", "imaging:instance:store": "画像の受信・保存",
             "records:record:update": "記録の更新・訂正", "records:record:export": "記録の書き出し (開示)",
             "ops:scrub:run": "保存データの検査 (スクラブ)", "ops:selfcheck:run": "自己点検の実行",
