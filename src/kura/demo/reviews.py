@@ -31,7 +31,7 @@ def seed(kura, progress: Callable[..., object] = lambda n=1: None) -> dict[str, 
     users = _users(kura)
     for _ in range(3):  # someone tries the doctor's password
         with kura.unit_of_work(None, "", origin="192.168.10.57") as ctx:
-            identity.authenticate(ctx, username="doctor", password="doctor123", otp="000000")
+            identity.authenticate(ctx, username="doctor", password="doctor123", otp="000000")  # noqa: S106 — a wrong guess, on purpose
     with kura.unit_of_work(None, "") as ctx:
         staff = sorted(staff_patient_ids(ctx))
     if staff and "nurse" in users:
