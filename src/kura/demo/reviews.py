@@ -1,11 +1,11 @@
 """The demo's oversight: a review report with findings for the audit manager to sign off (R27)
 and a finished rights review (棚卸, R11).
 
-Today's ledger already holds the clerk registering hundreds of patients in minutes; to it the
-seeder adds what a review is for — someone trying the doctor's password three times, and the
-nurse opening a staff-patient (職員・VIP) by break-glass. The audit manager makes a report of
-today (left for a visitor to sign off); the administrator reviews every account and signs the
-review off. Everything goes through the services as the demo users.
+Today's ledger already holds the clerk registering hundreds of patients in minutes, the senior
+clerk registering the staff-patients (職員・VIP) and the night nurse's break-glass (kura.demo.audit);
+to it the seeder adds someone trying the doctor's password three times. The audit manager makes
+a report of today (left for a visitor to sign off); the administrator reviews every account and
+signs the review off. Everything goes through the services as the demo users.
 """
 
 from __future__ import annotations
@@ -14,9 +14,7 @@ import datetime as dt
 from typing import Callable
 
 from kura.identity import service as identity
-from kura.records import service as records
 from kura.demo.records import SENIOR_CLERK
-from kura.records.patients import staff_patient_ids
 from kura.reviews import reports, rights
 
 __all__ = ["DESCRIPTION", "STEPS", "seed"]
@@ -32,12 +30,6 @@ def seed(kura, progress: Callable[..., object] = lambda n=1: None) -> dict[str, 
     for _ in range(3):  # someone tries the doctor's password
         with kura.unit_of_work(None, "", origin="192.168.10.57") as ctx:
             identity.authenticate(ctx, username="doctor", password="doctor123", otp="000000")  # noqa: S106 — a wrong guess, on purpose
-    with kura.unit_of_work(None, "") as ctx:
-        staff = sorted(staff_patient_ids(ctx))
-    if staff and "nurse" in users:
-        with kura.unit_of_work(users["nurse"], origin="kura demo",
-                               break_glass_reason="救急外来で意識障害。既往歴とアレルギーの確認のため") as ctx:
-            records.read(ctx, "Patient", staff[0])
     with kura.unit_of_work(users["audit"], "HSYSADMIN", origin="kura demo") as ctx:
         now = ctx.now().astimezone(reports.JST)
         start = dt.datetime.combine(now.date(), dt.time(), tzinfo=reports.JST)
