@@ -10,6 +10,7 @@ import pynetdicom
 from pynetdicom.association import Association
 from pynetdicom.dul import DULServiceProvider
 
+from kura.dicom import send
 from kura.dicom.server import REACTORS_COPIED_FROM, _EventAssociation, _EventDUL
 
 
@@ -23,6 +24,13 @@ def test_reactor_copies_are_pinned_to_the_installed_pynetdicom():
         "Association._run_reactor with the copies in kura.dicom.server, then re-pin")
     assert _digest(DULServiceProvider.run_reactor) == REACTORS_COPIED_FROM["DULServiceProvider.run_reactor"]
     assert _digest(Association._run_reactor) == REACTORS_COPIED_FROM["Association._run_reactor"]
+
+
+def test_raw_storing_is_pinned_to_the_send_c_store_it_follows():
+    assert pynetdicom.__version__ == send.COPIED_FROM["pynetdicom"]
+    assert _digest(Association.send_c_store) == send.COPIED_FROM["Association.send_c_store"], (
+        "pynetdicom's send_c_store changed: compare kura.dicom.send.RawStoring, then re-pin")
+    assert issubclass(_EventAssociation, send.RawStoring)
 
 
 def test_the_copies_replace_the_methods_they_pin():

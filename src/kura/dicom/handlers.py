@@ -15,16 +15,17 @@ from pydicom.dataset import Dataset
 from pynetdicom import build_context, evt
 
 from kura.dicom import log as dlog
+from kura.dicom import send
 from kura.errors import Denied, Invalid, KuraError
 from kura.identity import emergency
 from kura.imaging import peers
 from kura.imaging import service as imaging
 from kura.imaging.ingest import Sender
-from kura.imaging.instance import read_dataset
+from kura.imaging import transcode
 from kura.imaging.query import Query
 
 __all__ = ["on_conn_open", "on_requested", "on_accepted", "on_released", "on_echo", "on_store",
-           "on_find", "on_get", "on_move", "status_for", "PURPOSE"]
+           "on_find", "on_get", "on_move", "status_for", "failure", "PURPOSE"]
 
 PURPOSE = "TREAT"  # DIMSE traffic serves treatment (v3 PurposeOfUse)
 SUCCESS, PENDING = 0x0000, 0xFF00
@@ -33,10 +34,21 @@ REFUSED_CONFIRMED = 0xC001  # different bytes under a SOP Instance of a confirme
 _QR_KEYWORDS_IGNORED = {"QueryRetrieveLevel", "SpecificCharacterSet"}
 
 
-def status_for(exc: KuraError, what: str = "") -> int:
-    """The status for `exc`, logged (a failure with its traceback: kura.dicom.log)."""
+def status_for(exc: KuraError, what: str = "") -> Dataset:
+    """The failure status for `exc`, with an Error Comment saying why (PS3.7 C.4.2), logged
+    (a failure with its traceback: kura.dicom.log)."""
     status = INVALID if isinstance(exc, Invalid) else DENIED if isinstance(exc, Denied) else UNABLE
-    return dlog.failed(exc, status, what=what)
+    return failure(dlog.failed(exc, status, what=what), str(exc) or type(exc).__name__)
+
+
+def failure(status: int, why: str) -> Dataset:
+    """A status data set: Status and Error Comment (LO: at most 64 characters of the default
+    repertoire, no backslash — the command set has no character set of its own)."""
+    ds = Dataset()
+    ds.Status = status
+    text = "".join(c if " " <= c <= "~" and c != "\\" else "?" for c in why)
+    ds.ErrorComment = text[:64].strip()
+    return ds
 
 
 def on_conn_open(event) -> None:
@@ -100,7 +112,7 @@ def _work(event, kura):
     return peer, kura.unit_of_work(peers.subject_for(peer), PURPOSE, origin=_origin(event))
 
 
-def on_store(event, kura) -> int:
+def on_store(event, kura) -> int | Dataset:
     """C-STORE: hand the data set to the archive's ingest (kura.imaging.ingest), which checks
     the peer's right, stores it in a group commit and returns once that has committed."""
     req = event.request
@@ -112,7 +124,7 @@ def on_store(event, kura) -> int:
             sop_class_uid=str(req.AffectedSOPClassUID), sop_instance_uid=str(req.AffectedSOPInstanceUID))
     except KuraError as exc:
         return status_for(exc, "C-STORE")
-    return SUCCESS if result.stored else REFUSED_CONFIRMED
+    return SUCCESS if result.stored else failure(REFUSED_CONFIRMED, result.refused)
 
 
 def _query(identifier: Dataset) -> Query:
@@ -153,15 +165,41 @@ def _retrieve(event, kura):
         return imaging.retrieve(ctx, query)
 
 
-def _send(event, kura, items):
+def _send(event, kura, items, storer):
+    """Each item as stored (kura.dicom.send), on the association `storer()` returns."""
     for item in items:
         if event.is_cancelled:
             yield 0xFE00, None
             return
         try:
-            yield PENDING, read_dataset(item.read(kura.blobs))
+            yield PENDING, _outgoing(event, kura, item, storer())
         except KuraError as exc:
             yield status_for(exc, "retrieve"), None
+
+
+def _outgoing(event, kura, item, assoc) -> send.Stored:
+    """The instance's stored data set, or — when the peer accepted no presentation context
+    for its transfer syntax but one for another — a converted copy, ledgered."""
+    data = item.read(kura.blobs)
+    stored_as, encoded = transcode.split_part10(data)
+    offered = send.accepted_syntaxes(assoc, item.sop_class_uid) if assoc is not None else []
+    as_stored = send.Stored(sop_class_uid=item.sop_class_uid, sop_instance_uid=item.sop_uid,
+                            transfer_syntax=stored_as, data=encoded)
+    if not offered or stored_as in offered:
+        return as_stored
+    for target in sorted(offered, key=lambda ts: ts not in transcode.NATIVE):
+        try:
+            converted = transcode.transcode(data, target)
+            break
+        except transcode.CannotConvert as exc:
+            dlog.failed(exc, UNABLE, what="conversion")
+    else:
+        return as_stored  # no context for it: pynetdicom counts a failed sub-operation
+    with kura.unit_of_work(peers.subject_for(event.assoc.kura_peer), PURPOSE, origin=_origin(event)) as ctx:
+        imaging.record_conversion(ctx, item, to=target,
+                                  reason=f"the peer accepted no presentation context for {stored_as}")
+    return send.Stored(sop_class_uid=item.sop_class_uid, sop_instance_uid=item.sop_uid,
+                       transfer_syntax=target, data=transcode.split_part10(converted)[1])
 
 
 def on_get(event, kura):
@@ -174,16 +212,21 @@ def on_get(event, kura):
         yield status_for(exc, "C-GET"), None
         return
     yield len(items)
-    yield from _send(event, kura, items)
+    yield from _send(event, kura, items, lambda: event.assoc)
 
 
 def _contexts(items) -> list:
-    """The sub-association proposes each stored (SOP class, transfer syntax) as received."""
-    wanted: dict[str, set[str]] = {}
+    """The sub-association proposes each stored (SOP class, transfer syntax) on its own — the
+    destination accepts one transfer syntax per context — and, after those, each SOP class in
+    the uncompressed syntaxes for a destination that takes none of the stored ones (at most
+    128 contexts, PS3.8 9.3.2.2)."""
+    exact: dict[tuple[str, str], None] = {}
     for item in items:
-        wanted.setdefault(item.sop_class_uid, set()).add(item.transfer_syntax)
-    return [build_context(sop, sorted(ts | {uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian}))
-            for sop, ts in list(wanted.items())[:128]]
+        exact[(item.sop_class_uid, item.transfer_syntax)] = None
+    contexts = [build_context(sop, [ts]) for sop, ts in exact]
+    fallback = [build_context(sop, [uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian])
+                for sop in dict.fromkeys(sop for sop, _ in exact)]
+    return (contexts + fallback)[:128]
 
 
 def on_move(event, kura):
@@ -197,13 +240,20 @@ def on_move(event, kura):
         items = _retrieve(event, kura)
     except KuraError as exc:
         failure = status_for(exc, "C-MOVE")
+    storer: dict = {}
+
+    def opened(sub) -> None:  # the sub-association to the destination: sends stored bytes
+        send.use_raw_storing(sub.assoc)
+        storer["assoc"] = sub.assoc
+        on_conn_open(sub)
+
     yield destination.host, destination.port, {
         "contexts": _contexts(items) or [build_context(uid.CTImageStorage)],
-        "evt_handlers": [(evt.EVT_CONN_OPEN, on_conn_open)]}
+        "evt_handlers": [(evt.EVT_CONN_OPEN, opened)]}
     if failure is not None:
         yield 1  # as in on_get: the failure answers the one announced sub-operation
         yield failure, None
         return
     yield len(items)
-    yield from _send(event, kura, items)
+    yield from _send(event, kura, items, lambda: storer.get("assoc"))
 

@@ -37,7 +37,7 @@ from pynetdicom.sop_class import (PatientRootQueryRetrieveInformationModelFind,
                                   StudyRootQueryRetrieveInformationModelMove, Verification)
 from pydicom import uid
 
-from kura.dicom import admission, handlers
+from kura.dicom import admission, handlers, send
 
 __all__ = ["start", "make_ae", "TRANSFER_SYNTAXES", "REACTORS_COPIED_FROM"]
 
@@ -188,9 +188,10 @@ class _EventDUL(DULServiceProvider):
             sleep = False
 
 
-class _EventAssociation(Association):
+class _EventAssociation(send.RawStoring):
     """pynetdicom's acceptor loop, waiting for the DUL's wake-up instead of sleeping 1 ms per
-    turn (Association._run_reactor, of which this is a copy but the wait)."""
+    turn (Association._run_reactor, of which this is a copy but the wait); C-GET sends the
+    stored bytes (kura.dicom.send)."""
 
     def _run_reactor(self) -> None:
         wake = self.dul._assoc_wake

@@ -41,6 +41,11 @@ _PIXEL_DATA = 0x7FE00010
 _CHARSET = 0x00080005
 _DELIMITERS = {0x5C, 0x0D, 0x0A, 0x09, 0x0C}  # backslash, CR, LF, TAB, FF reset ISO 2022 (PS3.5 6.1.2.5.3)
 _VRS = frozenset(VR.__members__)
+_NAME_MAX = 400  # the index's PN column (kura.imaging.models)
+_DATE = re.compile(r"^[0-9]{8}$")
+_OLD_DATE = re.compile(r"^[0-9]{4}\.[0-9]{2}\.[0-9]{2}$")
+_TIME = re.compile(r"^[0-9]{2}([0-9]{2}([0-9]{2}(\.[0-9]{1,6})?)?)?$")
+_OLD_TIME = re.compile(r"^[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?$")
 
 
 def valid_uid(value: str) -> bool:
@@ -75,6 +80,8 @@ class InstanceInfo:
     rows: int | None
     columns: int | None
     frames: int | None
+    unindexed: tuple[str, ...] = ()  # "Keyword: why" of each value left out of the index
+    normalised: tuple[str, ...] = ()  # "Keyword: how" of each value indexed in its PS3.5 form
 
 
 def wrap_part10(dataset: bytes, *, transfer_syntax: str, sop_class_uid: str,
@@ -117,11 +124,12 @@ def parse(data: bytes) -> InstanceInfo:
     """Validate a Part 10 file structurally and return its indexed attributes.
 
     Raises Invalid for anything that is not a well-formed DICOM instance: no 'DICM' header,
-    truncated or over-long values, unknown VRs, sequences that do not read, indexed values
-    too long, missing or malformed UIDs. Only the indexed attributes are decoded (in the data
-    set's character set); every other value — the pixel data above all — is checked for its
-    framing and kept as received: many modalities send slightly irregular values, and the
-    archive's duty is to keep what they sent.
+    truncated or over-long values, unknown VRs, sequences that do not read, missing or
+    malformed UIDs. Only the indexed attributes are decoded (in the data set's character
+    set); every other value — the pixel data above all — is checked for its framing and kept
+    as received: many modalities send slightly irregular values, and the archive's duty is
+    to keep what they sent. An indexed value the index cannot hold is left out of it
+    (InstanceInfo.unindexed), never a reason to refuse.
     """
     try:
         with warnings.catch_warnings():
@@ -162,10 +170,18 @@ def _check(group: Dataset) -> None:
 
 class _Raw:
     """Indexed attributes read from the raw element bytes pydicom framed, decoded in the data
-    set's Specific Character Set — without converting any other element."""
+    set's Specific Character Set — without converting any other element.
+
+    A value the index cannot hold (longer than its column, a NUL inside, a date that is no
+    date) is left out of the index, never a reason to refuse the instance: its name goes to
+    `unindexed` (the stored bytes keep the value as received). Values that PS3.5 asks
+    receivers to accept in an older form are normalised and named in `normalised`.
+    """
 
     def __init__(self, ds: Dataset):
         self.ds = ds
+        self.unindexed: list[str] = []
+        self.normalised: list[str] = []
         charset = self.bytes(_CHARSET)
         names = [v.strip() for v in charset.decode("ascii", "replace").split("\\")] if charset else []
         self.encodings = convert_encodings([n for n in names if n] or None)
@@ -183,13 +199,39 @@ class _Raw:
             value = "\\".join(str(v) for v in value)
         return str(value).encode("utf-8")
 
+    def _leave_out(self, keyword: str, why: str) -> str:
+        self.unindexed.append(f"{keyword}: {why}")
+        return ""
+
     def text(self, tag: int, keyword: str, limit: int) -> str:
         raw = self.bytes(tag)
         if not raw:
             return ""
         text = decode_bytes(raw, self.encodings, _DELIMITERS).strip(" \x00")
+        if "\x00" in text:  # PostgreSQL text cannot hold NUL
+            return self._leave_out(keyword, "contains a NUL character")
         if len(text) > limit:
-            raise Invalid(f"{keyword} is longer than {limit} characters")
+            return self._leave_out(keyword, f"longer than the index's {limit} characters")
+        return text
+
+    def date(self, tag: int, keyword: str) -> str:
+        """DA as YYYYMMDD; the YYYY.MM.DD form of ACR-NEMA is accepted (PS3.5 6.2, DA)."""
+        text = self.text(tag, keyword, 64)
+        if _OLD_DATE.match(text):
+            self.normalised.append(f"{keyword}: YYYY.MM.DD read as YYYYMMDD")
+            text = text.replace(".", "")
+        if text and not _DATE.match(text):
+            return self._leave_out(keyword, "not a date (YYYYMMDD)")
+        return text
+
+    def time(self, tag: int, keyword: str) -> str:
+        """TM as HHMMSS.FFFFFF; the HH:MM:SS form of ACR-NEMA is accepted (PS3.5 6.2, TM)."""
+        text = self.text(tag, keyword, 64)
+        if _OLD_TIME.match(text):
+            self.normalised.append(f"{keyword}: HH:MM:SS read as HHMMSS")
+            text = text.replace(":", "")
+        if text and not _TIME.match(text):
+            return self._leave_out(keyword, "not a time (HHMMSS.FFFFFF)")
         return text
 
     def uid(self, tag: int) -> str:
@@ -209,9 +251,18 @@ class _Raw:
             return None
         return int.from_bytes(raw, "little" if self.ds.original_encoding[1] is not False else "big")
 
-    def person(self, tag: int) -> PersonName:
+    def person(self, tag: int, keyword: str) -> PersonName:
         raw = self.bytes(tag).rstrip(b" \x00")
-        return split_person_name(valuerep.PersonName(raw, self.encodings)) if raw else PersonName()
+        if not raw:
+            return PersonName()
+        name = split_person_name(valuerep.PersonName(raw, self.encodings))
+        if "\x00" in name.full:
+            self._leave_out(keyword, "contains a NUL character")
+            return PersonName()
+        if len(name.full) > _NAME_MAX:
+            self._leave_out(keyword, f"longer than the index's {_NAME_MAX} characters")
+            return PersonName()
+        return name
 
 
 def _info(ds: Dataset) -> InstanceInfo:
@@ -224,23 +275,24 @@ def _info(ds: Dataset) -> InstanceInfo:
         series_uid=raw.uid(0x0020000E),
         transfer_syntax=str(meta.get("TransferSyntaxUID", "")),
     )
+    # The UIDs are the instance's identity, not an index: without them it cannot be kept.
     for name, uid in info.items():
         if not valid_uid(uid):
             raise Invalid(f"{name} missing or not a valid UID: {uid[:80]!r}")
     if str(meta.get("MediaStorageSOPInstanceUID", info["sop_uid"])) != info["sop_uid"]:
-        raise Invalid("file meta SOP Instance UID differs from the data set's")
-    result = InstanceInfo(
+        raise Invalid("data set's SOP Instance UID differs from the meta/request's")
+    return InstanceInfo(
         **info,
         patient_id=raw.text(0x00100020, "PatientID", 64),
-        patient_name=raw.person(0x00100010),
-        birth_date=raw.text(0x00100030, "PatientBirthDate", 8),
+        patient_name=raw.person(0x00100010, "PatientName"),
+        birth_date=raw.date(0x00100030, "PatientBirthDate"),
         sex=raw.text(0x00100040, "PatientSex", 16),
-        study_date=raw.text(0x00080020, "StudyDate", 8),
-        study_time=raw.text(0x00080030, "StudyTime", 16),
+        study_date=raw.date(0x00080020, "StudyDate"),
+        study_time=raw.time(0x00080030, "StudyTime"),
         accession_number=raw.text(0x00080050, "AccessionNumber", 16),
         study_id=raw.text(0x00200010, "StudyID", 16),
         study_description=raw.text(0x00081030, "StudyDescription", 200),
-        referring_physician=raw.person(0x00080090).full[:200],
+        referring_physician=raw.person(0x00080090, "ReferringPhysicianName").full[:200],
         modality=raw.text(0x00080060, "Modality", 16),
         series_number=raw.number(0x00200011),
         series_description=raw.text(0x0008103E, "SeriesDescription", 200),
@@ -249,10 +301,6 @@ def _info(ds: Dataset) -> InstanceInfo:
         rows=raw.unsigned(0x00280010),
         columns=raw.unsigned(0x00280011),
         frames=raw.number(0x00280008),
+        unindexed=tuple(raw.unindexed),
+        normalised=tuple(raw.normalised),
     )
-    for field in dataclasses.fields(result):
-        value = getattr(result, field.name)
-        text = value.full if isinstance(value, PersonName) else value
-        if isinstance(text, str) and "\x00" in text:  # PostgreSQL text cannot hold NUL
-            raise Invalid(f"{field.name} contains a NUL character")
-    return result

@@ -31,7 +31,7 @@ from kura.operation import Context
 from kura.tombstones import check as check_disposed
 
 __all__ = ["StoreResult", "Prepared", "prepare", "prewrite", "Retrievable", "store_instance", "find", "find_datasets", "retrieve",
-           "get_study", "studies_for_patient", "worklist", "confirm", "return_study",
+           "record_conversion", "get_study", "studies_for_patient", "worklist", "confirm", "return_study",
            "study_target", "get_study_row", "allowed_labels", "series_of", "instances_of",
            "count_instances", "FLAGGED"]
 
@@ -56,6 +56,7 @@ class Retrievable:
     # The study's corrected patient attributes (kura.imaging.pir), empty when never corrected.
     header: pir.Header = ()
     corrected_at: str = ""
+    patient_id: str = ""
 
     def read(self, blobs) -> bytes:
         """The instance as served: the bytes exactly as received, verified against their hash,
@@ -201,7 +202,8 @@ def retrieve(ctx: Context, query: Query, *, action: Action = Action.ImagingStudy
         out.append(Retrievable(sop_uid=inst.sop_uid, sop_class_uid=inst.sop_class_uid,
                                study_uid=study.study_uid, series_uid=series.series_uid,
                                transfer_syntax=inst.transfer_syntax, sha256=inst.sha256,
-                               size=inst.size, keys=keys, header=header, corrected_at=at))
+                               size=inst.size, keys=keys, header=header, corrected_at=at,
+                               patient_id=study.patient_id))
         per_study.setdefault(study.study_uid, (study, []))[1].append(inst.sop_uid)
     for study, sops in per_study.values():
         ctx.record(LedgerTag.ImagingStudyRetrieved, target=study_target(ctx, study),
@@ -224,6 +226,16 @@ def _corrected(ctx: Context, study: ImagingStudy, keys: dict[bytes, bytes]):
     header = (("PatientID", last.patient_id), ("PatientName", last.patient_name),
               ("PatientBirthDate", last.birth_date), ("PatientSex", last.sex))
     return keys, header, last.corrected_at.strftime("%Y%m%d%H%M%S")
+
+
+def record_conversion(ctx: Context, item: Retrievable, *, to: str, reason: str) -> None:
+    """Note that `item`, retrieved already, was sent in transfer syntax `to` instead of the
+    one it is stored in (the stored bytes are unchanged). Ledger: ImagingInstanceConverted."""
+    ctx.record(LedgerTag.ImagingInstanceConverted,
+               target=Target(kind=RECORD_TYPE, id=item.study_uid, patient_id=item.patient_id or None),
+               digest=item.sha256, reason=reason,
+               detail={"sop_instance_uid": item.sop_uid, "stored_transfer_syntax": item.transfer_syntax,
+                       "sent_transfer_syntax": to})
 
 
 # -- the patient's studies, the worklist, 検像 --------------------------------------------------

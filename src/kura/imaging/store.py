@@ -16,6 +16,7 @@ import threading
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from kura import logs
 from kura.access.actions import Action
 from kura.access.policy import Target
 from kura.blobs.crypto import seal_for
@@ -36,6 +37,7 @@ from kura.operation import Context
 __all__ = ["StoreResult", "Prepared", "prepare", "prewrite", "store_instance"]
 
 RECORD_TYPE = "ImagingStudy"
+log = logs.get("kura.imaging.store")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +112,10 @@ def prepare(data: bytes, *, transfer_syntax: str | None = None, sop_class_uid: s
     else:
         data = parsing.add_preamble(data)
     info = parsing.parse(data)
+    if info.unindexed:
+        # The instance is kept whole; these values are only not searchable (names and reasons,
+        # never the values: they are patient content).
+        log.warning("instance indexed without some of its values", extra={"unindexed": list(info.unindexed)})
     if sop_instance_uid and info.sop_uid != sop_instance_uid:
         raise Invalid("the data set's SOP Instance UID differs from the request's")
     if sop_class_uid and info.sop_class_uid != sop_class_uid:
@@ -147,7 +153,8 @@ def store_instance(ctx: Context, data: bytes | None = None, *, transfer_syntax: 
     `prepared` comes from `prepare` (and perhaps `prewrite`) done before the transaction.
     Raises Invalid (malformed), Denied. Returns a refused result (not an error, so the alert
     commits) for different bytes under a SOP Instance of a confirmed study.
-    Ledger: ImagingInstanceStored (digest = SHA-256 of the stored bytes),
+    Ledger: ImagingInstanceStored (digest = SHA-256 of the stored bytes; detail names the
+    values left out of the index or normalised for it, kura.imaging.instance),
     ImagingInstanceRefused (alert), ImagingStudyFlagged (alert) on disagreeing demographics.
     """
     if prepared is None:
@@ -166,6 +173,10 @@ def store_instance(ctx: Context, data: bytes | None = None, *, transfer_syntax: 
                          study_uid=info.study_uid, sha256=sha)
     detail = {"sop_instance_uid": info.sop_uid, "sop_class_uid": info.sop_class_uid,
               "series_uid": info.series_uid, "transfer_syntax": info.transfer_syntax, "size": len(data)}
+    if info.unindexed:
+        detail["unindexed"] = list(info.unindexed)
+    if info.normalised:
+        detail["normalised"] = list(info.normalised)
 
     # A fast answer for a re-send (duplicate or refused) before any row is written; checked
     # again under the study's row lock below, where concurrent associations are serialised.

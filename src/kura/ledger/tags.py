@@ -55,6 +55,7 @@ class LedgerTag(StrEnum):
     DicomAssociationRejected = "dicom:association:rejected"
     DicomAssociationReleased = "dicom:association:released"
     ImagingArchiveReconciled = "imaging:archive:reconciled"
+    ImagingInstanceConverted = "imaging:instance:converted"
     ImagingInstanceRefused = "imaging:instance:refused"
     ImagingInstanceStored = "imaging:instance:stored"
     ImagingPatientLinked = "imaging:patient:linked"

@@ -55,8 +55,8 @@ def test_r38_an_unknown_vr_is_refused():
         parse(bytes(data))
 
 
-def test_r38_an_over_long_indexed_value_is_refused():
+def test_r49_an_over_long_indexed_value_is_left_out_of_the_index_not_refused():
     ds = make_dataset()
     ds.PatientID = "P" * 65
-    with pytest.raises(Invalid):
-        parse(part10(ds))
+    info = parse(part10(ds))
+    assert info.patient_id == "" and info.unindexed == ("PatientID: longer than the index's 64 characters",)
