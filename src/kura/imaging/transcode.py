@@ -11,6 +11,8 @@ and never stored. What can be made:
 
 Nothing else (lossy encodings, Explicit VR Big Endian, JPEG-LS): CannotConvert. Pixels
 decoded from a lossy transfer syntax keep Lossy Image Compression "01" (PS3.3 C.7.6.1.1.5).
+A copy in another transfer syntax is the same SOP Instance: its UID is kept (pydicom would
+make a new one).
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ import warnings
 import numpy as np
 from pydicom import uid
 from pydicom.dataset import Dataset
+from pydicom.encaps import generate_frames
 from pydicom.filereader import read_dataset as _read_group, read_preamble
 from pydicom.sequence import Sequence
 
 from kura.errors import Invalid
 from kura.imaging.instance import read_dataset
 
-__all__ = ["CannotConvert", "transcode", "split_part10", "transfer_syntax_of", "can_make", "AS_STORED",
+__all__ = ["CannotConvert", "transcode", "frames", "split_part10", "transfer_syntax_of", "can_make", "AS_STORED",
            "NATIVE", "ENCODABLE"]
 
 AS_STORED = "*"  # PS3.18 8.7.3.5.2: the transfer syntax the origin server has
@@ -73,7 +76,7 @@ def transcode(data: bytes, target: str) -> bytes:
             ds = read_dataset(data)
             _to_native(ds, uid.UID(source))
             if target in ENCODABLE:
-                ds.compress(target)
+                ds.compress(target, generate_instance_uid=False)
             else:
                 ds.file_meta.TransferSyntaxUID = uid.UID(target)
             out = io.BytesIO()
@@ -90,7 +93,7 @@ def _to_native(ds: Dataset, source: uid.UID) -> None:
     """Decode `ds` in place to Explicit VR Little Endian with native pixel data."""
     if source.is_compressed:
         if "PixelData" in ds:
-            ds.decompress()  # pydicom's pixel decoders (pylibjpeg, RLE); sets the transfer syntax
+            ds.decompress(generate_instance_uid=False)  # pydicom's pixel decoders (pylibjpeg, RLE); sets the transfer syntax
             if source in _LOSSY:
                 ds.LossyImageCompression = "01"
         ds.file_meta.TransferSyntaxUID = uid.ExplicitVRLittleEndian
@@ -113,3 +116,25 @@ def _swap(ds: Dataset, *, bits: int) -> None:
         if size and isinstance(elem.value, bytes) and len(elem.value) % size == 0:
             elem.value = np.frombuffer(elem.value, dtype=f">u{size}").astype(f"<u{size}").tobytes()
     ds.set_original_encoding(False, True, ds.original_character_set)
+
+
+def frames(data: bytes) -> list[bytes]:
+    """The frames of stored Part 10 bytes as they are encoded: each compressed frame of
+    encapsulated pixel data, or each frame's share of native pixel data. Raises CannotConvert
+    (no pixel data, or native pixel data in big endian: transcode it first)."""
+    source = uid.UID(transfer_syntax_of(data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = read_dataset(data)
+        if "PixelData" not in ds:
+            raise CannotConvert("the instance has no pixel data")
+        count = int(ds.get("NumberOfFrames", 1) or 1)
+        if source.is_compressed:
+            return list(generate_frames(ds.PixelData, number_of_frames=count))
+        if not source.is_little_endian:
+            raise CannotConvert("native pixel data in big endian")
+        size = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1)) * int(ds.BitsAllocated) // 8
+        pixels = ds.PixelData
+        if size <= 0 or len(pixels) < size * count:
+            raise CannotConvert("the pixel data are shorter than their frames")
+        return [pixels[i * size:(i + 1) * size] for i in range(count)]

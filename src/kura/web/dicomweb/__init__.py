@@ -7,7 +7,9 @@ CORS for browser viewers such as OHIF comes from settings.cors_origins.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Iterable
+
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian
 
 from fastapi import APIRouter, Request
 from fastapi import Query as Q
@@ -18,17 +20,20 @@ from kura.errors import Denied, Invalid, KuraError, NotFound
 from kura.imaging import service as imaging
 from kura.imaging.ingest import Sender, Ticket
 from kura.imaging.instance import read_dataset
+from kura.imaging.transcode import CannotConvert, transcode, transfer_syntax_of
 from kura.imaging.query import ATTRIBUTES, QIDO_DEFAULTS, Query, level_of
 from kura.imaging.render import frame_bytes, render
 from kura.limits import control_characters, parse_index
 from kura.web.deps import AuthDep, PublicDep, break_glass_of, kura_of, origin_of, work
-from kura.web.dicomweb import multipart
+from kura.web.dicomweb import accept, multipart, represent
+from kura.web.dicomweb.accept import NotAcceptable
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/dicom-web", tags=["dicomweb"])
 
 DICOM_JSON = "application/dicom+json"
+DICOM_PART = "application/dicom"
 _PAGING = {"limit", "offset", "includefield", "fuzzymatching"}
 _MAX_LIMIT = 1000
 
@@ -165,11 +170,30 @@ def _items(request: Request, auth, study: str, series: str | None = None, sop: s
     return items
 
 
+def _not_acceptable(request: Request, exc: NotAcceptable) -> Response:
+    return _cors(request, JSONResponse({"detail": str(exc)}, status_code=406))
+
+
 def _instances(request: Request, auth, study, series=None, sop=None):
-    items = _items(request, auth, study, series, sop)
-    blobs = kura_of(request).blobs
-    chunks, content_type = multipart.build((item.read(blobs) for item in items), "application/dicom")
+    """The instances in the transfer syntax asked for (PS3.18 8.7.3: the Accept's
+    transfer-syntax; `*` as stored; Explicit VR Little Endian by default), or 406."""
+    try:
+        syntaxes = accept.instance_syntaxes(request.headers.get("accept", ""))
+        items = _items(request, auth, study, series, sop)
+        targets = [represent.instance_target(item.transfer_syntax, syntaxes) for item in items]
+        blobs = kura_of(request).blobs
+        if len(items) == 1:  # converted before answering: a failure is still a 406
+            parts: Iterable = [_instance_part(items[0].read(blobs), targets[0])]
+        else:  # streamed; every accepted transfer syntax decodes, only a damaged instance fails here
+            parts = (_instance_part(item.read(blobs), target) for item, target in zip(items, targets))
+    except NotAcceptable as exc:
+        return _not_acceptable(request, exc)
+    chunks, content_type = multipart.build(parts, DICOM_PART)
     return _cors(request, StreamingResponse(chunks, media_type=content_type))
+
+
+def _instance_part(data: bytes, target: str) -> tuple[bytes, str]:
+    return represent.instance_in(data, target), f"{DICOM_PART}; transfer-syntax={target}"
 
 
 @router.get("/studies/{study}")
@@ -218,14 +242,57 @@ def instance_metadata(study: str, series: str, sop: str, request: Request, auth:
 
 @router.get("/studies/{study}/series/{series}/instances/{sop}/bulkdata/{tag}")
 def bulkdata(study: str, series: str, sop: str, tag: str, request: Request, auth: AuthDep):
+    """One bulk data element. Pixel data as frames are (uncompressed by default, PS3.18
+    8.7.3.5.3); any other element as its value in little endian."""
     (item,) = _items(request, auth, study, series, sop)
     try:
-        ds = read_dataset(item.read(kura_of(request).blobs))
-        elem = ds[int(tag, 16)]
-    except (ValueError, KeyError):
+        number = int(tag, 16)
+    except ValueError:
         raise NotFound(f"no bulk data {tag}") from None
-    value = elem.value if isinstance(elem.value, bytes) else bytes(ds[int(tag, 16)].value or b"")
-    chunks, content_type = multipart.build([value], "application/octet-stream")
+    if number == 0x7FE00010:
+        return _pixels(request, item, None)
+    data = item.read(kura_of(request).blobs)
+    try:
+        if transfer_syntax_of(data) == ExplicitVRBigEndian:
+            data = transcode(data, ExplicitVRLittleEndian)
+        elem = read_dataset(data)[number]
+    except (KeyError, CannotConvert):
+        raise NotFound(f"no bulk data {tag}") from None
+    value = elem.value if isinstance(elem.value, bytes) else bytes(elem.value or b"")
+    chunks, content_type = multipart.build([value], accept.OCTET)
+    return _cors(request, StreamingResponse(chunks, media_type=content_type))
+
+
+@router.get("/studies/{study}/series/{series}/instances/{sop}/frames/{frame_list}")
+def retrieve_frames(study: str, series: str, sop: str, frame_list: str, request: Request, auth: AuthDep):
+    """Frames (PS3.18 10.4.1.1.3: a comma-separated list, from 1), one part each."""
+    try:
+        numbers = [int(n) for n in frame_list.split(",")]
+    except ValueError:
+        raise Invalid("frames are a comma-separated list of numbers from 1") from None
+    if not numbers or min(numbers) < 1 or len(numbers) > 10_000:
+        raise Invalid("frames are a comma-separated list of numbers from 1")
+    (item,) = _items(request, auth, study, series, sop)
+    return _pixels(request, item, numbers)
+
+
+def _pixels(request: Request, item, numbers: list[int] | None):
+    """Pixel data as asked for: each frame its own part in a compressed media type, or
+    uncompressed (application/octet-stream: every frame, or all in one part for bulk data)."""
+    try:
+        wants = accept.pixel_wants(request.headers.get("accept", ""))
+        media, target = represent.pixel_target(item.transfer_syntax, wants)
+        frames = represent.pixel_frames(item.read(kura_of(request).blobs), target)
+    except NotAcceptable as exc:
+        return _not_acceptable(request, exc)
+    if numbers is not None:
+        if max(numbers) > len(frames):
+            raise NotFound(f"the instance has {len(frames)} frames")
+        frames = [frames[n - 1] for n in numbers]
+    elif media == accept.OCTET:
+        frames = [b"".join(frames)]
+    part_type = f"{media}; transfer-syntax={target}"
+    chunks, content_type = multipart.build([(f, part_type) for f in frames], media)
     return _cors(request, StreamingResponse(chunks, media_type=content_type))
 
 

@@ -49,14 +49,18 @@ def split(body: bytes, boundary: str) -> list[tuple[dict[str, str], bytes]]:
     return out
 
 
-def build(parts: Iterable[bytes], media_type: str, extra: dict[str, str] | None = None
+def build(parts: Iterable[bytes | tuple[bytes, str]], media_type: str, extra: dict[str, str] | None = None
           ) -> tuple[Iterable[bytes], str]:
-    """A streamed multipart/related body and its Content-Type."""
+    """A streamed multipart/related body and its Content-Type. A part given as (content,
+    content type) has its own Content-Type (e.g. with its transfer-syntax parameter)."""
     boundary = secrets.token_hex(16)
 
     def chunks():
         for part in parts:
-            head = f"--{boundary}\r\nContent-Type: {media_type}\r\n"
+            part_type = media_type
+            if isinstance(part, tuple):
+                part, part_type = part
+            head = f"--{boundary}\r\nContent-Type: {part_type}\r\n"
             for k, v in (extra or {}).items():
                 head += f"{k}: {v}\r\n"
             yield head.encode() + b"\r\n"
