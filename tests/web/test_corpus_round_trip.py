@@ -19,6 +19,12 @@ from tests.support.corpus import corpus
 from tests.support.imaging import prepare
 
 
+def _ae(aet: str) -> AE:
+    ae = AE(ae_title=aet)
+    ae.dimse_timeout = 120  # a shared, loaded machine: wait for answers by a generous deadline
+    return ae
+
+
 def _pairs():
     return sorted({(f.sop_class_uid, f.transfer_syntax) for f in corpus()})
 
@@ -27,7 +33,7 @@ def store_corpus(port, monkeypatch) -> dict[str, tuple]:
     """C-STORE every corpus file as it is on disk (pynetdicom sends a file's data set bytes
     unchanged when asked to send it in chunks); (file, status, error comment) of each failure."""
     monkeypatch.setattr(_config, "STORE_SEND_CHUNKED_DATASET", True)
-    ae = AE(ae_title="ALL")
+    ae = _ae("ALL")
     for sop, ts in _pairs():
         ae.add_requested_context(sop, [ts])
     assoc = ae.associate("127.0.0.1", port, ae_title="KURA")
@@ -37,6 +43,14 @@ def store_corpus(port, monkeypatch) -> dict[str, tuple]:
         return {name: (hex(a.Status), a.get("ErrorComment")) for name, a in answers.items() if a.Status}
     finally:
         assoc.release()
+
+
+def _all(studies) -> Dataset:
+    """One retrieve for every study: a list of UIDs (PS3.4 C.2.2.2.2)."""
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.StudyInstanceUID = studies
+    return query
 
 
 def _received(into: dict):
@@ -62,7 +76,7 @@ def test_r49_corpus_c_store_then_c_get_c_move_and_wado_rs_byte_for_byte(kura, se
 
         # C-GET: each instance in its stored transfer syntax, on the same association
         got: dict = {}
-        ae = AE(ae_title="ALL")
+        ae = _ae("ALL")
         ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
         for sop, ts in _pairs():
             ae.add_requested_context(sop, [ts])
@@ -70,34 +84,26 @@ def test_r49_corpus_c_store_then_c_get_c_move_and_wado_rs_byte_for_byte(kura, se
         assoc = ae.associate("127.0.0.1", port, ae_title="KURA", ext_neg=roles,
                              evt_handlers=[(evt.EVT_C_STORE, _received(got))])
         assert assoc.is_established
-        for study in studies:
-            query = Dataset()
-            query.QueryRetrieveLevel = "STUDY"
-            query.StudyInstanceUID = study
-            final = list(assoc.send_c_get(query, StudyRootQueryRetrieveInformationModelGet))[-1][0]
-            assert final.Status == 0, (study, final)
+        final = list(assoc.send_c_get(_all(studies), StudyRootQueryRetrieveInformationModelGet))[-1][0]
         assoc.release()
+        assert final.Status == 0, final
         _assert_same(got)
 
         # C-MOVE to a storage SCP that accepts every stored (SOP class, transfer syntax)
         moved: dict = {}
-        dest = AE(ae_title="DEST")
+        dest = _ae("DEST")
         for sop, ts in _pairs():
             dest.add_supported_context(sop, [ts])
         receiver = dest.start_server(("127.0.0.1", 0), block=False,
                                      evt_handlers=[(evt.EVT_C_STORE, _received(moved))])
         try:
             add_peer(kura, "DEST", port=receiver.server_address[1])
-            ae = AE(ae_title="ALL")
+            ae = _ae("ALL")
             ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
             assoc = ae.associate("127.0.0.1", port, ae_title="KURA")
-            for study in studies:
-                query = Dataset()
-                query.QueryRetrieveLevel = "STUDY"
-                query.StudyInstanceUID = study
-                final = list(assoc.send_c_move(query, "DEST", StudyRootQueryRetrieveInformationModelMove))[-1][0]
-                assert final.Status == 0, (study, final)
+            final = list(assoc.send_c_move(_all(studies), "DEST", StudyRootQueryRetrieveInformationModelMove))[-1][0]
             assoc.release()
+            assert final.Status == 0, final
         finally:
             receiver.shutdown()
         _assert_same(moved)
