@@ -65,23 +65,3 @@ def render(data: bytes, *, frame: int = 1, center: float | None = None, width: f
     else:
         image.save(buf, format="JPEG", quality=quality)
     return buf.getvalue()
-
-
-def frame_bytes(data: bytes, frames: list[int]) -> list[bytes]:
-    """The pixel data of frames `frames` (1-based) of a stored instance, decoded to native
-    little-endian bytes (PS3.18 §8.7.3.5: `application/octet-stream` is uncompressed, Explicit
-    VR Little Endian), colour as pixel-interleaved samples. Raises Invalid."""
-    ds = read_dataset(data)
-    count = int(ds.get("NumberOfFrames", 1) or 1)
-    for f in frames:
-        if not 1 <= f <= count:
-            raise Invalid(f"frame {f} is outside 1..{count}")
-    try:
-        pixels = ds.pixel_array
-    except Exception as exc:  # noqa: BLE001 — no decoder, no pixel data
-        raise Invalid(f"cannot decode this instance: {type(exc).__name__}: {str(exc)[:120]}") from None
-    out = []
-    for f in frames:
-        array = pixels[f - 1] if count > 1 else pixels
-        out.append(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes())
-    return out

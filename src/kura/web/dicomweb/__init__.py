@@ -22,7 +22,7 @@ from kura.imaging.ingest import Sender, Ticket
 from kura.imaging.instance import read_dataset
 from kura.imaging.transcode import CannotConvert, transcode, transfer_syntax_of
 from kura.imaging.query import ATTRIBUTES, QIDO_DEFAULTS, Query, level_of
-from kura.imaging.render import frame_bytes, render
+from kura.imaging.render import render
 from kura.limits import control_characters, parse_index
 from kura.web.deps import AuthDep, PublicDep, break_glass_of, kura_of, origin_of, work
 from kura.web.dicomweb import accept, multipart, represent
@@ -265,7 +265,8 @@ def bulkdata(study: str, series: str, sop: str, tag: str, request: Request, auth
 
 @router.get("/studies/{study}/series/{series}/instances/{sop}/frames/{frame_list}")
 def retrieve_frames(study: str, series: str, sop: str, frame_list: str, request: Request, auth: AuthDep):
-    """Frames (PS3.18 10.4.1.1.3: a comma-separated list, from 1), one part each."""
+    """Retrieve Frames (PS3.18 10.4.1.1.3: a comma-separated list, from 1; what OHIF and
+    cornerstone load images with), one part each."""
     try:
         numbers = [int(n) for n in frame_list.split(",")]
     except ValueError:
@@ -287,7 +288,7 @@ def _pixels(request: Request, item, numbers: list[int] | None):
         return _not_acceptable(request, exc)
     if numbers is not None:
         if max(numbers) > len(frames):
-            raise NotFound(f"the instance has {len(frames)} frames")
+            raise Invalid(f"frame {max(numbers)} is outside 1..{len(frames)}")
         frames = [frames[n - 1] for n in numbers]
     elif media == accept.OCTET:
         frames = [b"".join(frames)]
@@ -306,20 +307,6 @@ def rendered(study: str, series: str, sop: str, request: Request, auth: AuthDep,
 def rendered_frame(study: str, series: str, sop: str, frame: int, request: Request, auth: AuthDep,
                    window: Annotated[str | None, Q()] = None, quality: Annotated[int, Q(ge=1, le=100)] = 90):
     return _rendered(request, auth, study, series, sop, frame, window, quality)
-
-
-@router.get("/studies/{study}/series/{series}/instances/{sop}/frames/{frames}")
-def retrieve_frames(study: str, series: str, sop: str, frames: str, request: Request, auth: AuthDep):
-    """Retrieve Frames (PS3.18 §10.4.1.1.3; what OHIF and cornerstone load images with): each
-    frame of the comma-separated list as one part, uncompressed little endian."""
-    try:
-        numbers = [int(f) for f in frames.split(",")][:_MAX_LIMIT]
-    except ValueError:
-        raise Invalid("frames is a comma-separated list of frame numbers from 1") from None
-    (item,) = _items(request, auth, study, series, sop)
-    parts = frame_bytes(item.read(kura_of(request).blobs), numbers)
-    chunks, content_type = multipart.build(parts, "application/octet-stream")
-    return _cors(request, StreamingResponse(chunks, media_type=content_type))
 
 
 def _rendered(request, auth, study, series, sop, frame, window, quality):
