@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import MetaData
 from sqlalchemy.engine import Engine
 
 from kura.errors import Invalid
@@ -17,7 +18,7 @@ __all__ = ["upgrade", "alembic_config", "pending_diff", "metadata"]
 HERE = Path(__file__).parent
 
 
-def metadata():
+def metadata() -> MetaData:
     """Every table of every area: import each models module, then hand back the one MetaData."""
     import kura.models  # noqa: F401  (registers every table)
     from kura.db.base import Base

@@ -23,9 +23,14 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Select
 
 from kura.access.actions import Action
-from kura.access.policy import Target
+from kura.access.policy import Subject, Target
+from kura.blobs.store import BlobStore
 from kura.errors import IntegrityFailure
 from kura.ledger import service as ledger
 from kura.ledger.merkle import Frontier
@@ -33,7 +38,8 @@ from kura.ledger.service import Anchor
 from kura.ledger.tags import LedgerTag
 from kura.preservation import snapshot, vault
 from kura.preservation.destination import FORMAT, Destination, Manifest, sync_fs, write_atomic
-from kura.preservation.sealing import BACKUP_KEY_INFO, SealedWriter, seal_bytes, subkey
+from kura.preservation.ports import App, Progress
+from kura.preservation.sealing import BACKUP_KEY_INFO, SealedWriter, Sink, seal_bytes, subkey
 from kura.i18n import Say, plain
 
 __all__ = ["create", "BackupResult", "TARGET", "run_failed"]
@@ -74,7 +80,7 @@ def _size(n: float) -> str:
 class _HashingFile:
     """A write-only file that hashes what passes through it."""
 
-    def __init__(self, fh):
+    def __init__(self, fh: Sink) -> None:
         self.fh, self.h, self.n = fh, hashlib.sha256(), 0
 
     def write(self, data: bytes) -> None:
@@ -83,7 +89,7 @@ class _HashingFile:
         self.n += len(data)
 
 
-def run_failed(app, actor, what: str, dest: Path | str, exc: BaseException) -> None:
+def run_failed(app: App, actor: Subject | None, what: str, dest: Path | str, exc: BaseException) -> None:
     """Ledger the failure of a run as an alert for the operations manager (OpsRunFailed)."""
     reason = f"{what} {dest}: {type(exc).__name__}: {exc}"[:500]
     with app.unit_of_work(actor, "HOPERAT") as ctx:
@@ -91,7 +97,8 @@ def run_failed(app, actor, what: str, dest: Path | str, exc: BaseException) -> N
                    reason=reason, detail={"run": what, "dest": str(dest)}, alert=True)
 
 
-def create(app, actor, dest: Path, *, progress=None, kind: str = "backup") -> BackupResult:
+def create(app: App, actor: Subject | None, dest: Path, *, progress: Progress | None = None,
+           kind: str = "backup") -> BackupResult:
     """Write one generation to `dest`. Raises Denied (no OpsBackupCreate), Invalid (DEST belongs
     to another home), Conflict (another run holds DEST), OSError (e.g. disk full: the partial
     generation is removed). Ledger: AuditCheckpointCreated, then OpsBackupCreated — or
@@ -117,7 +124,7 @@ def create(app, actor, dest: Path, *, progress=None, kind: str = "backup") -> Ba
     return result
 
 
-def _previous_blobs(d: Destination, public_key) -> dict[str, list]:
+def _previous_blobs(d: Destination, public_key: Ed25519PublicKey) -> dict[str, list[Any]]:
     """Blob hashes from the newest complete generation whose manifest is signed by this home."""
     for gen in reversed(d.generations()):
         try:
@@ -125,11 +132,12 @@ def _previous_blobs(d: Destination, public_key) -> dict[str, list]:
             m.check(public_key)
         except IntegrityFailure:
             continue
-        return m.body.get("blobs", {})
+        blobs: dict[str, list[Any]] = m.body.get("blobs", {})
+        return blobs
     return {}
 
 
-def _write(app, dest: Path, *, anchor: str, kind: str, progress) -> BackupResult:
+def _write(app: App, dest: Path, *, anchor: str, kind: str, progress: Progress | None) -> BackupResult:
     t0 = time.monotonic()
     d = Destination(dest)
     signer = app.signer
@@ -147,18 +155,19 @@ def _write(app, dest: Path, *, anchor: str, kind: str, progress) -> BackupResult
             raise
 
 
-def _fill(app, d: Destination, work: Path, gen: str, *, anchor: str, kind: str, progress, t0: float) -> BackupResult:
+def _fill(app: App, d: Destination, work: Path, gen: str, *, anchor: str, kind: str, progress: Progress | None,
+          t0: float) -> BackupResult:
     key = subkey(app.master_key, BACKUP_KEY_INFO)
-    files: dict[str, list] = {}
+    files: dict[str, list[Any]] = {}
     from kura.migrations import metadata
 
     # 2. the database, in one consistent read transaction; 3. the blobs DEST lacks, copied by
     # worker threads while the database is read (copying and hashing release the GIL)
     engine = snapshot.reader_engine(app.settings.db_url)
     known = _previous_blobs(d, app.signer.public_key)
-    blobs: dict[str, list] = {}
+    blobs: dict[str, list[Any]] = {}
     written = [work / "db.sealed", work / "home.sealed"]
-    pending: dict[concurrent.futures.Future, str] = {}
+    pending: dict[concurrent.futures.Future[list[Any]], str] = {}
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="kura-backup")
     try:
         fd = os.open(work / "db.sealed", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -179,8 +188,8 @@ def _fill(app, d: Destination, work: Path, gen: str, *, anchor: str, kind: str, 
                 written.append(path)
             revision = snapshot.schema_revision(conn)
             sink = _HashingFile(raw)
-            w = SealedWriter(sink, key, f"{gen}/db")  # type: ignore[arg-type]  # a file-like object
-            counts = snapshot.dump(conn, metadata(), w,  # type: ignore[arg-type]  # a file-like object
+            w = SealedWriter(sink, key, f"{gen}/db")
+            counts = snapshot.dump(conn, metadata(), w,
                                    progress=(lambda n: progress("database", n, None)) if progress else None)
             w.close()
             files["db.sealed"] = [sink.h.hexdigest(), sink.n]
@@ -226,7 +235,7 @@ def _fill(app, d: Destination, work: Path, gen: str, *, anchor: str, kind: str, 
 _WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 
-def _copy_blob(store, name: str, path: Path) -> list:
+def _copy_blob(store: BlobStore, name: str, path: Path) -> list[Any]:
     """Copy one sealed blob into DEST (read-only, via a temporary name); [sha256, size] of the
     bytes as they are in DEST. A filesystem store is copied by the kernel (copy_file_range,
     as `cp` does) and the copy is hashed from the page cache."""
@@ -323,7 +332,7 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def ledger_head_sql():
+def ledger_head_sql() -> Select[Any]:
     from sqlalchemy import select
 
     from kura.ledger.models import LedgerHead
@@ -331,13 +340,13 @@ def ledger_head_sql():
     return select(h.c.size, h.c.chain_hash, h.c.frontier).where(h.c.id == 1)
 
 
-def _signing_pem(app) -> str:
+def _signing_pem(app: App) -> str:
     # The restored home must go on signing checkpoints with the same key, or its old
     # checkpoints would no longer verify; the kit holds only the public half to check it.
     return app.signer.private_pem()
 
 
-def _config_text(app) -> str:
+def _config_text(app: App) -> str:
     from kura.config import CONFIG_FILE
     try:
         return (app.settings.home / CONFIG_FILE).read_text(encoding="utf-8")

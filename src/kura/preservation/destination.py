@@ -23,7 +23,7 @@ import re
 import shutil
 import stat
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -84,15 +84,15 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o400, fsync: bool = Tr
 class Manifest:
     """The signed list of a generation's files and blobs, with their SHA-256 and size."""
 
-    def __init__(self, body: dict, key_id: str, signature: str):
+    def __init__(self, body: dict[str, Any], key_id: str, signature: str) -> None:
         self.body, self.key_id, self.signature = body, key_id, signature
 
     @staticmethod
-    def _message(body: dict) -> bytes:
+    def _message(body: dict[str, Any]) -> bytes:
         return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
     @classmethod
-    def sign(cls, body: dict, signer: Signer) -> Manifest:
+    def sign(cls, body: dict[str, Any], signer: Signer) -> Manifest:
         return cls(body, signer.key_id, signer.sign(b"kura-manifest v1\n" + cls._message(body)))
 
     def check(self, public_key: Ed25519PublicKey) -> None:
@@ -114,7 +114,7 @@ class Manifest:
 
 
 class Destination:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
     @property
@@ -145,9 +145,10 @@ class Destination:
         write_atomic(marker, json.dumps({"format": FORMAT, "key_id": key_id, "kind": kind}).encode() + b"\n",
                      mode=0o444)
 
-    def info(self) -> dict:
+    def info(self) -> dict[str, Any]:
         try:
-            return json.loads((self.root / "KURA-BACKUP").read_text(encoding="utf-8"))
+            info: dict[str, Any] = json.loads((self.root / "KURA-BACKUP").read_text(encoding="utf-8"))
+            return info
         except (OSError, ValueError):
             raise Invalid(f"{self.root} is not a kura backup destination") from None
 
@@ -200,9 +201,10 @@ class Destination:
                 os.chmod(p, stat.S_IRWXU)
         shutil.rmtree(path)
 
-    def verifications(self) -> dict:
+    def verifications(self) -> dict[str, Any]:
         try:
-            return json.loads((self.root / "verified.json").read_text(encoding="utf-8"))
+            found: dict[str, Any] = json.loads((self.root / "verified.json").read_text(encoding="utf-8"))
+            return found
         except (OSError, ValueError):
             return {}
 

@@ -20,10 +20,11 @@ from pathlib import Path
 from sqlalchemy import select
 
 from kura.access.actions import Action
-from kura.access.policy import Target
+from kura.access.policy import Subject, Target
 from kura.errors import KuraError
 from kura.ledger.models import LedgerEntry
 from kura.ledger.tags import LedgerTag
+from kura.preservation.ports import App, Progress
 from kura.i18n import Say, plain
 
 __all__ = ["drill", "DrillResult"]
@@ -54,7 +55,7 @@ class DrillResult:
         return head + "; " + say("%(n)s problem(s); first: %(first)s", n=len(self.problems), first=self.problems[0])
 
 
-def drill(app, actor, dest: Path, *, progress=None) -> DrillResult:
+def drill(app: App, actor: Subject | None, dest: Path, *, progress: Progress | None = None) -> DrillResult:
     """Restore DEST's newest generation into scratch space, check it, delete it. Raises Denied
     (no OpsBackupRestore); a backup that cannot be restored or checked is a failed drill, not an
     exception. Ledger: OpsRestoreDrilled (outcome 0, or 8 and an alert)."""
@@ -66,7 +67,8 @@ def drill(app, actor, dest: Path, *, progress=None) -> DrillResult:
         ctx.require(Action.OpsBackupRestore, TARGET)
     t0 = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix=".drill-", dir=app.settings.home))
-    generation, size, blobs, rows, problems = "?", 0, 0, 0, []
+    generation, size, blobs, rows = "?", 0, 0, 0
+    problems: list[str] = []
     try:
         restored = restore.restore_files(dest, scratch / "home", master_key=app.master_key,
                                          public_key=app.signer.public_key, progress=progress)
@@ -98,7 +100,7 @@ def drill(app, actor, dest: Path, *, progress=None) -> DrillResult:
     return result
 
 
-def _same_history(app, dest: Path, generation: str, size: int) -> list[str]:
+def _same_history(app: App, dest: Path, generation: str, size: int) -> list[str]:
     """The generation's ledger head must be this home's ledger at that size (not another home's,
     not a rewritten one)."""
     from kura.preservation.destination import Destination

@@ -13,6 +13,8 @@ import datetime as dt
 import hashlib
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from kura.access.actions import Action
 from kura.access.policy import Target
 from kura.errors import IntegrityFailure, Invalid
@@ -20,6 +22,7 @@ from kura.ledger.tags import LedgerTag
 from kura.operation import Context
 from kura.preservation import vault
 from kura.preservation.destination import Destination
+from kura.preservation.ports import Progress
 from kura.i18n import Say, plain
 
 __all__ = ["verify", "VerifyReport", "list_generations", "GenerationInfo", "prune", "keep_set", "hash_file"]
@@ -56,8 +59,8 @@ class VerifyReport:
         return say("backup damaged: %(n)s problem(s); first: %(first)s", n=len(self.problems), first=self.problems[0])
 
 
-def _check_generation(d: Destination, gen: str, public_key, seen: dict[str, tuple[str, int] | None],
-                      report: VerifyReport, progress) -> None:
+def _check_generation(d: Destination, gen: str, public_key: Ed25519PublicKey, seen: dict[str, tuple[str, int] | None],
+                      report: VerifyReport, progress: Progress | None) -> None:
     try:
         m = d.manifest(gen)
         m.check(public_key)
@@ -80,23 +83,24 @@ def _check_generation(d: Destination, gen: str, public_key, seen: dict[str, tupl
         rel = f"blobs/{name[:2]}/{name[2:4]}/{name}"
         if name not in seen:
             try:
-                seen[name] = hash_file(d.blob_path(name))
+                hashed = hash_file(d.blob_path(name))
+                seen[name] = hashed
                 report.files += 1
-                report.bytes += seen[name][1]
+                report.bytes += hashed[1]
             except FileNotFoundError:
                 seen[name] = None
             if progress:
                 progress("verifying", len(seen), None)
-        actual = seen[name]
-        if actual is None:
+        found = seen[name]
+        if found is None:
             if f"{rel}: missing" not in report.problems:
                 report.problems.append(f"{rel}: missing")
-        elif actual != (sha, size) and f"{rel}: SHA-256 differs from the manifest" not in report.problems:
+        elif found != (sha, size) and f"{rel}: SHA-256 differs from the manifest" not in report.problems:
             report.problems.append(f"{rel}: SHA-256 differs from the manifest")
 
 
-def verify(ctx: Context | None, dest: Path, *, public_key, master_key: bytes | None = None,
-           generation: str | None = None, progress=None) -> VerifyReport:
+def verify(ctx: Context | None, dest: Path, *, public_key: Ed25519PublicKey, master_key: bytes | None = None,
+           generation: str | None = None, progress: Progress | None = None) -> VerifyReport:
     """Re-hash DEST against its signed manifests. With `ctx`: raises Denied without
     OpsBackupVerify; ledger OpsBackupVerified (outcome 8 and an alert when damaged).
     Never raises for damage: it is reported, one line per damaged or missing file."""

@@ -13,14 +13,16 @@ import dataclasses
 import datetime as dt
 from pathlib import Path
 
+from kura.access.policy import Subject
 from kura.preservation import backup
 from kura.preservation.destination import Destination
 from kura.preservation.generations import collect_blobs
+from kura.preservation.ports import App, Progress
 
 __all__ = ["replicate", "ReplicaState", "state"]
 
 
-def replicate(app, actor, dest: Path, *, progress=None) -> backup.BackupResult:
+def replicate(app: App, actor: Subject | None, dest: Path, *, progress: Progress | None = None) -> backup.BackupResult:
     """One pass. Raises Denied (no OpsReplicaRun), Invalid (DEST is another home's or not a
     replica), Conflict (another run holds DEST), OSError. Ledger: OpsReplicaSynced, or
     OpsRunFailed (an alert)."""

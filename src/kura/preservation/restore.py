@@ -18,16 +18,20 @@ import os
 import shutil
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import tomli_w
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from kura.access.actions import Action
-from kura.access.policy import Target
+from kura.access.policy import Subject, Target
 from kura.errors import IntegrityFailure, Invalid
 from kura.ledger.tags import LedgerTag
 from kura.preservation import snapshot, vault
 from kura.preservation.destination import Destination, sync_fs
+from kura.preservation.ports import App, Progress
 from kura.preservation.sealing import BACKUP_KEY_INFO, open_bytes, open_stream, subkey
 
 __all__ = ["restore_files", "finish", "Restored"]
@@ -37,7 +41,7 @@ __all__ = ["restore_files", "finish", "Restored"]
 class Restored:
     home: Path
     generation: str
-    tables: dict
+    tables: dict[str, int]
     blobs: int
     ledger_size: int
     vault_rows: int | None
@@ -76,10 +80,14 @@ def _read_checked(path: Path, sha: str, size: int, rel: str) -> bytes:
     return data
 
 
+def _raw(key: PublicKeyTypes) -> bytes:
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
 class _CheckedReader:
     """Reads a file while hashing it; `check()` compares with the manifest at the end."""
 
-    def __init__(self, path: Path, sha: str, size: int, rel: str):
+    def __init__(self, path: Path, sha: str, size: int, rel: str) -> None:
         self.fh = open(path, "rb")
         self.h, self.n, self.sha, self.size, self.rel = hashlib.sha256(), 0, sha, size, rel
 
@@ -95,8 +103,9 @@ class _CheckedReader:
             raise IntegrityFailure(f"{self.rel}: SHA-256 differs from the manifest")
 
 
-def restore_files(dest: Path, into: Path, *, master_key: bytes, public_key, generation: str | None = None,
-                  database_url: str = "", progress=None) -> Restored:
+def restore_files(dest: Path, into: Path, *, master_key: bytes, public_key: Ed25519PublicKey,
+                  generation: str | None = None, database_url: str = "",
+                  progress: Progress | None = None) -> Restored:
     """Build the home at `into` (keys, config, database, blobs). Raises Invalid (DIR not empty,
     no such generation, a key that does not match) and IntegrityFailure (a bad signature, a
     damaged file); on any failure the half-built home is removed."""
@@ -122,8 +131,7 @@ def restore_files(dest: Path, into: Path, *, master_key: bytes, public_key, gene
     except IntegrityFailure as exc:
         raise IntegrityFailure(f"{exc} (is this the right master key?)") from None
     signing = serialization.load_pem_private_key(home["signing_key_pem"].encode(), password=None)
-    raw = lambda k: k.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)  # noqa: E731
-    if raw(signing.public_key()) != raw(public_key):
+    if _raw(signing.public_key()) != _raw(public_key):
         raise Invalid("the backup's signing key is not the one the key file names")
     rows = vault.read(d, master_key)
     # (a generation written before kura.keys carried its keys in its own tables)
@@ -143,8 +151,9 @@ def restore_files(dest: Path, into: Path, *, master_key: bytes, public_key, gene
         raise
 
 
-def _build(d: Destination, gen: str, body: dict, into: Path, *, key: bytes, master_key: bytes, home: dict,
-           rows, database_url: str, progress) -> Restored:
+def _build(d: Destination, gen: str, body: dict[str, Any], into: Path, *, key: bytes, master_key: bytes,
+           home: dict[str, Any], rows: list[dict[str, Any]] | None, database_url: str,
+           progress: Progress | None) -> Restored:
     from alembic import command
 
     from kura.db.engine import make_engine
@@ -181,7 +190,7 @@ def _build(d: Destination, gen: str, body: dict, into: Path, *, key: bytes, mast
         sha, size = body["files"]["db.sealed"]
         reader = _CheckedReader(d.generations_dir / gen / "db.sealed", sha, size, f"generations/{gen}/db.sealed")
         with engine.begin() as conn:
-            tables = snapshot.load(conn, open_stream(reader, key, f"{gen}/db"),  # type: ignore[arg-type]  # file-like
+            tables = snapshot.load(conn, open_stream(reader, key, f"{gen}/db"),
                                    progress=(lambda n: progress("database", n, None)) if progress else None)
             reader.check()
         upgrade(engine)
@@ -202,7 +211,7 @@ def _build(d: Destination, gen: str, body: dict, into: Path, *, key: bytes, mast
                     len(rows) if rows is not None else None)
 
 
-def finish(app, actor, restored: Restored, *, source: Path) -> int:
+def finish(app: App, actor: Subject | None, restored: Restored, *, source: Path) -> int:
     """In the new home: rebuild the search indexes, then ledger OpsBackupRestored.
     Raises Denied without OpsBackupRestore. Returns the records indexed."""
     from kura.records.store import rebuild_indexes

@@ -18,14 +18,17 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from kura.access.policy import Subject
 from kura.access.roles import Role
 from kura.errors import Denied
 from kura.ledger.models import LedgerEntry
 from kura.ledger.tags import LedgerTag
+from kura.preservation.ports import App
 
 __all__ = ["Job", "Jobs", "Scheduler", "SCHEDULER", "JOB_TAGS", "last_run", "JOBS"]
 
@@ -53,7 +56,7 @@ class Job:
     def progress(self, stage: str, done: int, total: int | None) -> None:
         self.stage, self.done, self.total = stage, done, total
 
-    def view(self) -> dict:
+    def view(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "stage": self.stage, "done": self.done, "total": self.total,
                 "finished": self.finished_at is not None, "ok": self.ok, "message": self.message}
 
@@ -62,7 +65,7 @@ class Findings(Exception):
     """A scrub or self-check that ran and found problems (already ledgered as an alert)."""
 
 
-def _run(app, actor, kind: str, dest: str, job: Job) -> str:
+def _run(app: App, actor: Subject | None, kind: str, dest: str, job: Job) -> str:
     from kura.preservation import backup, drill, generations, replicate, scrub, selfcheck
 
     s = app.settings
@@ -109,12 +112,12 @@ def _run(app, actor, kind: str, dest: str, job: Job) -> str:
 class Jobs:
     """At most one preservation job at a time per process; the last few are kept for the screen."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self.current: Job | None = None
         self.history: list[Job] = []
 
-    def start(self, app, actor, kind: str, dest: str = "", *, wait: bool = False) -> Job | None:
+    def start(self, app: App, actor: Subject | None, kind: str, dest: str = "", *, wait: bool = False) -> Job | None:
         """Start `kind` in a thread; None when another job is running."""
         with self._lock:
             if self.current is not None:
@@ -127,7 +130,7 @@ class Jobs:
             thread.join()
         return job
 
-    def _work(self, app, actor, job: Job) -> None:
+    def _work(self, app: App, actor: Subject | None, job: Job) -> None:
         try:
             job.message = _run(app, actor, job.kind, job.dest, job)
             job.ok = True
@@ -153,13 +156,13 @@ class Jobs:
         return None
 
 
-def run_failed(*args):
+def run_failed(app: App, actor: Subject | None, what: str, dest: Path | str, exc: BaseException) -> None:
     from kura.preservation.backup import run_failed as ledger_it
-    ledger_it(*args)
+    ledger_it(app, actor, what, dest, exc)
 
 
-def last_run(session, kind: str) -> dt.datetime | None:
-    at = session.scalar(select(func.max(LedgerEntry.at)).where(LedgerEntry.tag == str(JOB_TAGS[kind])))
+def last_run(session: Session, kind: str) -> dt.datetime | None:
+    at: dt.datetime | None = session.scalar(select(func.max(LedgerEntry.at)).where(LedgerEntry.tag == str(JOB_TAGS[kind])))
     if at is not None and at.tzinfo is None:
         at = at.replace(tzinfo=dt.timezone.utc)
     return at
@@ -168,14 +171,14 @@ def last_run(session, kind: str) -> dt.datetime | None:
 class Scheduler(threading.Thread):
     """Wakes every `tick` seconds and starts the first job that is due (one at a time)."""
 
-    def __init__(self, app, jobs: Jobs, *, tick: float = 30.0):
+    def __init__(self, app: App, jobs: Jobs, *, tick: float = 30.0) -> None:
         super().__init__(name="kura-scheduler", daemon=True)
         self.app, self.jobs, self.tick = app, jobs, tick
         self._stop = threading.Event()
 
     def plan(self) -> list[tuple[str, str, dt.timedelta]]:
         s = self.app.settings
-        out = []
+        out: list[tuple[str, str, dt.timedelta]] = []
         if s.replica_destination and s.replica_interval_minutes:
             out.append(("replicate", s.replica_destination, dt.timedelta(minutes=s.replica_interval_minutes)))
         if s.backup_destination and s.backup_interval_hours:

@@ -14,17 +14,22 @@ import hashlib
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from sqlalchemy.orm import Session
 
 from kura.access.actions import Action
 from kura.access.policy import Target
+from kura.blobs.store import BlobStore
 from kura.errors import IntegrityFailure
 from kura.ledger.tags import LedgerTag
 from kura.operation import Context
 from kura.preservation.deep import deep_check
 from kura.preservation import snapshot
 from kura.preservation.destination import Destination
+from kura.preservation.ports import Progress
 from kura.i18n import Say, plain
 
 __all__ = ["scrub", "ScrubReport", "MeteredStore", "good_copy"]
@@ -35,7 +40,7 @@ TARGET = Target(kind="Store")
 class MeteredStore:
     """The home's blob store, counting what is read (progress and throughput)."""
 
-    def __init__(self, inner, progress=None):
+    def __init__(self, inner: BlobStore, progress: Progress | None = None) -> None:
         self.inner, self.progress = inner, progress
         self.objects = 0
         self.bytes = 0
@@ -48,7 +53,7 @@ class MeteredStore:
             self.progress("scrub", self.objects, None)
         return data
 
-    def __getattr__(self, attr):
+    def __getattr__(self, attr: str) -> Any:
         return getattr(self.inner, attr)
 
 
@@ -78,7 +83,7 @@ class ScrubReport:
         return head + "; " + say("%(n)s mismatch(es)", n=len(self.problems))
 
 
-def good_copy(name: str, sources: list[Path], public_key) -> tuple[bytes, Path] | None:
+def good_copy(name: str, sources: list[Path], public_key: Ed25519PublicKey) -> tuple[bytes, Path] | None:
     """The sealed bytes of blob `name` from the first source whose signed manifest lists their
     exact SHA-256; None when no source holds a good copy."""
     for root in sources:
@@ -102,7 +107,7 @@ def good_copy(name: str, sources: list[Path], public_key) -> tuple[bytes, Path] 
     return None
 
 
-def _check(ctx: Context, blobs) -> list:
+def _check(ctx: Context, blobs: BlobStore) -> list[str]:
     """The deep check in a read transaction of its own: on SQLite the unit of work's
     transaction holds the write lock, and a scrub of a large home must not stop every writer."""
     if ctx.settings is None:
@@ -115,7 +120,8 @@ def _check(ctx: Context, blobs) -> list:
         engine.dispose()
 
 
-def scrub(ctx: Context, *, repair: bool = False, sources: Sequence[Path] = (), progress=None) -> ScrubReport:
+def scrub(ctx: Context, *, repair: bool = False, sources: Sequence[Path] = (),
+          progress: Progress | None = None) -> ScrubReport:
     """Re-hash everything; with `repair`, replace damaged blobs from `sources`. Never raises for
     a mismatch (it is reported). Raises Denied without OpsScrubRun. Ledger: OpsObjectRepaired per
     repair, OpsScrubCompleted, and OpsIntegrityFailed (an alert) when mismatches remain."""
@@ -128,7 +134,8 @@ def scrub(ctx: Context, *, repair: bool = False, sources: Sequence[Path] = (), p
     ctx.blobs = metered
     try:
         if repair and problems:
-            for name in sorted({getattr(p, "blob", None) for p in problems} - {None}):
+            named: set[str] = {b for p in problems if (b := getattr(p, "blob", None)) is not None}
+            for name in sorted(named):
                 found = good_copy(name, list(sources), ctx.signer.public_key)
                 if found is None:
                     continue

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import BinaryIO, Iterator
+from typing import Iterator, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -20,11 +20,23 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from kura.errors import IntegrityFailure
 
-__all__ = ["subkey", "SealedWriter", "open_stream", "seal_bytes", "open_bytes", "BACKUP_KEY_INFO"]
+__all__ = ["subkey", "SealedWriter", "open_stream", "seal_bytes", "open_bytes", "BACKUP_KEY_INFO", "Sink", "Source"]
 
 MAGIC = b"KBS1"
 CHUNK = 1 << 20
 BACKUP_KEY_INFO = "kura backup v1"
+
+
+class Sink(Protocol):
+    """Where bytes are written: a file, or a wrapper that hashes or seals them on the way."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+
+class Source(Protocol):
+    """Where bytes are read from: a file, or a wrapper that hashes them on the way."""
+
+    def read(self, n: int = ..., /) -> bytes: ...
 
 
 def subkey(master: bytes, info: str) -> bytes:
@@ -47,7 +59,7 @@ def _nonce(index: int) -> bytes:
 class SealedWriter:
     """Write plaintext in; sealed chunks go to `out`. `close()` writes the final chunk."""
 
-    def __init__(self, out: BinaryIO, key: bytes, label: str):
+    def __init__(self, out: Sink, key: bytes, label: str) -> None:
         self._out, self._label = out, label
         file_id = os.urandom(16)
         self._aead = _file_key(key, file_id)
@@ -71,7 +83,7 @@ class SealedWriter:
         self._buf.clear()
 
 
-def open_stream(src: BinaryIO, key: bytes, label: str) -> Iterator[bytes]:
+def open_stream(src: Source, key: bytes, label: str) -> Iterator[bytes]:
     """Yield the plaintext chunks; raises IntegrityFailure on a wrong key, an altered,
     reordered or truncated file."""
     head = src.read(20)

@@ -26,6 +26,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from kura.config import Settings
+
 from kura.access.actions import Action
 from kura.access.policy import Target
 from kura.ledger import service as ledger
@@ -150,12 +152,12 @@ def sbom_json() -> tuple[str, int]:
         return JsonV1Dot6(bom).output_as_string(indent=2), len(seen)
 
 
-def check_home(settings) -> list[str]:
+def check_home(settings: Settings) -> list[str]:
     """Permissions and keys of the home; one line per anomaly."""
     out = []
     uid = os.getuid()
 
-    def mode_of(p: Path):
+    def mode_of(p: Path) -> tuple[int, int]:
         st = p.stat()
         return stat.S_IMODE(st.st_mode), st.st_uid
 

@@ -22,14 +22,16 @@ import base64
 import contextlib
 import datetime as dt
 import json
+import sqlite3
 import zlib
-from typing import BinaryIO, Callable, Iterator
+from typing import Any, Callable, Iterator
 
-from sqlalchemy import LargeBinary, MetaData, Table, create_engine, event, select, text
+from sqlalchemy import Column, LargeBinary, MetaData, Table, create_engine, event, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.types import DateTime
 
 from kura.errors import IntegrityFailure
+from kura.preservation.sealing import Sink
 
 __all__ = ["VAULT_TABLES", "DERIVED_TABLES", "TRANSIENT_TABLES", "dump", "load", "reader_engine",
            "snapshot_connection", "schema_revision"]
@@ -51,7 +53,7 @@ def reader_engine(url: str) -> Engine:
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record):
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN (deferred) ourselves
         dbapi_conn.execute("PRAGMA busy_timeout=30000")
 
@@ -80,11 +82,11 @@ def schema_revision(conn: Connection) -> str:
     return ",".join(sorted(r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))))
 
 
-def _encoder(col) -> Callable:
+def _encoder(col: Column[Any]) -> Callable[[Any], Any]:
     if isinstance(col.type, LargeBinary):
         return lambda v: None if v is None else base64.b64encode(v).decode()
     if isinstance(getattr(col.type, "impl", col.type), DateTime):
-        def enc(v):
+        def enc(v: dt.datetime | None) -> str | None:
             if v is None:
                 return None
             if v.tzinfo is None:
@@ -94,13 +96,13 @@ def _encoder(col) -> Callable:
     return lambda v: v
 
 
-def _decoder(col, dialect: str) -> Callable:
+def _decoder(col: Column[Any], dialect: str) -> Callable[[Any], Any]:
     if isinstance(col.type, LargeBinary):
         return lambda v: None if v is None else base64.b64decode(v)
     if isinstance(col.type, DateTime):
         naive = dialect == "sqlite"  # kura keeps naive UTC on SQLite (kura.db.base.UTCDateTime)
 
-        def dec(v):
+        def dec(v: str | None) -> dt.datetime | None:
             if v is None:
                 return None
             t = dt.datetime.fromisoformat(v)
@@ -109,7 +111,8 @@ def _decoder(col, dialect: str) -> Callable:
     return lambda v: v
 
 
-def dump(conn: Connection, metadata: MetaData, sink: BinaryIO, *, progress=None) -> dict[str, int]:
+def dump(conn: Connection, metadata: MetaData, sink: Sink, *,
+         progress: Callable[[int], None] | None = None) -> dict[str, int]:
     """Write every table but LEFT_OUT to `sink` (compressed JSON lines); returns rows per table."""
     z = zlib.compressobj(1)  # much of it is sealed already: level 1 loses little, gains time
     counts: dict[str, int] = {}
@@ -146,7 +149,8 @@ def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
     yield from (ln for ln in rest.split(b"\n") if ln)
 
 
-def load(conn: Connection, chunks: Iterator[bytes], *, progress=None) -> dict[str, int]:
+def load(conn: Connection, chunks: Iterator[bytes], *,
+         progress: Callable[[int], None] | None = None) -> dict[str, int]:
     """Insert a dump's rows into the (empty, migrated) database behind `conn`, using the tables
     as they are there (reflected), so a snapshot loads at the schema revision it was taken at.
     Raises IntegrityFailure when the dump is cut short or names an unknown table or column."""
@@ -160,13 +164,14 @@ def load(conn: Connection, chunks: Iterator[bytes], *, progress=None) -> dict[st
     counts: dict[str, int] = {}
     table: Table | None = None
     names: list[str] = []
-    dec: list[Callable] = []
-    batch: list[dict] = []
+    dec: list[Callable[[Any], Any]] = []
+    batch: list[dict[str, Any]] = []
     done, ended = 0, False
 
-    def flush():
+    def flush() -> None:
         nonlocal done
         if batch:
+            assert table is not None  # rows come after their table's header line
             conn.execute(table.insert(), batch)
             done += len(batch)
             counts[table.name] = counts.get(table.name, 0) + len(batch)

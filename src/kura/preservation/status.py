@@ -8,6 +8,7 @@ import dataclasses
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import or_, select
 
@@ -19,6 +20,7 @@ from kura.ledger.models import LedgerEntry
 from kura.ledger.tags import LedgerTag
 from kura.operation import Context
 from kura.preservation import generations, replicate
+from kura.preservation.destination import Destination
 from kura.preservation.vault import known_destinations
 
 __all__ = ["overview", "Overview", "OPS_ALERT_TAGS"]
@@ -28,11 +30,11 @@ OPS_ALERT_TAGS = (LedgerTag.OpsRunFailed, LedgerTag.OpsIntegrityFailed)
 
 @dataclasses.dataclass
 class Overview:
-    destinations: list[dict]
-    replica: dict | None
+    destinations: list[dict[str, Any]]
+    replica: dict[str, Any] | None
     last: dict[str, LedgerEntry | None]
     alerts: list[LedgerEntry]
-    disks: list[dict]
+    disks: list[dict[str, Any]]
     growth: int | None
     checkpoint: object | None
     ledger_size: int
@@ -43,7 +45,7 @@ def _latest(ctx: Context, tag: LedgerTag) -> LedgerEntry | None:
                                .order_by(LedgerEntry.seq.desc()).limit(1)).first()
 
 
-def _disk(label: str, path: Path) -> dict | None:
+def _disk(label: str, path: Path) -> dict[str, Any] | None:
     try:
         u = shutil.disk_usage(path)
     except OSError:
@@ -63,7 +65,7 @@ def overview(ctx: Context) -> Overview:
             continue
         entry = {"path": str(root), "configured": str(root) == s.backup_destination, "generations": [], "error": ""}
         try:
-            if (root / "KURA-BACKUP").exists() and generations.Destination(root).info().get("kind") == "replica":
+            if (root / "KURA-BACKUP").exists() and Destination(root).info().get("kind") == "replica":
                 continue
             entry["generations"] = generations.list_generations(root)[:20]
         except (KuraError, OSError) as exc:
@@ -97,5 +99,8 @@ def overview(ctx: Context) -> Overview:
     return Overview(dests, rep, last, alerts, disks, growth, ledger.latest_checkpoint(ctx.session), size)
 
 
-def detail_of(entry: LedgerEntry | None) -> dict:
-    return json.loads(entry.detail or "{}") if entry is not None else {}
+def detail_of(entry: LedgerEntry | None) -> dict[str, Any]:
+    if entry is None:
+        return {}
+    detail: dict[str, Any] = json.loads(entry.detail or "{}")
+    return detail
