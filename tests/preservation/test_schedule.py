@@ -49,3 +49,11 @@ def test_r54_a_failed_scheduled_run_is_an_alert(kura, populated, tmp_path):
 def sched_actor():
     from kura.preservation.schedule import SCHEDULER
     return SCHEDULER
+
+
+def test_a_stopped_scheduler_can_be_joined(kura):
+    sched = Scheduler(kura, Jobs(), tick=0.05)
+    sched.start()
+    sched.stop()
+    sched.join(timeout=10)  # Thread.join calls Thread._stop: an attribute of that name broke it
+    assert not sched.is_alive()

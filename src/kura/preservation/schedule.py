@@ -174,7 +174,7 @@ class Scheduler(threading.Thread):
     def __init__(self, app: App, jobs: Jobs, *, tick: float = 30.0) -> None:
         super().__init__(name="kura-scheduler", daemon=True)
         self.app, self.jobs, self.tick = app, jobs, tick
-        self._stop = threading.Event()
+        self._stopping = threading.Event()  # not `_stop`: threading.Thread has a method of that name (join() calls it)
 
     def plan(self) -> list[tuple[str, str, dt.timedelta]]:
         s = self.app.settings
@@ -215,7 +215,7 @@ class Scheduler(threading.Thread):
     def run(self) -> None:
         # The first look comes one tick after start: a server started briefly (a test, a
         # restart) does not set off a scrub at once.
-        while not self._stop.wait(self.tick):
+        while not self._stopping.wait(self.tick):
             try:
                 self.end_accounts()
                 if self.jobs.current is None:
@@ -226,7 +226,7 @@ class Scheduler(threading.Thread):
                 time.sleep(self.tick)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
 
 
 JOBS = Jobs()  # this process's jobs: the scheduler's and the operations screen's
