@@ -107,3 +107,41 @@ def test_dcmtk_store_find_get_move_round_trip(live, tmp_path):
     # every stored instance re-hashes against the ledger (`kura audit verify --deep`)
     out = kura_cli(home, "audit", "verify", "--deep")
     assert "deep" in out
+
+
+def test_dcmtk_getscu_gets_the_stored_bytes_or_a_converted_copy_it_can_take(live, tmp_path, monkeypatch):
+    """getscu accepts only uncompressed transfer syntaxes unless told otherwise (+xr: RLE
+    Lossless too): kura sends the stored RLE file as it is to the one, a decoded copy
+    (ledgered) to the other."""
+    import numpy as np
+    from pydicom.data import get_testdata_file
+    from pynetdicom import AE, _config
+    from pynetdicom.dsutils import split_dataset
+    kura, home, port = live
+    path = Path(get_testdata_file("MR_small_RLE.dcm"))
+    kura_cli(home, "dicom-peer", "add", "CT01", "127.0.0.1", "104", "--rights", "store,retrieve")
+    # stored as the file holds it (pynetdicom sends a file's data set unchanged in chunks)
+    monkeypatch.setattr(_config, "STORE_SEND_CHUNKED_DATASET", True)
+    ae = AE(ae_title="CT01")
+    ae.add_requested_context(pydicom.uid.MRImageStorage, [pydicom.uid.RLELossless])
+    assoc = ae.associate("127.0.0.1", port, ae_title="KURA")
+    assert assoc.send_c_store(path).Status == 0
+    assoc.release()
+    study = pydicom.dcmread(path, stop_before_pixels=True).StudyInstanceUID
+    for name, options in (("as-stored", ["+xr"]), ("default", [])):
+        into = tmp_path / name
+        into.mkdir()
+        code, out = dcmtk("getscu", "-S", *options, "-aet", "CT01", "-aec", "KURA", "-od", into,
+                          "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study}", "127.0.0.1", port)
+        assert code == 0, out
+        (got,) = into.iterdir()
+        ds = pydicom.dcmread(got)
+        if name == "as-stored":
+            _, offset = split_dataset(path)
+            assert ds.file_meta.TransferSyntaxUID == pydicom.uid.RLELossless
+            assert got.read_bytes().endswith(path.read_bytes()[offset:])
+        else:
+            assert ds.file_meta.TransferSyntaxUID in (pydicom.uid.ExplicitVRLittleEndian,
+                                                       pydicom.uid.ImplicitVRLittleEndian)
+            assert np.array_equal(ds.pixel_array, pydicom.dcmread(path).pixel_array)
+    assert "imaging:instance:converted" in kura_cli(home, "audit", "export", "--format", "csv")

@@ -217,3 +217,19 @@ def test_parallel_associations_into_one_series(scp):
     with kura.unit_of_work(PHYSICIAN, "TREAT") as ctx:
         s = imaging.get_study(ctx, study)
         assert (s.num_series, s.num_instances) == (1, 12)
+
+
+def test_r49_the_transfer_syntax_the_modality_lists_first_is_accepted(scp):
+    """A modality offering its compressed images with an uncompressed fallback in one context
+    gets its first choice (pynetdicom alone would pick kura's first, Explicit VR Little Endian,
+    and make the modality decompress — or fail)."""
+    from pydicom import uid
+    from pynetdicom.sop_class import MRImageStorage
+    kura, port = scp
+    ae = AE(ae_title="MODALITY")
+    ae.add_requested_context(MRImageStorage, [uid.RLELossless, uid.ExplicitVRLittleEndian])
+    ae.add_requested_context(CTImageStorage, [uid.ExplicitVRLittleEndian, uid.JPEG2000Lossless])
+    assoc = ae.associate("127.0.0.1", port, ae_title="KURA")
+    accepted = {cx.abstract_syntax: cx.transfer_syntax[0] for cx in assoc.accepted_contexts}
+    assoc.release()
+    assert accepted == {MRImageStorage: uid.RLELossless, CTImageStorage: uid.ExplicitVRLittleEndian}

@@ -25,7 +25,7 @@ import select
 import threading
 import time
 
-from pynetdicom import AE, AllStoragePresentationContexts, evt
+from pynetdicom import AE, AllStoragePresentationContexts, build_context, evt
 from pynetdicom.association import Association
 from pynetdicom.dul import DULServiceProvider
 from pynetdicom.pdu import A_ABORT_RQ
@@ -245,12 +245,38 @@ def _event_driven(event) -> None:
         assoc.__class__ = _EventAssociation
 
 
+def _requestors_order(event) -> None:
+    """EVT_REQUESTED, before negotiation: of the transfer syntaxes kura supports, accept the
+    one the requestor listed first for each abstract syntax. pynetdicom takes the first of the
+    acceptor's list instead (Explicit VR Little Endian), which made a modality that offered its
+    compressed images with an uncompressed fallback decompress them — or fail, if it could
+    not — rather than have them stored as they are."""
+    assoc = event.assoc
+    if assoc.is_rejected or assoc.is_aborted:
+        return
+    proposed: dict[str, list[str]] = {}
+    for cx in assoc.requestor.requested_contexts:
+        order = proposed.setdefault(str(cx.abstract_syntax), [])
+        order.extend(str(ts) for ts in cx.transfer_syntax if str(ts) not in order)
+    contexts = []
+    for cx in assoc.acceptor.supported_contexts:
+        order = proposed.get(str(cx.abstract_syntax))
+        if order:
+            ranked = sorted(cx.transfer_syntax, key=lambda ts: order.index(ts) if ts in order else len(order))
+            if ranked != list(cx.transfer_syntax):  # a new context: the AE's own are shared
+                ours, cx = cx, build_context(cx.abstract_syntax, ranked)
+                cx.scu_role, cx.scp_role = ours.scu_role, ours.scp_role
+        contexts.append(cx)
+    assoc.acceptor.supported_contexts = contexts
+
+
 def _handlers(kura):
     return [
         (evt.EVT_CONN_OPEN, _event_driven),
         (evt.EVT_CONN_OPEN, handlers.on_conn_open),
         (evt.EVT_REQUESTED, handlers.on_requested, [kura]),
         (evt.EVT_REQUESTED, admission.on_requested, [kura]),  # after the peer check
+        (evt.EVT_REQUESTED, _requestors_order),
         (evt.EVT_ACCEPTED, handlers.on_accepted, [kura]),
         (evt.EVT_RELEASED, handlers.on_released, [kura]),
         (evt.EVT_ABORTED, handlers.on_released, [kura]),
