@@ -13,6 +13,7 @@ import base64
 import binascii
 import copy
 import hashlib
+from typing import Any
 
 from sqlalchemy import select
 
@@ -58,7 +59,7 @@ def read(ctx: Context, att: Attachment) -> bytes:
     return data
 
 
-def inline(ctx: Context, resource: dict, *, patient_id: str) -> tuple[dict, list[Attachment]]:
+def inline(ctx: Context, resource: dict[str, Any], *, patient_id: str) -> tuple[dict[str, Any], list[Attachment]]:
     """Move base64 `content[].attachment.data` of a DocumentReference into the blob store.
 
     Returns the resource with `url: Binary/{id}`, `size` and `hash` (SHA-1, as FHIR R4 defines

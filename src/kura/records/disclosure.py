@@ -28,6 +28,7 @@ import io
 import json
 import mimetypes
 import secrets
+from typing import Any
 
 import pyzipper
 from sqlalchemy import select
@@ -70,7 +71,7 @@ class Export:
     data: bytes  # the AES-256 encrypted ZIP
     filename: str
     sha256: str
-    manifest: dict
+    manifest: dict[str, Any]
     password: str = dataclasses.field(repr=False, default="")  # shown once, never stored
 
 

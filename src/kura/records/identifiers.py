@@ -13,7 +13,7 @@ second finds the first's Patient (200) instead of failing. SQLite serialises wri
 from __future__ import annotations
 
 import hashlib
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, delete, insert, select, text
 from sqlalchemy.exc import IntegrityError
@@ -31,7 +31,7 @@ _TABLE = cast(Table, PatientIdentifier.__table__)
 _INSERT = insert(_TABLE)
 
 
-def _pairs(ctx: Context, resource: dict) -> list[tuple[str, str]]:
+def _pairs(ctx: Context, resource: dict[str, Any]) -> list[tuple[str, str]]:
     """(system, token) of each identifier with both a system and a value, once each."""
     out = []
     for ident in resource.get("identifier") or []:
@@ -47,7 +47,7 @@ def release(ctx: Context, rec: Record) -> None:
     ctx.session.connection().execute(delete(_TABLE).where(_TABLE.c.record_pk == rec.pk))
 
 
-def claim(ctx: Context, rec: Record, resource: dict, *, lenient: bool = False) -> None:
+def claim(ctx: Context, rec: Record, resource: dict[str, Any], *, lenient: bool = False) -> None:
     """Register the Patient's identifiers to it. Raises Conflict when another Patient holds
     one of them (the caller's unit of work then rolls back). `lenient` (rebuilding the index of
     a restored home) skips an identifier already held instead."""

@@ -16,7 +16,7 @@ for anyone: it only reports problem lines, so the operator running it sees no pa
 from __future__ import annotations
 
 import json
-from typing import Iterable
+from typing import Any, Iterable
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import aliased
@@ -38,10 +38,10 @@ __all__ = ["deep_check"]
 _WRITES = (LedgerTag.RecordsRecordCreated, LedgerTag.RecordsRecordUpdated, LedgerTag.RecordsRecordConfirmed)
 
 
-def _committed(ctx: Context) -> tuple[dict[tuple[str, str, int], tuple[str, dict]], set[str]]:
+def _committed(ctx: Context) -> tuple[dict[tuple[str, str, int], tuple[str, dict[str, Any]]], set[str]]:
     """(kind, id, version) -> (digest, the entry's detail) the ledger committed; and the
     committed attachment hashes."""
-    versions: dict[tuple[str, str, int], tuple[str, dict]] = {}
+    versions: dict[tuple[str, str, int], tuple[str, dict[str, Any]]] = {}
     blobs: set[str] = set()
     stmt = (select(LedgerEntry.target_kind, LedgerEntry.target_id, LedgerEntry.digest, LedgerEntry.detail)
             .where(LedgerEntry.tag.in_([str(t) for t in _WRITES])).execution_options(yield_per=5000))

@@ -8,7 +8,7 @@ supplies it to every unit of work as ``ctx.imaging_port``. Unset, nothing is tol
 
 from __future__ import annotations
 
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 from kura.operation import Context
 from kura.records.models import Record
@@ -21,7 +21,7 @@ class ImagingPort(Protocol):
                               label: str) -> int:
         """The Patient is now labelled `label`; its studies take it in this transaction."""
 
-    def patient_registered(self, ctx: Context, rec: Record, resource: dict) -> int:
+    def patient_registered(self, ctx: Context, rec: Record, resource: dict[str, Any]) -> int:
         """Images filed under one of the Patient's identifiers before it was registered (or
         before the identifier was added) are linked to it now and mirrored."""
 
@@ -31,7 +31,7 @@ def port(ctx: Context) -> ImagingPort | None:
     return cast("ImagingPort | None", ctx.imaging_port)
 
 
-def patient_changed(ctx: Context, rec: Record, resource: dict) -> None:
+def patient_changed(ctx: Context, rec: Record, resource: dict[str, Any]) -> None:
     """Tell the archive the Patient's label (and the identifiers its images may be filed
     under), in the unit of work that wrote the Patient."""
     imaging = port(ctx)

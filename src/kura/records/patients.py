@@ -13,6 +13,7 @@ import re
 import unicodedata
 
 import zoneinfo
+from typing import Any
 
 from kura.errors import Invalid
 from kura.records.reads import search
@@ -42,12 +43,12 @@ def kana(value: str) -> str:
     return text
 
 
-def _kana_names(resource: dict) -> list[dict]:
+def _kana_names(resource: dict[str, Any]) -> list[dict[str, Any]]:
     return [n for n in resource.get("name") or []
             if any(e.get("url") == _REP and e.get("valueCode") == "SYL" for e in n.get("extension") or [])]
 
 
-def check_patient(resource: dict, *, today: dt.date) -> None:
+def check_patient(resource: dict[str, Any], *, today: dt.date) -> None:
     """A Patient's registration rules. Raises Invalid (KANA_ONLY, FUTURE_BIRTH, NO_SEX)."""
     for name in _kana_names(resource):
         for part in [name.get("family") or "", *(name.get("given") or []), name.get("text") or ""]:
@@ -64,7 +65,7 @@ def today_of(ctx) -> dt.date:
     return ctx.now().astimezone(_JST).date()
 
 
-def likely_duplicates(ctx, resource: dict) -> list:
+def likely_duplicates(ctx, resource: dict[str, Any]) -> list:
     """Registered patients with the same kana name and birth date as `resource` (current
     versions the caller may see). Ledger: RecordsRecordSearched (the look-up)."""
     names = _kana_names(resource)

@@ -19,6 +19,7 @@ import datetime as dt
 import functools
 import hashlib
 import zoneinfo
+from typing import Any
 from pathlib import Path
 
 from fpdf import FPDF
@@ -286,7 +287,7 @@ def target_of_version(ctx: Context, v: Version) -> Target:
     return classes.target_for(mc, kind=v.rtype, id=v.id, patient_id=v.patient_id, confidentiality=label)
 
 
-def record_printed(ctx: Context, target: Target, *, digest: str, detail: dict, checked: bool = False) -> None:
+def record_printed(ctx: Context, target: Target, *, digest: str, detail: dict[str, Any], checked: bool = False) -> None:
     """Require the print right on `target` (unless the caller just did) and write the
     RecordsRecordPrinted entry (R69, R72). Raises Denied."""
     if not checked:

@@ -126,7 +126,7 @@ def version_history(ctx: Context, rtype: str, id: str) -> list[VersionInfo]:
                         sha256=v.sha256, provenance_id=v.provenance_id) for v in reversed(page.versions)]
 
 
-def diff(ctx: Context, rtype: str, id: str, a: int, b: int) -> tuple[dict, dict, list[tuple[str, Any, Any]]]:
+def diff(ctx: Context, rtype: str, id: str, a: int, b: int) -> tuple[dict[str, Any], dict[str, Any], list[tuple[str, Any, Any]]]:
     """Versions `a` and `b` and their differences as (path, before, after), meta left out (R43)."""
     va, vb = vread(ctx, rtype, id, a).resource(), vread(ctx, rtype, id, b).resource()
     changes: list[tuple[str, Any, Any]] = []

@@ -88,14 +88,14 @@ def insurer_check_digit(first: str) -> str:
     return str((10 - total % 10) % 10)
 
 
-def _security(label: str | None) -> dict:
+def _security(label: str | None) -> dict[str, Any]:
     if not label or label == "N":
         return {}
     return {"meta": {"security": [{"system": CONFIDENTIALITY_SYSTEM, "code": label}]}}
 
 
 def patient(*, mrn: str, family: str, given: str, family_kana: str, given_kana: str, birth_date: str,
-            gender: str, label: str | None = None, id: str | None = None, staff: bool = False) -> dict:
+            gender: str, label: str | None = None, id: str | None = None, staff: bool = False) -> dict[str, Any]:
     """A Patient with kanji (IDE) and kana (SYL) names and the hospital's 患者ID; `staff`
     tags a member of the hospital's staff (STAFF_TAG)."""
     r: dict[str, Any] = {"resourceType": "Patient", **_security(label),
@@ -114,7 +114,7 @@ def patient(*, mrn: str, family: str, given: str, family_kana: str, given_kana: 
 
 
 def coverage(*, patient_id: str, kind: str, insurer: str, symbol: str, number: str, start: str,
-             label: str | None = None, id: str | None = None) -> dict:
+             label: str | None = None, id: str | None = None) -> dict[str, Any]:
     """Coverage: 保険者番号 (payor), 記号・番号 (identifier and subscriberId), 保険種別."""
     display = COVERAGE_TYPES.get(kind, (kind, 0))[0]
     r: dict[str, Any] = {
@@ -131,7 +131,7 @@ def coverage(*, patient_id: str, kind: str, insurer: str, symbol: str, number: s
 
 
 def encounter(*, patient_id: str, start: str, department: str = "", label: str | None = None,
-              id: str | None = None) -> dict:
+              id: str | None = None) -> dict[str, Any]:
     """An outpatient visit (class AMB) on `start` (ISO dateTime with offset)."""
     r: dict[str, Any] = {
         "resourceType": "Encounter", **_security(label), "status": "finished",
@@ -150,7 +150,7 @@ def charge_name(code: str) -> str:
 
 
 def charge_item(*, patient_id: str, code: str, when: str, quantity: int = 1, encounter_id: str | None = None,
-                label: str | None = None, id: str | None = None) -> dict:
+                label: str | None = None, id: str | None = None) -> dict[str, Any]:
     """A ChargeItem with its 診療行為コード, 名称 and 点数 (priceOverride in points × 10 円)."""
     name, points = CHARGE_CODES.get(code, ("", 0))
     r: dict[str, Any] = {
@@ -170,7 +170,7 @@ def charge_item(*, patient_id: str, code: str, when: str, quantity: int = 1, enc
 
 
 def invoice(*, patient_id: str, date: str, total_yen: int, charge_ids: Sequence[str] = (), status: str = "issued",
-            label: str | None = None, id: str | None = None) -> dict:
+            label: str | None = None, id: str | None = None) -> dict[str, Any]:
     r: dict[str, Any] = {
         "resourceType": "Invoice", **_security(label), "status": status,
         "subject": {"reference": f"Patient/{patient_id}"}, "date": date,
@@ -185,7 +185,7 @@ def invoice(*, patient_id: str, date: str, total_yen: int, charge_ids: Sequence[
 
 def document_reference(*, patient_id: str, title: str, date: str, data_b64: str | None = None,
                        url: str | None = None, content_type: str = "application/pdf", description: str = "",
-                       label: str | None = None, id: str | None = None) -> dict:
+                       label: str | None = None, id: str | None = None) -> dict[str, Any]:
     att: dict[str, Any] = {"contentType": content_type, "title": title}
     if data_b64 is not None:
         att["data"] = data_b64
@@ -202,7 +202,7 @@ def document_reference(*, patient_id: str, title: str, date: str, data_b64: str 
 
 
 # -- reading them back --------------------------------------------------------------------
-def names_of(resource: dict) -> tuple[str, str]:
+def names_of(resource: dict[str, Any]) -> tuple[str, str]:
     """(kanji, kana) display names of a Patient."""
     kanji = kana = ""
     for n in resource.get("name") or []:
@@ -215,17 +215,17 @@ def names_of(resource: dict) -> tuple[str, str]:
     return kanji, kana
 
 
-def display_name(resource: dict) -> str:
+def display_name(resource: dict[str, Any]) -> str:
     kanji, kana = names_of(resource)
     return kanji or kana or resource.get("id", "")
 
 
-def _mrn(resource: dict) -> str:
+def _mrn(resource: dict[str, Any]) -> str:
     return next((i.get("value", "") for i in resource.get("identifier") or [] if i.get("system") == MRN_SYSTEM),
                 next((i.get("value", "") for i in resource.get("identifier") or []), ""))
 
 
-def _coding(cc: dict | None) -> str:
+def _coding(cc: dict[str, Any] | None) -> str:
     cc = cc or {}
     c = (cc.get("coding") or [{}])[0]
     return " ".join(x for x in (c.get("code", ""), c.get("display") or cc.get("text") or "") if x)
@@ -241,7 +241,7 @@ def _date(value: str | None) -> str:
     return t.strftime("%Y-%m-%d %H:%M") if "T" in value else t.strftime("%Y-%m-%d")
 
 
-def title_of(resource: dict) -> str:
+def title_of(resource: dict[str, Any]) -> str:
     """One line naming a resource for lists, headings and printouts."""
     t = resource.get("resourceType")
     if t == "Patient":
@@ -264,7 +264,7 @@ def title_of(resource: dict) -> str:
     return f"{t}/{resource.get('id', '')}"
 
 
-def summary_rows(resource: dict) -> list[tuple[str, str]]:
+def summary_rows(resource: dict[str, Any]) -> list[tuple[str, str]]:
     """(label, value) rows a person reads: the screen's record view and the printouts."""
     t = resource.get("resourceType")
     rows: list[tuple[str, str]] = []

@@ -42,7 +42,7 @@ __all__ = ["create", "update", "confirm", "read", "vread", "history", "type_hist
            "upload_attachment", "read_attachment", "Version", "Page", "VersionInfo"]
 
 
-def _patient_of(ctx: Context, rtype: str, resource: dict) -> str | None:
+def _patient_of(ctx: Context, rtype: str, resource: dict[str, Any]) -> str | None:
     if rtype == "Patient":
         return None
     field = PATIENT_REF.get(rtype)
@@ -75,7 +75,7 @@ def _ledger(ctx: Context, tag: LedgerTag, rec: Record, target: Target, v: Record
     ctx.record(tag, target=target, digest=v.sha256, reason=reason, detail=d)
 
 
-def _attach(ctx: Context, rec: Record, resource: dict) -> tuple[dict, list[Attachment]]:
+def _attach(ctx: Context, rec: Record, resource: dict[str, Any]) -> tuple[dict[str, Any], list[Attachment]]:
     if rec.rtype != "DocumentReference":
         return resource, []
     out, used = attachments.inline(ctx, resource, patient_id=rec.patient_id or "")
@@ -85,7 +85,7 @@ def _attach(ctx: Context, rec: Record, resource: dict) -> tuple[dict, list[Attac
     return out, used
 
 
-def _link(rec: Record, used: list[Attachment]) -> dict:
+def _link(rec: Record, used: list[Attachment]) -> dict[str, Any]:
     for att in used:
         att.record_pk = rec.pk  # after the record row exists
     return {"attachments": [a.sha256 for a in used]} if used else {}
@@ -240,7 +240,7 @@ def confirm(ctx: Context, rtype: str, id: str) -> Version:
 
 
 # -- the image archive's ImagingStudy -----------------------------------------------------
-def upsert_imaging_study(ctx: Context, resource: dict, *, confirmed: bool = False, reason: str = "") -> Version:
+def upsert_imaging_study(ctx: Context, resource: dict[str, Any], *, confirmed: bool = False, reason: str = "") -> Version:
     """Keep ImagingStudy/{id} in step with the DICOM store (README).
 
     Called by the image archive inside its own unit of work, after it has authorised the

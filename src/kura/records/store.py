@@ -70,7 +70,7 @@ class Version:
     patient_confidentiality: str = "N"  # its patient's label; the effective label is the higher
     created: bool = True  # False when a conditional create found an existing resource
 
-    def resource(self) -> dict:
+    def resource(self) -> dict[str, Any]:
         return loads(self.content)
 
     @property
@@ -145,7 +145,7 @@ class Row:
     """A version as written (the same attributes as a RecordVersion row, without the ORM),
     with its plaintext as `plain` (no need to open what this unit of work just sealed)."""
 
-    def __init__(self, values: dict):
+    def __init__(self, values: dict[str, Any]):
         self.__dict__.update(values)
 
     def __getattr__(self, name: str) -> Any:  # the attributes are the columns given above
@@ -166,7 +166,7 @@ def instant(t: dt.datetime) -> str:
     return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
-def label_of(resource: dict) -> str | None:
+def label_of(resource: dict[str, Any]) -> str | None:
     """The v3-Confidentiality code the resource asks for in meta.security, if any (N/R/V)."""
     best = None
     for c in (resource.get("meta") or {}).get("security") or []:
@@ -245,7 +245,7 @@ def patient_relabelled(ctx: Context, patient_id: str, label: str) -> int:
     return n
 
 
-def effective_label(mc: ManagementClass | None, resource: dict) -> str:
+def effective_label(mc: ManagementClass | None, resource: dict[str, Any]) -> str:
     """The class's label, raised (never lowered) by the resource's meta.security (R14)."""
     base = mc.confidentiality if mc else "N"
     asked = label_of(resource)
@@ -254,7 +254,7 @@ def effective_label(mc: ManagementClass | None, resource: dict) -> str:
     return base
 
 
-def _with_meta(resource: dict, *, id: str, number: int, at: dt.datetime, label: str, status: str) -> dict:
+def _with_meta(resource: dict[str, Any], *, id: str, number: int, at: dt.datetime, label: str, status: str) -> dict[str, Any]:
     out = dict(resource)
     out["id"] = id
     meta = dict(resource.get("meta") or {})
@@ -293,13 +293,13 @@ _INSERTS = {model: insert(_table(model)) for model in (Record, RecordVersion, Se
                                                          SearchDate)}
 
 
-def _insert(ctx: Context, model, rows: list[dict]) -> None:
+def _insert(ctx: Context, model, rows: list[dict[str, Any]]) -> None:
     # Core inserts: a version is written once and never loaded back in the same unit of
     # work, so the ORM's change tracking would only cost time on the hot write path.
     ctx.session.connection().execute(_INSERTS[model], rows)
 
 
-def reindex(ctx: Context, rec: Record, resource: dict, *, fresh: bool, lenient: bool = False,
+def reindex(ctx: Context, rec: Record, resource: dict[str, Any], *, fresh: bool, lenient: bool = False,
             with_identifiers: bool = True) -> None:
     """Rewrite the record's search index rows (same transaction as the version); names and
     identifiers as blind tokens (params.string_tokens, params.token_value); and a Patient's
@@ -332,7 +332,7 @@ def reindex(ctx: Context, rec: Record, resource: dict, *, fresh: bool, lenient: 
                                         "end": b} for p, a, b in ix.dates])
 
 
-def write_version(ctx: Context, rec: Record, resource: dict, *, activity: str, status: str,
+def write_version(ctx: Context, rec: Record, resource: dict[str, Any], *, activity: str, status: str,
                   reason: str = "", author: Actor, enterer: Actor, on_behalf_of: Actor | None = None,
                   confirmed_by: Actor | None = None, with_provenance: bool = True,
                   index: bool = True) -> tuple[RecordVersion, bytes, tuple[str, str] | None]:

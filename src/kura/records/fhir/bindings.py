@@ -26,7 +26,7 @@ MAX_ISSUES = 20
 
 
 @cache
-def _data() -> tuple[dict[str, dict], dict[str, dict[str, frozenset[str]]]]:
+def _data() -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, frozenset[str]]]]:
     raw = json.loads(_FILE.read_text(encoding="utf-8"))
     sets = {url: {system: frozenset(codes) for system, codes in by_system.items()}
             for url, by_system in raw["valuesets"].items()}
@@ -60,7 +60,7 @@ def _fault(value: Any, kind: str, codes: dict[str, frozenset[str]]) -> str | Non
     return ", ".join(repr(s) for s in shown) or "no code"
 
 
-def _lookup(root: dict, ref: str) -> dict:
+def _lookup(root: dict[str, Any], ref: str) -> dict[str, Any]:
     """The element tree of `ref` ("lineItem.priceComponent"): a contentReference."""
     tree = root
     for name in ref.split("."):
@@ -68,7 +68,7 @@ def _lookup(root: dict, ref: str) -> dict:
     return tree
 
 
-def violations(resource: dict) -> list[dict[str, str]]:
+def violations(resource: dict[str, Any]) -> list[dict[str, str]]:
     """One {"expression", "diagnostics"} per coded element outside its required value set, outer
     elements first, at most MAX_ISSUES. The expression is a FHIRPath such as
     `Patient.contact[0].gender`. A resource type kura has no definitions for yields none."""
@@ -77,7 +77,7 @@ def violations(resource: dict) -> list[dict[str, str]]:
     if rtype not in structures:
         return []
     found: list[dict[str, str]] = []
-    queue: deque[tuple[dict, dict, dict, str]] = deque([(resource, structures[rtype], structures[rtype], rtype)])
+    queue: deque[tuple[dict[str, Any], dict[str, Any], dict[str, Any], str]] = deque([(resource, structures[rtype], structures[rtype], rtype)])
     while queue and len(found) < MAX_ISSUES:
         value, tree, root, path = queue.popleft()
         for prop, node in tree.items():

@@ -100,7 +100,7 @@ def date_range(value: str) -> tuple[str, str]:
     return start.strftime(fmt), end.strftime(fmt)
 
 
-def _period(p: dict) -> tuple[str, str] | None:
+def _period(p: dict[str, Any]) -> tuple[str, str] | None:
     if not isinstance(p, dict) or not (p.get("start") or p.get("end")):
         return None
     # An open end is indexed as the start's own range: an outpatient visit recorded with its
@@ -131,7 +131,7 @@ def _names(names: list) -> set[str]:
     return keys
 
 
-def name_keys(resource: dict) -> set[str]:
+def name_keys(resource: dict[str, Any]) -> set[str]:
     return _names(resource.get("name"))
 
 
@@ -167,7 +167,7 @@ def _string_token(rtype: str, name: str, modifier: str, value: str, blind: Blind
     return blind(f"{rtype}.{name}^", key[:PREFIX_MAX])
 
 
-def _date_of(rtype: str, r: dict) -> tuple[str, str] | None:
+def _date_of(rtype: str, r: dict[str, Any]) -> tuple[str, str] | None:
     if rtype == "Patient":
         return date_range(r["birthDate"]) if r.get("birthDate") else None
     if rtype in ("Encounter", "Coverage"):

@@ -9,6 +9,8 @@ Agent types follow provenance-participant-type: `author` for whoever wrote the v
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = ["practitioner", "provenance", "agent_ref", "ACTIVITY", "PARTICIPANT"]
 
 PARTICIPANT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
@@ -23,17 +25,17 @@ ACTIVITY = {
 }
 
 
-def practitioner(*, user_id: str, username: str, display_name: str, active: bool = True) -> dict:
+def practitioner(*, user_id: str, username: str, display_name: str, active: bool = True) -> dict[str, Any]:
     return {"resourceType": "Practitioner", "id": user_id, "active": active,
             "identifier": [{"system": USER_SYSTEM, "value": username}],
             "name": [{"text": display_name or username}]}
 
 
-def agent_ref(user_id: str | None, name: str) -> dict:
+def agent_ref(user_id: str | None, name: str) -> dict[str, Any]:
     return {"reference": f"Practitioner/{user_id}", "display": name} if user_id else {"display": name}
 
 
-def _agent(code: str, who: dict, on_behalf_of: dict | None = None) -> dict:
+def _agent(code: str, who: dict[str, Any], on_behalf_of: dict[str, Any] | None = None) -> dict[str, Any]:
     agent = {"type": {"coding": [{"system": PARTICIPANT, "code": code}]}, "who": who}
     if on_behalf_of:
         agent["onBehalfOf"] = on_behalf_of
@@ -41,8 +43,8 @@ def _agent(code: str, who: dict, on_behalf_of: dict | None = None) -> dict:
 
 
 def provenance(*, id: str, target: str, predecessor: str | None, recorded: str, activity: str,
-               reason: str, author: dict, enterer: dict | None = None, on_behalf_of: dict | None = None,
-               attester: dict | None = None, origin: str = "") -> dict:
+               reason: str, author: dict[str, Any], enterer: dict[str, Any] | None = None, on_behalf_of: dict[str, Any] | None = None,
+               attester: dict[str, Any] | None = None, origin: str = "") -> dict[str, Any]:
     """One Provenance for one create, update or confirm of version `target`."""
     agents = []
     if activity == "confirm":

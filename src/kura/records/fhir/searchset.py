@@ -7,7 +7,7 @@ encoding and the OperationOutcome: wire.py.)
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 from urllib.parse import urlencode
 
 from kura.records.fhir.wire import dumps as _j
@@ -26,7 +26,7 @@ class Entry:
 
 
 def _links(base: str, path: str, params: Sequence[tuple[str, str]], offset: int, count: int,
-           total: int | None, shown: int) -> list[dict]:
+           total: int | None, shown: int) -> list[dict[str, Any]]:
     kept = [(k, v) for k, v in params if k not in ("_offset", "_count")]
 
     def url(off: int) -> str:

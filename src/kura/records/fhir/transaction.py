@@ -79,7 +79,7 @@ def _fail(op: Op, exc: KuraError) -> KuraError:
     return type(exc)(f"{op.label()}: {exc}")
 
 
-def _in_entry(op: Op, issues: list[dict]) -> list[dict]:
+def _in_entry(op: Op, issues: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The issues' expressions as paths in the Bundle (Bundle.entry[i].resource.…)."""
     return [{"expression": f"Bundle.entry[{op.index}].resource." + i["expression"].split(".", 1)[1],
              "diagnostics": f"{op.label()}: {i['diagnostics']}"} for i in issues]

@@ -49,7 +49,7 @@ def _where(loc) -> str:
     return ".".join(str(p) for p in loc) or "(resource)"
 
 
-def _check_shape(rtype: str, resource: dict) -> None:
+def _check_shape(rtype: str, resource: dict[str, Any]) -> None:
     """Nesting depth and forbidden characters, walked without recursion (the models would
     recurse as deep as the JSON goes). Raises Invalid naming the element."""
     stack: list[tuple[Any, str, int]] = [(resource, rtype, 1)]
@@ -70,7 +70,7 @@ def _check_shape(rtype: str, resource: dict) -> None:
             stack.append((item, f"{where}.{key}", depth + 1))
 
 
-def validate(rtype: str, resource: Any) -> dict:
+def validate(rtype: str, resource: Any) -> dict[str, Any]:
     """Check `resource` is a JSON object of type `rtype` valid under FHIR R4 (R4B models) whose
     coded elements with a required binding hold codes of their value sets.
 

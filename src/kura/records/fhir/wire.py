@@ -19,7 +19,7 @@ def dumps(obj: Any) -> bytes:
 
 
 def operation_outcome(message: str, *, code: str = "processing", severity: str = "error",
-                      more: Iterable[dict] = ()) -> dict:
+                      more: Iterable[dict[str, Any]] = ()) -> dict[str, Any]:
     """An OperationOutcome with one issue (`severity`, `code`, `message` as diagnostics) and
     any further issues given in `more` (FHIR R4 §3.1.0.5: errors are OperationOutcomes)."""
     return {"resourceType": "OperationOutcome",
