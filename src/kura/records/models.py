@@ -18,6 +18,7 @@ name someone (names, identifiers) are stored only as keyed blind tokens (kura.ke
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column
@@ -91,7 +92,7 @@ class RecordVersion(Base):
 
 
 @event.listens_for(RecordVersion, "before_update")
-def _refuse_update(mapper, connection, target):
+def _refuse_update(mapper: Any, connection: Any, target: Any) -> None:
     # Regulation §6 / R36: a stored version never changes; corrections are new versions.
     raise IntegrityFailure("record versions are immutable")
 

@@ -17,12 +17,15 @@ alert (written even though the reader's unit of work rolls back) — never the a
 
 from __future__ import annotations
 
+from typing import Any
+
 from kura.access.policy import Target
 from kura.errors import IntegrityFailure
 from kura.keys import service as keys
 from kura.ledger.tags import LedgerTag
 from kura.operation import Context
 from kura.records.canonical import sha256_hex
+from kura.records.models import Record, RecordVersion
 
 __all__ = ["owner_of", "aad_of", "seal_content", "open_version", "check_record", "tampered", "MESSAGE"]
 
@@ -63,17 +66,17 @@ def tampered(ctx: Context, *, rtype: str, logical_id: str, patient_id: str | Non
     return IntegrityFailure(f"{name}: {MESSAGE}")
 
 
-def open_version(ctx: Context, rec, v) -> bytes:
+def open_version(ctx: Context, rec: Record, v: RecordVersion) -> bytes:
     """The verified plaintext of version `v` of record `rec`.
 
     A version written in this unit of work carries its plaintext already. Otherwise the
     envelope is opened (AEAD over the version's bound columns) and the plaintext re-hashed.
     Raises IntegrityFailure (ledger: RecordsRecordTampered, an alert), Shredded (disposed of).
     """
-    plain = getattr(v, "plain", None)
+    plain: bytes | None = getattr(v, "plain", None)
     if plain is not None:
         return plain
-    common = dict(rtype=rec.rtype, logical_id=rec.logical_id, patient_id=rec.patient_id, number=v.number)
+    common: dict[str, Any] = dict(rtype=rec.rtype, logical_id=rec.logical_id, patient_id=rec.patient_id, number=v.number)
     sealed = v.content
     if not sealed or sealed[:1] == b"{":
         # A plaintext row after the sealing migration was put there by hand.
@@ -90,7 +93,7 @@ def open_version(ctx: Context, rec, v) -> bytes:
     return plain
 
 
-def check_record(ctx: Context, rec, current) -> None:
+def check_record(ctx: Context, rec: Record, current: RecordVersion) -> None:
     """The record row's copies (what access decisions read) must equal its current version's
     bound columns; `current` must be opened too (open_version), which proves those columns.
     Raises IntegrityFailure (ledger: RecordsRecordTampered)."""

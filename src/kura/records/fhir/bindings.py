@@ -41,6 +41,7 @@ def _allowed(codes: dict[str, frozenset[str]]) -> str:
 
 def _fault(value: Any, kind: str, codes: dict[str, frozenset[str]]) -> str | None:
     """Why `value` is not in the value set, or None when it is."""
+    codings: list[Any] | None
     if kind == "Coding":
         codings = [value]
     elif kind == "CodeableConcept":

@@ -20,9 +20,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, Subquery, and_, exists, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from kura.errors import Invalid
 from kura.limits import control_characters, parse_index
@@ -100,7 +101,7 @@ def date_range(value: str) -> tuple[str, str]:
     return start.strftime(fmt), end.strftime(fmt)
 
 
-def _period(p: dict[str, Any]) -> tuple[str, str] | None:
+def _period(p: dict[str, Any] | None) -> tuple[str, str] | None:
     if not isinstance(p, dict) or not (p.get("start") or p.get("end")):
         return None
     # An open end is indexed as the start's own range: an outpatient visit recorded with its
@@ -118,7 +119,7 @@ class Index:
     dates: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)  # param, start, end
 
 
-def _names(names: list) -> set[str]:
+def _names(names: list[Any] | None) -> set[str]:
     """Every normalised name part (family, given, text, family+given), for prefix and :exact."""
     keys: set[str] = set()
     for n in names or []:
@@ -135,7 +136,7 @@ def name_keys(resource: dict[str, Any]) -> set[str]:
     return _names(resource.get("name"))
 
 
-def string_tokens(rtype: str, param: str, keys, blind: Blind) -> set[str]:
+def string_tokens(rtype: str, param: str, keys: Iterable[str], blind: Blind) -> set[str]:
     """The distinct tokens of a record's values of a string parameter: every prefix up to
     PREFIX_MAX characters and every whole value. One row each, so a record matches any one
     token at most once (counting needs no DISTINCT)."""
@@ -266,8 +267,16 @@ def parse(rtype: str, pairs: list[tuple[str, str]]) -> Query:
 _PREFIX = re.compile(r"^(eq|ne|gt|lt|ge|le|sa|eb|ap)?(.*)$")
 
 
-def _date_clause(start_col, end_col, value: str):
-    prefix, rest = _PREFIX.match(value).groups()
+def _prefixed(value: str) -> tuple[str | None, str]:
+    m = _PREFIX.match(value)
+    if m is None:  # `.` stops at a line break (the rest would not be a date either)
+        raise Invalid(f"not a FHIR date or dateTime: {value!r}")
+    return m[1], m[2]
+
+
+def _date_clause(start_col: InstrumentedAttribute[str], end_col: InstrumentedAttribute[str],
+                 value: str) -> ColumnElement[bool]:
+    prefix, rest = _prefixed(value)
     lo, hi = date_range(rest)
     prefix = prefix or "eq"
     if prefix in ("eq", "ap"):
@@ -303,20 +312,20 @@ def name_only(q: Query) -> bool:
             and SEARCH_PARAMS[q.rtype].get("name") == "string" and not q.sort and not q.resolved)
 
 
-def name_match(q: Query, blind: Blind) -> list:
+def name_match(q: Query, blind: Blind) -> list[ColumnElement[bool]]:
     name, modifier, (value,) = q.filters[0]
     return [SearchString.rtype == q.rtype, SearchString.param == name,
             SearchString.value == _string_token(q.rtype, name, modifier, value, blind)]
 
 
-def _string_rows(q: Query, name: str, modifier: str, value: str, blind: Blind):
+def _string_rows(q: Query, name: str, modifier: str, value: str, blind: Blind) -> Select[str]:
     """record_pk of the search_string rows matching one value of a string filter."""
     return select(SearchString.record_pk).where(SearchString.rtype == q.rtype, SearchString.param == name,
                                                 SearchString.value == _string_token(q.rtype, name, modifier, value,
                                                                                     blind))
 
 
-def driver(q: Query, blind: Blind):
+def driver(q: Query, blind: Blind) -> tuple[int | None, Subquery | None]:
     """The index rows to start from, as a subquery of record_pk — or None to scan by type.
 
     A name or identifier narrows a search to a few rows of an index table; starting there
@@ -341,7 +350,7 @@ def driver(q: Query, blind: Blind):
     return None, None
 
 
-def conditions(q: Query, blind: Blind, *, skip: int | None = None) -> list:
+def conditions(q: Query, blind: Blind, *, skip: int | None = None) -> list[ColumnElement[bool]]:
     """SQL conditions on Record for the query's filters (visibility is added by the caller);
     filter number `skip` is left out (the driver has applied it)."""
     kinds = SEARCH_PARAMS[q.rtype]
@@ -354,7 +363,7 @@ def conditions(q: Query, blind: Blind, *, skip: int | None = None) -> list:
             if name == "_id":
                 alts.append(Record.logical_id == value)
             elif name == "_lastUpdated":
-                prefix, rest = _PREFIX.match(value).groups()
+                prefix, rest = _prefixed(value)
                 lo, hi = date_range(rest)
                 col = Record.last_updated
                 lo_t = dt.datetime.fromisoformat(lo).replace(tzinfo=dt.timezone.utc)
@@ -400,7 +409,7 @@ def redacted(rtype: str, pairs: list[tuple[str, str]], blind: Blind) -> list[lis
     return out
 
 
-def order_by(q: Query) -> list:
+def order_by(q: Query) -> list[Any]:
     keys = []
     for name, desc in q.sort:
         col: Any
