@@ -81,10 +81,10 @@ def inline(ctx: Context, resource: dict[str, Any], *, patient_id: str) -> tuple[
             att["hash"] = base64.b64encode(hashlib.sha1(raw).digest()).decode()  # noqa: S324 (FHIR R4 defines SHA-1)
             used.append(row)
         elif str(att.get("url") or "").startswith("Binary/"):
-            row = ctx.session.get(Attachment, att["url"].removeprefix("Binary/"))
-            if row is None or row.patient_id != patient_id:
+            named = ctx.session.get(Attachment, att["url"].removeprefix("Binary/"))
+            if named is None or named.patient_id != patient_id:
                 raise Invalid(f"DocumentReference.content[{i}].attachment.url names no attachment of this patient")
-            used.append(row)
+            used.append(named)
     return out, used
 
 

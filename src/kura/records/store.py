@@ -13,15 +13,16 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
-from typing import Any, cast
+from typing import Any, Callable, cast
 
-from sqlalchemy import Table, delete, insert, inspect, select, update
+from sqlalchemy import Insert, Table, delete, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from kura.access.policy import CONFIDENTIALITY, Target
 from kura.classes import service as classes
 from kura.classes.models import ManagementClass
+from kura.db.base import Base
 from kura.errors import Conflict, IntegrityFailure, NotFound, Shredded
 from kura.identity.models import User
 from kura.keys import service as keys
@@ -71,7 +72,7 @@ class Version:
     created: bool = True  # False when a conditional create found an existing resource
 
     def resource(self) -> dict[str, Any]:
-        return loads(self.content)
+        return cast(dict[str, Any], loads(self.content))
 
     @property
     def etag(self) -> str:
@@ -138,7 +139,8 @@ def _written(ctx: Context) -> dict[tuple[str, str], tuple[Record, Row]]:
     with the last version written: a create followed by a confirm or update in the same
     transaction (a FHIR transaction Bundle) needs no query to find them again. Only this
     transaction can see them, so no other writer can make the entry stale."""
-    return ctx.session.info.setdefault("kura_written", {})
+    written: dict[tuple[str, str], tuple[Record, Row]] = ctx.session.info.setdefault("kura_written", {})
+    return written
 
 
 class Row:
@@ -177,7 +179,7 @@ def label_of(resource: dict[str, Any]) -> str | None:
 
 
 def all_classes(ctx: Context) -> dict[str, ManagementClass]:
-    cache = ctx.session.info.setdefault("kura_classes", {})
+    cache: dict[str, ManagementClass] = ctx.session.info.setdefault("kura_classes", {})
     if not cache:
         for mc in ctx.session.scalars(select(ManagementClass)):
             cache[mc.code] = mc
@@ -187,7 +189,7 @@ def all_classes(ctx: Context) -> dict[str, ManagementClass]:
 def class_for(ctx: Context, rtype: str) -> ManagementClass | None:
     """The default management class of a record type (None for Practitioner)."""
     key = ("default", rtype)
-    cache = ctx.session.info.setdefault("kura_default_class", {})
+    cache: dict[tuple[str, str], ManagementClass | None] = ctx.session.info.setdefault("kura_default_class", {})
     if key not in cache:
         # the same rule as classes.default_for (first class by code naming the type), from
         # the per-transaction cache of classes
@@ -289,11 +291,11 @@ _COLUMNS = {model: [c.name for c in model.__table__.columns] for model in (Recor
 
 # Built once: a statement object memoises its cache key, so the hot write path does not
 # rebuild and re-key the same INSERT for every row.
-_INSERTS = {model: insert(_table(model)) for model in (Record, RecordVersion, SearchToken, SearchString,
+_INSERTS: dict[type[Base], Insert] = {model: insert(_table(model)) for model in (Record, RecordVersion, SearchToken, SearchString,
                                                          SearchDate)}
 
 
-def _insert(ctx: Context, model, rows: list[dict[str, Any]]) -> None:
+def _insert(ctx: Context, model: type[Base], rows: list[dict[str, Any]]) -> None:
     # Core inserts: a version is written once and never loaded back in the same unit of
     # work, so the ORM's change tracking would only cost time on the hot write path.
     ctx.session.connection().execute(_INSERTS[model], rows)
@@ -435,7 +437,7 @@ def ensure_practitioner(ctx: Context, user_id: str | None) -> None:
     seen.add(user_id)
 
 
-def rebuild_indexes(ctx: Context, *, progress=None) -> int:
+def rebuild_indexes(ctx: Context, *, progress: Callable[[int], object] | None = None) -> int:
     """Rewrite every record's search index rows (blind tokens included) from its current
     version, opened and verified like any read (a restored home: backups carry no index rows,
     kura.preservation.snapshot; the sealing migration 0006). Returns the records indexed.

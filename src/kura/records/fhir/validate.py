@@ -8,13 +8,16 @@ OperationOutcome. Nothing is stored for an invalid resource.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 from pydantic import ValidationError
 
 from kura.errors import Invalid, Unprocessable
 from kura.limits import control_characters
 from kura.records.fhir.bindings import violations
+
+if TYPE_CHECKING:  # imported on first use, like the models (_model)
+    from fhir_core.fhirabstractmodel import FHIRAbstractModel
 
 __all__ = ["validate", "STORED_TYPES", "WRITABLE_TYPES", "PATIENT_REF", "GENERATED_TYPES"]
 
@@ -35,17 +38,17 @@ PATIENT_REF = {
 }
 
 MAX_DEPTH = 32  # nesting of objects and arrays; kura's resource types need about 8
-_models: dict[str, Any] = {}
+_models: dict[str, type[FHIRAbstractModel]] = {}
 
 
-def _model(rtype: str):
+def _model(rtype: str) -> type[FHIRAbstractModel]:
     if rtype not in _models:
         from fhir.resources.R4B import get_fhir_model_class
         _models[rtype] = get_fhir_model_class(rtype)
     return _models[rtype]
 
 
-def _where(loc) -> str:
+def _where(loc: Iterable[object]) -> str:
     return ".".join(str(p) for p in loc) or "(resource)"
 
 
