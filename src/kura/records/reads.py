@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
-from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from kura.access.actions import Action
-from kura.access.policy import CONFIDENTIALITY, Target
+from kura.access.policy import CONFIDENTIALITY, Decision, Target
 from kura.classes import service as classes
 from kura.errors import NotFound
 from kura.ledger.tags import LedgerTag
@@ -39,6 +40,10 @@ from kura.tombstones import check as check_disposed
 __all__ = ["read", "vread", "history", "type_history", "search", "restricted_matches", "matching_records", "everything", "patient_summary",
            "version_history", "diff", "read_attachment", "Page", "VersionInfo"]
 
+_T = TypeVar("_T")
+Want = Callable[[Decision], bool]  # which policy decisions let a record into the results
+# the (class_code, confidentiality, patient_confidentiality) columns _visible tests
+_Cols = tuple[InstrumentedAttribute[str | None], InstrumentedAttribute[str], InstrumentedAttribute[str]]
 
 @dataclasses.dataclass
 class Page:
@@ -147,7 +152,8 @@ def diff(ctx: Context, rtype: str, id: str, a: int, b: int) -> tuple[dict[str, A
     return va, vb, changes
 
 
-def _visible(ctx: Context, rtype: str, action: Action, cols=None, want=None):
+def _visible(ctx: Context, rtype: str, action: Action, cols: _Cols | None = None,
+             want: Want | None = None) -> ColumnElement[bool]:
     """SQL condition: the records of `rtype` the caller may see without break-glass.
 
     The policy decides per (management class, label); asking it once per pair here keeps
@@ -161,7 +167,7 @@ def _visible(ctx: Context, rtype: str, action: Action, cols=None, want=None):
         Record.class_code, Record.confidentiality, Record.patient_confidentiality)
     want = want or _plain
 
-    def either(labels: list[str]):
+    def either(labels: list[str]) -> ColumnElement[bool]:
         # max(own, patient's) in `labels`: when the labels seen are the lowest ones (as
         # clearance makes them) that is both in `labels`, which an index can test.
         if labels == list(CONFIDENTIALITY[:len(labels)]):
@@ -182,11 +188,11 @@ def _visible(ctx: Context, rtype: str, action: Action, cols=None, want=None):
     return or_(*alts) if alts else false()
 
 
-def _plain(decision) -> bool:
+def _plain(decision: Decision) -> bool:
     return decision.allowed and not decision.break_glass
 
 
-def _breakable(decision) -> bool:
+def _breakable(decision: Decision) -> bool:
     return not decision.allowed and decision.needs_break_glass
 
 
@@ -253,11 +259,11 @@ def matching_records(ctx: Context, rtype: str, pairs: Iterable[tuple[str, str]],
     return searcher(ctx, q, blind, want=_any)[1]
 
 
-def _any(decision) -> bool:
+def _any(decision: Decision) -> bool:
     return True
 
 
-def _long_prefix(ctx: Context, rtype: str, name: str, key: str, blind) -> list[str]:
+def _long_prefix(ctx: Context, rtype: str, name: str, key: str, blind: params.Blind) -> list[str]:
     """The records whose `name` begins with `key`, longer than params.PREFIX_MAX characters:
     the token of its first PREFIX_MAX characters narrows them to a few, whose current
     versions are opened (and verified) and checked. Internal: nothing is served from here."""
@@ -270,13 +276,14 @@ def _long_prefix(ctx: Context, rtype: str, name: str, key: str, blind) -> list[s
                   if any(k.startswith(key) for k in params.name_keys(loads(content_of(ctx, rec, v)))))
 
 
-def _general_search(ctx: Context, q: params.Query, blind, want=None) -> tuple[int, list[Record]]:
+def _general_search(ctx: Context, q: params.Query, blind: params.Blind,
+                    want: Want | None = None) -> tuple[int, list[Record]]:
     skip, matched = params.driver(q, blind)
     where = [_visible(ctx, q.rtype, Action.RecordsRecordSearch, want=want), *params.conditions(q, blind, skip=skip)]
     if matched is None:
         where.append(Record.rtype == q.rtype)
 
-    def source(stmt):
+    def source(stmt: Select[_T]) -> Select[_T]:
         return stmt.select_from(matched).join(Record, Record.pk == matched.c.record_pk) if matched is not None \
             else stmt.select_from(Record)
 
@@ -288,7 +295,8 @@ def _general_search(ctx: Context, q: params.Query, blind, want=None) -> tuple[in
                                            .offset(q.offset).limit(q.count)))
 
 
-def _name_search(ctx: Context, q: params.Query, blind, want=None) -> tuple[int, list[Record]]:
+def _name_search(ctx: Context, q: params.Query, blind: params.Blind,
+                 want: Want | None = None) -> tuple[int, list[Record]]:
     """A plain name search (search as you type): answered from the name index alone.
 
     The index rows carry the record's class and label, and a record has each token once
@@ -394,7 +402,9 @@ def read_attachment(ctx: Context, att_id: str) -> tuple[bytes, str]:
             raise NotFound(f"Binary/{att_id} not found")
         target = Target(kind="DocumentReference", patient_id=att.patient_id)
     else:
-        target = target_of(ctx, ctx.session.get(Record, att.record_pk))
+        rec = ctx.session.get(Record, att.record_pk)
+        assert rec is not None  # attachment.record_pk is a foreign key to record
+        target = target_of(ctx, rec)
         ctx.require(Action.RecordsRecordRead, target)
     data = attachments.read(ctx, att)
     ctx.record(LedgerTag.RecordsRecordRead, target=Target(kind="Binary", id=att.id, patient_id=att.patient_id),
