@@ -35,13 +35,16 @@ from kura.records.store import CONFIDENTIALITY_SYSTEM, STATUS_SYSTEM
 
 __all__ = ["deep_check"]
 
+# (kind, id, version) -> (digest, the entry's detail); the ledger's target id is nullable
+_Committed = dict[tuple[str, str | None, int], tuple[str, dict[str, Any]]]
+
 _WRITES = (LedgerTag.RecordsRecordCreated, LedgerTag.RecordsRecordUpdated, LedgerTag.RecordsRecordConfirmed)
 
 
-def _committed(ctx: Context) -> tuple[dict[tuple[str, str, int], tuple[str, dict[str, Any]]], set[str]]:
+def _committed(ctx: Context) -> tuple[_Committed, set[str]]:
     """(kind, id, version) -> (digest, the entry's detail) the ledger committed; and the
     committed attachment hashes."""
-    versions: dict[tuple[str, str, int], tuple[str, dict[str, Any]]] = {}
+    versions: _Committed = {}
     blobs: set[str] = set()
     stmt = (select(LedgerEntry.target_kind, LedgerEntry.target_id, LedgerEntry.digest, LedgerEntry.detail)
             .where(LedgerEntry.tag.in_([str(t) for t in _WRITES])).execution_options(yield_per=5000))
@@ -70,7 +73,7 @@ def _meta(plain: bytes) -> tuple[str | None, str | None]:
     return label, status
 
 
-def _version_problems(ctx: Context, committed) -> list[str]:
+def _version_problems(ctx: Context, committed: _Committed) -> list[str]:
     problems: list[str] = []
     stmt = (select(Record.rtype, Record.logical_id, Record.patient_id, RecordVersion.number, RecordVersion.content,
                    RecordVersion.blob, RecordVersion.sha256, RecordVersion.status, RecordVersion.label,
@@ -80,6 +83,7 @@ def _version_problems(ctx: Context, committed) -> list[str]:
         name = f"{rtype}/{id}/_history/{number}"
         try:
             if content is None:
+                assert blob is not None  # a version's content is sealed in its row or in a blob
                 data = ctx.blobs.get(blob)
             else:
                 data = keys.open(ctx, content, aad_of(rtype=rtype, logical_id=id, number=number,

@@ -16,7 +16,9 @@ import zoneinfo
 from typing import Any
 
 from kura.errors import Invalid
+from kura.operation import Context
 from kura.records.reads import search
+from kura.records.store import Version
 from kura.text import normalise
 
 __all__ = ["kana", "check_patient", "likely_duplicates", "today_of", "KANA_ONLY", "FUTURE_BIRTH", "NO_SEX"]
@@ -60,12 +62,12 @@ def check_patient(resource: dict[str, Any], *, today: dt.date) -> None:
         raise Invalid(NO_SEX)
 
 
-def today_of(ctx) -> dt.date:
+def today_of(ctx: Context) -> dt.date:
     """The hospital's date (JST) at the unit of work's clock."""
     return ctx.now().astimezone(_JST).date()
 
 
-def likely_duplicates(ctx, resource: dict[str, Any]) -> list:
+def likely_duplicates(ctx: Context, resource: dict[str, Any]) -> list[Version]:
     """Registered patients with the same kana name and birth date as `resource` (current
     versions the caller may see). Ledger: RecordsRecordSearched (the look-up)."""
     names = _kana_names(resource)
@@ -89,7 +91,7 @@ def likely_duplicates(ctx, resource: dict[str, Any]) -> list:
 
 
 # -- for the audit review (kura.reviews): patient ids from the index, no record opened -------
-def staff_patient_ids(ctx) -> set[str]:
+def staff_patient_ids(ctx: Context) -> set[str]:
     """The ids of Patients tagged as staff (resources.STAFF_TAG), from the search index.
     Reads no content, names no one; the caller has done its own access check."""
     from sqlalchemy import select
@@ -103,7 +105,7 @@ def staff_patient_ids(ctx) -> set[str]:
     return set(rows)
 
 
-def patient_ids_named(ctx, parts: list[str]) -> set[str]:
+def patient_ids_named(ctx: Context, parts: list[str]) -> set[str]:
     """The ids of Patients one of whose name parts (family, given, kanji or kana) is exactly
     one of `parts` after normalisation — compared as blind tokens (the `name:exact` index), so
     no record is opened and no name is read. The caller has done its own access check."""
