@@ -121,6 +121,7 @@ def export_patient(ctx: Context, patient_id: str, *, purpose: str, recipient: st
     hist: list[bytes] = []
     for rtype, rid in ids:
         rec = ctx.session.scalar(select(Record).where(Record.rtype == rtype, Record.logical_id == rid))
+        assert rec is not None  # `kept` holds current versions read in this unit of work
         for rv in ctx.session.scalars(select(RecordVersion).where(RecordVersion.record_pk == rec.pk)
                                       .order_by(RecordVersion.number)):
             ver = version_of(ctx, rec, rv)

@@ -97,7 +97,7 @@ class _Doc(FPDF):
         self.set_title(title)
         self.set_creator("kura")
 
-    def header(self):
+    def header(self) -> None:
         # A plain line on top of every page; the diagonal mark is drawn by footer(), after
         # the page's content, so that no table background hides it.
         self.set_font("jp", size=8)
@@ -107,7 +107,7 @@ class _Doc(FPDF):
         self.set_text_color(0, 0, 0)
         self.set_xy(16, 15)
 
-    def footer(self):
+    def footer(self) -> None:
         # The watermark: diagonal across the middle, over the content, half transparent.
         with self.local_context(fill_opacity=0.35, text_color=(150, 150, 150)):
             self.set_font("jp", size=34)
@@ -224,7 +224,10 @@ def render_listing(*, title: str, mark: str, columns: Sequence[str], widths: Seq
 def _versions_section(infos: list[records.VersionInfo]) -> Section:
     rows = []
     for i in infos:
-        who = i.confirmed_by if i.activity == "confirm" else i.author
+        who = i.author
+        if i.activity == "confirm":
+            assert i.confirmed_by is not None  # a confirmation names who confirmed (service.confirm)
+            who = i.confirmed_by
         if i.on_behalf_of:
             who += f"（{i.on_behalf_of} の代行）"
         at = i.at.astimezone(LOCAL_TZ) if i.at.tzinfo else i.at.replace(tzinfo=dt.timezone.utc).astimezone(LOCAL_TZ)

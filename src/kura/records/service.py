@@ -154,6 +154,7 @@ def _conditional(ctx: Context, rtype: str, criteria: str) -> Version | None:
     if not pks:
         return None
     rec = ctx.session.get(Record, pks[0])
+    assert rec is not None  # its pk was just selected in this unit of work
     v = read(ctx, rtype, rec.logical_id)
     return dataclasses.replace(v, created=False)
 
@@ -271,7 +272,10 @@ def upsert_imaging_study(ctx: Context, resource: dict[str, Any], *, confirmed: b
         prev = get_version(ctx, rec)
         prev_version = version_of(ctx, rec, prev)  # opened and verified (records.sealing)
         cur = prev_version.resource()
-        strip = lambda r: {k: v for k, v in r.items() if k != "meta"}  # noqa: E731
+
+        def strip(r: dict[str, Any]) -> dict[str, Any]:
+            return {k: v for k, v in r.items() if k != "meta"}
+
         same = strip(cur) == strip(resource)
         if same and rec.status == status and rec.confidentiality == label:
             return prev_version

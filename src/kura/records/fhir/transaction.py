@@ -264,7 +264,8 @@ def process(body: Any, *, base: str, work: Callable[[], ContextManager[Context]]
     return _response("batch-response", parts, at)
 
 
-def _transaction(entries: list, *, base: str, work, reason, on_behalf_of, minimal) -> bytes:
+def _transaction(entries: list[Any], *, base: str, work: Callable[[], ContextManager[Context]],
+                 reason: str | None, on_behalf_of: str | None, minimal: bool) -> bytes:
     ops = [_parse(i, e, reason) for i, e in enumerate(entries)]
     seen: set[str] = set()
     for op in ops:
