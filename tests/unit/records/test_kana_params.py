@@ -51,6 +51,13 @@ def test_dates_are_utc_ranges():
         params.date_range("2026-13-01")
 
 
+@pytest.mark.parametrize("name", ["birthdate", "_lastUpdated"])
+def test_a_date_filter_with_a_line_break_is_invalid(name):
+    q = params.parse("Patient", [(name, "ge2026\n01")])  # LF passes the control-character check
+    with pytest.raises(Invalid):
+        params.conditions(q, lambda kind, value: f"{kind}:{value}")
+
+
 def test_parse_refuses_unknown_and_bad_sort():
     with pytest.raises(Invalid):
         params.parse("Patient", [("colour", "red")])
