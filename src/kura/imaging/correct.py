@@ -47,14 +47,14 @@ def review_target(ctx: Context, study: ImagingStudy) -> Target:
 @dataclasses.dataclass(frozen=True)
 class Review:
     study: ImagingStudy
-    received: dict  # the patient attributes as the modality sent them
-    current: dict  # as served now (after corrections)
+    received: dict[str, str]  # the patient attributes as the modality sent them
+    current: dict[str, str]  # as served now (after corrections)
     registered: RegisteredPatient | None  # the registered patient of the study's Patient ID
     differs: frozenset[str]  # the fields that disagree: name, birth_date, sex
     history: list[ImagingCorrection]
 
 
-def _values(study: ImagingStudy) -> dict:
+def _values(study: ImagingStudy) -> dict[str, str]:
     return {"patient_id": study.patient_id, "patient_name": study.patient_name,
             "name_ideographic": study.name_ideographic.replace("^", " ").strip(),
             "name_phonetic": study.name_phonetic.replace("^", " ").strip(),
@@ -159,7 +159,7 @@ def _imaging_patient(ctx: Context, patient_id: str, study: ImagingStudy) -> Imag
     return row
 
 
-def _apply(ctx: Context, study_uid: str, *, action: Action, kind: str, reason: str, values: dict) -> ImagingStudy:
+def _apply(ctx: Context, study_uid: str, *, action: Action, kind: str, reason: str, values: dict[str, str]) -> ImagingStudy:
     reason = (reason or "").strip()
     if not reason:
         raise Invalid("a correction of a study's patient needs a reason")
@@ -170,7 +170,7 @@ def _apply(ctx: Context, study_uid: str, *, action: Action, kind: str, reason: s
     ctx.require(action, before)
     history = corrections(ctx, study)
     original = history[0].original if history else json.dumps(_values(study), ensure_ascii=False)
-    old_patient = ctx.session.get(ImagingPatient, study.patient_ref)
+    old_patient = ctx.session.get_one(ImagingPatient, study.patient_ref)
     key_owner = owner_of(old_patient)
     previous = _values(study)
     name = split_person_name(values["patient_name"])

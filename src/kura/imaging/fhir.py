@@ -24,7 +24,7 @@ def _date(da: str) -> str | None:
 
 
 def imaging_study_resource(study: ImagingStudy, series: list[ImagingSeries], *, patient_fhir_id: str,
-                           label: str = "N") -> dict:
+                           label: str = "N") -> dict[str, Any]:
     """ImagingStudy/{StudyInstanceUID}: a UID is a valid FHIR id (digits and dots, ≤ 64).
     `label` is the study's effective confidentiality (kura.imaging.labels), as meta.security."""
     resource: dict[str, Any] = {

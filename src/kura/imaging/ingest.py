@@ -26,10 +26,12 @@ from typing import Callable, ContextManager
 from kura import logs
 from kura.access.policy import Subject
 from kura.access.purpose import purpose_of
+from kura.blobs.store import BlobStore
 from kura.errors import Denied, KuraError
 from kura.imaging import peers
 from kura.imaging.models import DicomPeer
 from kura.imaging.store import Prepared, StoreResult, prepare, prewrite, store_instance
+from kura.keys.ring import KeyRing
 from kura.operation import Context, Denial
 
 __all__ = ["Ingest", "Sender", "Ticket", "BATCH_MAX"]
@@ -71,7 +73,8 @@ class Ingest:
     (its unwrapped data keys) let a sender's thread write its blob ahead of the transaction.
     """
 
-    def __init__(self, unit_of_work: Callable[..., ContextManager[Context]], blobs, keyring):
+    def __init__(self, unit_of_work: Callable[..., ContextManager[Context]], blobs: BlobStore,
+                 keyring: KeyRing) -> None:
         self._unit_of_work = unit_of_work
         self._blobs = blobs
         self._keyring = keyring
@@ -106,7 +109,7 @@ class Ingest:
         if allowed:
             # The writer runs the instance's SQL while this thread seals, writes and fsyncs its
             # blob; it waits for `settled` before it commits (the blob is durable first).
-            prepared.settled = threading.Event()
+            settled = prepared.settled = threading.Event()
         self._queue.put(ticket)
         if allowed:  # a peer without the right writes nothing, not even a blob
             try:
@@ -114,7 +117,7 @@ class Ingest:
             except Exception:  # noqa: BLE001, S110 — the writer then writes it in its transaction, or fails there
                 pass
             finally:
-                prepared.settled.set()
+                settled.set()
         return ticket
 
     @staticmethod

@@ -38,7 +38,7 @@ def deep_check(ctx: Context) -> Iterable[str]:
             continue
         try:
             if patient_ref not in owners:
-                owners[patient_ref] = owner_of(ctx.session.get(ImagingPatient, patient_ref))
+                owners[patient_ref] = owner_of(ctx.session.get_one(ImagingPatient, patient_ref))
             data = open_instance(ctx, inst.sha256, ctx.blobs.get(inst.sha256), owner=owners[patient_ref])
         except KuraError as exc:
             yield Finding(f"{where}: {exc}", inst.sha256)

@@ -10,9 +10,10 @@ and compared only with what the archive saw first; no FHIR mirror is written.
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
 from kura.imaging.fhir import imaging_study_resource
 from kura.imaging.instance import InstanceInfo
@@ -46,19 +47,19 @@ class RecordsPort(Protocol):
     def find_registered(self, ctx: Context, fhir_patient_id: str) -> RegisteredPatient | None:
         """The registered Patient `fhir_patient_id`, or None."""
 
-    def study_changed(self, ctx: Context, resource: dict, *, confirmed: bool, reason: str = "") -> None:
+    def study_changed(self, ctx: Context, resource: dict[str, Any], *, confirmed: bool, reason: str = "") -> None:
         """Write ImagingStudy `resource` (meta.security = the study's effective label) as a new
         version when it or its label changed; `reason` goes into that version."""
 
 
-def aliases(session, patient_id: str) -> tuple[str, ...]:
+def aliases(session: Session, patient_id: str) -> tuple[str, ...]:
     """The other names of the patient `patient_id` names: for a FHIR Patient id, the DICOM
     Patient IDs linked to it; for a DICOM Patient ID, its FHIR Patient id (and that patient's
     other Patient IDs). A break-glass on one covers all (kura.operation)."""
     if not patient_id:
         return ()
-    rows = session.execute(select(ImagingPatient.patient_id, ImagingPatient.fhir_patient_id).where(
-        or_(ImagingPatient.patient_id == patient_id, ImagingPatient.fhir_patient_id == patient_id))).all()
+    rows = list(session.execute(select(ImagingPatient.patient_id, ImagingPatient.fhir_patient_id).where(
+        or_(ImagingPatient.patient_id == patient_id, ImagingPatient.fhir_patient_id == patient_id))))
     fhir = {f for _, f in rows if f}
     if fhir - {patient_id}:
         rows += session.execute(select(ImagingPatient.patient_id, ImagingPatient.fhir_patient_id).where(

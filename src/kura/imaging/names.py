@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from pydicom import valuerep
+
 from kura.text import normalise
 
 __all__ = ["PersonName", "split_person_name", "search_key", "normalise"]
@@ -29,11 +31,11 @@ class PersonName:
         return "=".join([self.alphabetic, self.ideographic, self.phonetic]).rstrip("=")
 
 
-def split_person_name(value) -> PersonName:
+def split_person_name(value: valuerep.PersonName | str | None) -> PersonName:
     """A pydicom PersonName (or str, or None) as three decoded text groups."""
     if value is None or value == "":
         return PersonName()
-    if hasattr(value, "alphabetic"):
+    if isinstance(value, valuerep.PersonName):
         return PersonName(str(value.alphabetic or ""), str(value.ideographic or ""),
                           str(value.phonetic or ""))
     parts = (str(value).split("=") + ["", ""])[:3]

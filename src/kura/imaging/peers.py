@@ -19,6 +19,7 @@ request (`require_right`), recorded like any denial.
 from __future__ import annotations
 
 import re
+from typing import Iterable
 
 from sqlalchemy import select
 
@@ -38,7 +39,7 @@ RIGHTS = ("store", "query", "retrieve")
 _AET = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # PS3.5 AE: 16 chars, no backslash
 
 
-def _validate(ae_title: str, host: str, port: int, rights) -> tuple[str, str]:
+def _validate(ae_title: str, host: str, port: int, rights: Iterable[str]) -> tuple[str, str]:
     aet = (ae_title or "").strip()
     if not aet or not _AET.match(aet):
         raise Invalid("an AE title is 1–16 printable characters without a backslash")
@@ -53,7 +54,8 @@ def _validate(ae_title: str, host: str, port: int, rights) -> tuple[str, str]:
     return aet, ",".join(r for r in RIGHTS if r in chosen)
 
 
-def add_peer(ctx: Context, *, ae_title: str, host: str, port: int, rights=RIGHTS) -> DicomPeer:
+def add_peer(ctx: Context, *, ae_title: str, host: str, port: int,
+             rights: Iterable[str] = RIGHTS) -> DicomPeer:
     """Register a peer, or change an existing one's address and rights.
     Raises Invalid, Denied. Ledger: AdminPeerAdded / AdminPeerChanged."""
     aet, right_text = _validate(ae_title, host, port, rights)

@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 from kura.access.actions import Action
 from kura.errors import Invalid, NotFound
 from kura.imaging import service as imaging
+from kura.imaging.models import ImagingStudy
 from kura.imaging.query import Query
 from kura.imaging.render import render
 from kura.ledger.tags import LedgerTag
@@ -54,7 +55,7 @@ def _font_file() -> tuple[str, int] | None:
     return next(((p, i) for p, i in FONTS if Path(p).exists()), None)
 
 
-def _font(size: int):
+def _font(size: int) -> tuple[ImageFont.FreeTypeFont | ImageFont.ImageFont, bool]:
     found = _font_file()
     if found:
         return ImageFont.truetype(found[0], size, index=found[1]), True
@@ -170,7 +171,7 @@ def key_image(ctx: Context, study_uid: str, sop_uid: str, *, center: float | Non
                     watermark=mark, study=study)
 
 
-def _status(study) -> str:
+def _status(study: ImagingStudy) -> str:
     if study.status == "confirmed":
         return f"確定済 ({study.status_by})"
     if study.status == "returned":

@@ -11,10 +11,10 @@ script, so やまだ, ヤマダ and ﾔﾏﾀﾞ all find 山田^太郎=やま�
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, cast
+from typing import Any, Callable, Iterable, Sequence, cast
 
 from pydicom.dataset import Dataset
-from sqlalchemy import Select, and_, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
 
 from kura.access.policy import CONFIDENTIALITY
 from kura.errors import Invalid
@@ -30,8 +30,9 @@ _RANK = {name: i for i, name in enumerate(LEVELS)}
 
 S, R, I, P = ImagingStudy, ImagingSeries, ImagingInstance, ImagingPatient
 
-# keyword -> (level, column or None, kind, value getter from (study, series, instance))
-_Getter = Callable[[ImagingStudy, ImagingSeries | None, ImagingInstance | None], object]
+# keyword -> (level, column or None, kind, value getter from (study, series, instance)); a
+# getter is called only at or above the query's level, where its series and instance exist.
+_Getter = Callable[[ImagingStudy, ImagingSeries, ImagingInstance], object]
 ATTRIBUTES: dict[str, tuple[str, object, str, _Getter]] = {
     "PatientID": ("PATIENT", S.patient_id, "text", lambda s, r, i: s.patient_id),
     "PatientName": ("PATIENT", S.patient_name, "pn", lambda s, r, i: s.patient_name),
@@ -90,7 +91,7 @@ class Query:
     limit: int | None = None
     offset: int = 0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.level not in LEVELS:
             raise Invalid(f"query level must be one of {', '.join(LEVELS)}")
         check_index(self.offset, "offset")
@@ -129,7 +130,7 @@ def _single(column: Any, value: str, kind: str) -> Any:
     return column == value
 
 
-def _person_name(value: str, fuzzy: bool):
+def _person_name(value: str, fuzzy: bool) -> ColumnElement[bool] | None:
     """Any group, case-insensitive; 'a=b=c' matches group by group; fuzzy: normalised prefix."""
     columns = (S.name_alphabetic, S.name_ideographic, S.name_phonetic)
     if fuzzy and "=" not in value:
@@ -166,7 +167,7 @@ def _condition(keyword: str, value: str, fuzzy: bool) -> Any:
     return or_(*conds) if conds else None
 
 
-def visible(allowed: list[tuple[str, str]]):
+def visible(allowed: list[tuple[str, str]]) -> ColumnElement[bool]:
     """The studies whose effective label the caller may pass, as SQL: `allowed` names, per
     management class, the labels the caller may reach in it (kura.imaging.service.allowed_labels);
     a study is visible when its class is listed and both its own label and its patient's
@@ -189,11 +190,11 @@ def visible(allowed: list[tuple[str, str]]):
     return or_(*conds)
 
 
-def statement(query: Query, allowed: list[tuple[str, str]] | None) -> Select:
+def statement(query: Query, allowed: list[tuple[str, str]] | None) -> Select[*tuple[Any, ...]]:
     """The SELECT for `query`, limited to the studies `allowed` lets the caller see (see
     `visible`; None: no restriction). Rows are (study,), (study, series) or (study, series, instance)."""
     level = query.level
-    stmt: Any  # Select of one, two or three entities
+    stmt: Select[*tuple[Any, ...]]  # of one, two or three entities
     if level in ("PATIENT", "STUDY"):
         stmt = select(S)
     elif level == "SERIES":
@@ -217,11 +218,13 @@ def statement(query: Query, allowed: list[tuple[str, str]] | None) -> Select:
     return stmt.order_by(*order)
 
 
-def result_dataset(level: str, row: tuple, keywords, *, retrieve_aet: str | None = None) -> Dataset:
+def result_dataset(level: str, row: Sequence[Any], keywords: Iterable[str], *,
+                   retrieve_aet: str | None = None) -> Dataset:
     """One response identifier: the asked keywords filled from the index, text in UTF-8."""
     study = row[0]
-    series = row[1] if len(row) > 1 else None
-    instance = row[2] if len(row) > 2 else None
+    # None below the query's level, where no getter reads them (see _Getter)
+    series: Any = row[1] if len(row) > 1 else None
+    instance: Any = row[2] if len(row) > 2 else None
     ds = Dataset()
     ds.SpecificCharacterSet = "ISO_IR 192"
     ds.QueryRetrieveLevel = level

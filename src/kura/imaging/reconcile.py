@@ -11,9 +11,9 @@ whole archive (``kura images reconcile``), idempotently.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from kura.access.actions import Action
 from kura.access.policy import CONFIDENTIALITY, Target, highest
@@ -132,7 +132,7 @@ def _reachable(ctx: Context) -> list[tuple[str, str]]:
     return pairs
 
 
-def _unmatched_stmt(ctx: Context):
+def _unmatched_stmt(ctx: Context) -> Select[*tuple[Any, ...]]:
     ctx.require(Action.ImagingStudyReconcile, Target(kind=RECORD_TYPE))
     allowed = _reachable(ctx)
     orphans = select(ImagingPatient.id).where(ImagingPatient.fhir_patient_id.is_(None))

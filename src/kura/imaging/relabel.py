@@ -7,6 +7,8 @@ down — and keep the FHIR ImagingStudy's meta.security in step (kura.imaging.li
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import and_, or_, select
 
 from kura.access.actions import Action
@@ -86,7 +88,8 @@ def patient_label_changed(ctx: Context, *, fhir_patient_id: str, identifiers: li
     return changed
 
 
-def _record(ctx: Context, study: ImagingStudy, before: Target, after: Target, *, reason: str, detail: dict) -> None:
+def _record(ctx: Context, study: ImagingStudy, before: Target, after: Target, *, reason: str,
+            detail: dict[str, Any]) -> None:
     lowered = rank(after.confidentiality) < rank(before.confidentiality)
     ctx.record(LedgerTag.ImagingStudyLabelled, target=after, reason=reason, alert=True if lowered else None,
                detail={**detail, "effective": {"from": before.confidentiality, "to": after.confidentiality},

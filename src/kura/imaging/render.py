@@ -8,6 +8,7 @@ them, otherwise Invalid. Window/level follows PS3.3 C.11.2.1.2 (linear VOI LUT).
 from __future__ import annotations
 
 import io
+from typing import Any, overload
 
 import numpy as np
 from PIL import Image
@@ -21,7 +22,12 @@ __all__ = ["render", "PRESETS"]
 PRESETS = {"lung": (-600, 1500), "mediastinum": (50, 350), "bone": (400, 1800), "brain": (40, 80)}
 
 
-def _first(value, default=None):
+@overload
+def _first(value: Any, default: float) -> float: ...
+@overload
+def _first(value: Any, default: None = None) -> float | None: ...
+def _first(value: Any, default: float | None = None) -> float | None:
+    """A DS/IS element's (first) value as a number; `default` when absent or empty."""
     if value is None or value == "":
         return default
     if hasattr(value, "__iter__") and not isinstance(value, (str, bytes)):

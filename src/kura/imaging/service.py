@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from typing import Iterable
+from typing import Any, Iterable
 
+from pydicom.dataset import Dataset
 from sqlalchemy import func, select
 
 from kura.access.actions import Action
 from kura.access.policy import CONFIDENTIALITY, Target, highest
+from kura.blobs.store import BlobStore
 from kura.classes import service as classes
 from kura.classes.models import ManagementClass
 from kura.errors import Conflict, IntegrityFailure, Invalid, NotFound
@@ -58,14 +60,14 @@ class Retrievable:
     corrected_at: str = ""
     patient_id: str = ""
 
-    def read(self, blobs) -> bytes:
+    def read(self, blobs: BlobStore) -> bytes:
         """The instance as served: the bytes exactly as received, verified against their hash,
         with the study's corrected patient attributes written in when it was corrected (IHE
         PIR; the stored bytes stay as received). Raises IntegrityFailure on any mismatch."""
         data = self.received(blobs)
         return pir.apply(data, self.header, corrected_at=self.corrected_at) if self.header else data
 
-    def received(self, blobs) -> bytes:
+    def received(self, blobs: BlobStore) -> bytes:
         """The instance's bytes exactly as received. Raises IntegrityFailure on any mismatch."""
         data = key_service.open_with(self.keys, blobs.get(self.sha256), blob_aad(self.sha256))
         if hashlib.sha256(data).hexdigest() != self.sha256:
@@ -75,7 +77,7 @@ class Retrievable:
 
 # -- access ---------------------------------------------------------------------------------
 
-def _class(ctx: Context, code: str, cache: dict | None = None) -> ManagementClass:
+def _class(ctx: Context, code: str, cache: dict[str, ManagementClass] | None = None) -> ManagementClass:
     if cache is not None and code in cache:
         return cache[code]
     mc = classes.get_class(ctx, code)
@@ -84,7 +86,7 @@ def _class(ctx: Context, code: str, cache: dict | None = None) -> ManagementClas
     return mc
 
 
-def study_target(ctx: Context, study: ImagingStudy, cache: dict | None = None) -> Target:
+def study_target(ctx: Context, study: ImagingStudy, cache: dict[str, ManagementClass] | None = None) -> Target:
     """The access target of a study, labelled as kura.imaging.labels decides: the highest of
     its class's, its own and its patient's label."""
     return classes.target_for(_class(ctx, study.class_code, cache), kind=RECORD_TYPE,
@@ -131,7 +133,7 @@ def _visible_study(ctx: Context, study_uid: str, action: Action) -> ImagingStudy
 
 # -- find -----------------------------------------------------------------------------------
 
-def find(ctx: Context, query: Query) -> list[tuple]:
+def find(ctx: Context, query: Query) -> list[tuple[Any, ...]]:
     """Index rows matching `query` that the caller may see; others are left out, silently.
 
     Raises Invalid, Denied (no search right at all). Ledger: ImagingStudyQueried.
@@ -160,7 +162,7 @@ def find(ctx: Context, query: Query) -> list[tuple]:
 
 
 def find_datasets(ctx: Context, query: Query, keywords: Iterable[str], *,
-                  retrieve_aet: str | None = None) -> list:
+                  retrieve_aet: str | None = None) -> list[Dataset]:
     """`find`, as response identifiers (pydicom Datasets, text in UTF-8)."""
     keywords = list(keywords)
     return [result_dataset(query.level, row, keywords, retrieve_aet=retrieve_aet)
@@ -190,11 +192,11 @@ def retrieve(ctx: Context, query: Query, *, action: Action = Action.ImagingStudy
     rows = list(ctx.session.execute(statement(image, None if named else allowed_labels(ctx, action))))
     patient_keys: dict[str, dict[bytes, bytes]] = {}
     corrections: dict[str, tuple[dict[bytes, bytes], pir.Header, str]] = {}
-    out: list = []
-    per_study: dict = {}
+    out: list[Retrievable] = []
+    per_study: dict[str, tuple[ImagingStudy, list[str]]] = {}
     for study, series, inst in rows:
         if study.patient_ref not in patient_keys:
-            owner = owner_of(ctx.session.get(ImagingPatient, study.patient_ref))
+            owner = owner_of(ctx.session.get_one(ImagingPatient, study.patient_ref))
             patient_keys[study.patient_ref] = key_service.unwrapped_keys(ctx, owner)
         if study.id not in corrections:
             corrections[study.id] = _corrected(ctx, study, patient_keys[study.patient_ref])
@@ -212,7 +214,8 @@ def retrieve(ctx: Context, query: Query, *, action: Action = Action.ImagingStudy
     return out
 
 
-def _corrected(ctx: Context, study: ImagingStudy, keys: dict[bytes, bytes]):
+def _corrected(ctx: Context, study: ImagingStudy,
+               keys: dict[bytes, bytes]) -> tuple[dict[bytes, bytes], pir.Header, str]:
     """(keys, header, when) for a study's instances: its newest correction's attributes, and
     besides the patient's keys those that sealed the images before the study moved."""
     rows = list(ctx.session.scalars(select(ImagingCorrection).where(ImagingCorrection.study_ref == study.id)

@@ -12,14 +12,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import threading
+from typing import Any, Callable, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
 
 from kura import logs
 from kura.access.actions import Action
 from kura.access.policy import Target
 from kura.blobs.crypto import seal_for
+from kura.blobs.store import BlobStore
 from kura.classes import service as classes
 from kura.db.base import new_id
 from kura.errors import Invalid
@@ -38,6 +40,7 @@ __all__ = ["StoreResult", "Prepared", "prepare", "prewrite", "store_instance"]
 
 RECORD_TYPE = "ImagingStudy"
 log = logs.get("kura.imaging.store")
+_Row = TypeVar("_Row", ImagingPatient, ImagingStudy, ImagingSeries)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +60,8 @@ class StoreResult:
         return not self.refused
 
 
-def _get_or_create(ctx: Context, model, where, make):
+def _get_or_create(ctx: Context, model: type[_Row], where: ColumnElement[bool],
+                   make: Callable[[], _Row]) -> tuple[_Row, bool]:
     """Select, else insert in a savepoint; on a concurrent insert (PostgreSQL) select again."""
     row = ctx.session.scalar(select(model).where(where))
     if row is not None:
@@ -75,11 +79,11 @@ def _get_or_create(ctx: Context, model, where, make):
         return row, False
 
 
-def _demographics(info: InstanceInfo) -> dict:
+def _demographics(info: InstanceInfo) -> dict[str, str]:
     return {"name": info.patient_name.full, "birth_date": info.birth_date, "sex": info.sex}
 
 
-def _disagreement(known: dict, got: dict) -> str:
+def _disagreement(known: dict[str, str], got: dict[str, str]) -> str:
     diffs = [f"{k}: {known[k]!r} ≠ {got[k]!r}" for k in ("name", "birth_date", "sex")
              if known[k] and got[k] and known[k] != got[k]]
     return "; ".join(diffs)
@@ -123,7 +127,7 @@ def prepare(data: bytes, *, transfer_syntax: str | None = None, sop_class_uid: s
     return Prepared(data=data, info=info, sha=hashlib.sha256(data).hexdigest())
 
 
-def prewrite(blobs, keyring: KeyRing, prepared: Prepared, *, staged: bool = False) -> None:
+def prewrite(blobs: BlobStore, keyring: KeyRing, prepared: Prepared, *, staged: bool = False) -> None:
     """Seal and write the blob now, outside any transaction, when the patient's key is known.
     With `staged` it is only staged (kura.blobs.pack): the caller syncs before its commit.
 
@@ -158,6 +162,7 @@ def store_instance(ctx: Context, data: bytes | None = None, *, transfer_syntax: 
     ImagingInstanceRefused (alert), ImagingStudyFlagged (alert) on disagreeing demographics.
     """
     if prepared is None:
+        assert data is not None, "store_instance needs data or prepared"
         prepared = prepare(data, transfer_syntax=transfer_syntax, sop_class_uid=sop_class_uid,
                            sop_instance_uid=sop_instance_uid)
     info, sha, data = prepared.info, prepared.sha, prepared.data
@@ -284,7 +289,8 @@ def store_instance(ctx: Context, data: bytes | None = None, *, transfer_syntax: 
     return dataclasses.replace(result, version=version)
 
 
-def _known_series(ctx: Context, info: InstanceInfo):
+def _known_series(ctx: Context, info: InstanceInfo) -> tuple[ImagingSeries | None, ImagingStudy | None,
+                                                            ImagingPatient | None]:
     """(series, study, patient) when the series is known, in the instance's study, of the
     instance's patient; else (None, None, None)."""
     row = ctx.session.execute(
@@ -301,7 +307,7 @@ def _known_series(ctx: Context, info: InstanceInfo):
     return series, study, patient
 
 
-def _known(ctx: Context, info: InstanceInfo, sha: str, target: Target, detail: dict,
+def _known(ctx: Context, info: InstanceInfo, sha: str, target: Target, detail: dict[str, Any],
            result: StoreResult) -> tuple[list[ImagingInstance], StoreResult | None]:
     """The stored versions of this SOP Instance, and the answer when no new version may be
     written: identical bytes (duplicate) or a confirmed study (refused, an alert)."""
@@ -315,7 +321,7 @@ def _known(ctx: Context, info: InstanceInfo, sha: str, target: Target, detail: d
         ctx.record(LedgerTag.ImagingInstanceStored, target=target, digest=sha,
                    detail={**detail, "version": same.version, "duplicate": True})
         return versions, dataclasses.replace(result, version=same.version, duplicate=True)
-    owner = ctx.session.get(ImagingStudy, versions[-1].study_ref)
+    owner = ctx.session.get_one(ImagingStudy, versions[-1].study_ref)
     if owner.study_uid != info.study_uid:
         raise Invalid(f"SOP Instance {info.sop_uid} belongs to another study")
     if owner.status == "confirmed":
