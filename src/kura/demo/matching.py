@@ -4,10 +4,10 @@ and registrations disagree.
 - A chest X-ray of 小野 健太 taken under the 患者ID of the records demo's second patient (10000002):
   the modality operator picked the wrong line from the worklist. It is flagged and waits on
   画像の患者照合 for the technologist's review (it cannot be confirmed until then).
-- An emergency head CT that arrived before the 医事 registration, under the 患者ID 90000001;
+- An emergency head CT that arrived before the 医事 registration, under the 患者ID 95000001;
   the clerk then registers 前田 修 with that 患者ID and the study is linked to him at once.
-- A second emergency CT under 90000002 whose patient is not registered yet: it stays listed
-  as unmatched. Register 岡田 由紀子 (オカダ ユキコ, 1968-11-23, 女) with 患者ID 90000002 on
+- A second emergency CT under 95000002 whose patient is not registered yet: it stays listed
+  as unmatched. Register 岡田 由紀子 (オカダ ユキコ, 1968-11-23, 女) with 患者ID 95000002 on
   the patient screen and it appears on her page.
 """
 
@@ -26,8 +26,8 @@ __all__ = ["DESCRIPTION", "STEPS", "seed", "WRONG_PATIENT", "LINKED", "UNMATCHED
 DESCRIPTION = "画像の患者照合 (不一致・未照合) / patient matching"
 CLERK = "clerk"
 WRONG_PATIENT = DemoPatient("10000002", "Ono^Kenta", "小野^健太", "おの^けんた", "19880714", "M")
-LINKED = DemoPatient("90000001", "Maeda^Osamu", "前田^修", "まえだ^おさむ", "19750314", "M")
-UNMATCHED = DemoPatient("90000002", "Okada^Yukiko", "岡田^由紀子", "おかだ^ゆきこ", "19681123", "F")
+LINKED = DemoPatient("95000001", "Maeda^Osamu", "前田^修", "まえだ^おさむ", "19750314", "M")
+UNMATCHED = DemoPatient("95000002", "Okada^Yukiko", "岡田^由紀子", "おかだ^ゆきこ", "19681123", "F")
 # (patient, kind, study date, slices); plan numbers 900… keep the UIDs apart from kura.demo.images'.
 PLAN = [(WRONG_PATIENT, "cr_chest", "20260422", 1), (LINKED, "ct_head", "20260423", 12),
         (UNMATCHED, "ct_head", "20260424", 12)]

@@ -27,12 +27,12 @@ def test_r39_demo_seeds_a_flagged_a_linked_and_an_unmatched_study(kura):
     with kura.unit_of_work(TECH) as ctx:
         assert [s.study_uid for s in reconcile.flagged(ctx)] == [uids["flagged"]]
         assert [s.study_uid for s in reconcile.unmatched(ctx)] == [uids["unmatched"]]
-        assert imaging.get_study(ctx, uids["linked"]).patient_id == "90000001"
+        assert imaging.get_study(ctx, uids["linked"]).patient_id == "95000001"
     with kura.unit_of_work(PHYSICIAN) as ctx:
         linked = json.loads(records.read(ctx, "ImagingStudy", uids["linked"]).content)
     assert linked["subject"]["reference"].startswith("Patient/")
     with kura.unit_of_work(CLERK) as ctx:  # what the README tells the visitor to do
-        records.create(ctx, R.patient(mrn="90000002", family="岡田", given="由紀子", family_kana="オカダ",
+        records.create(ctx, R.patient(mrn="95000002", family="岡田", given="由紀子", family_kana="オカダ",
                                       given_kana="ユキコ", birth_date="1968-11-23", gender="female"))
     with kura.unit_of_work(TECH) as ctx:
         assert reconcile.unmatched(ctx) == []
