@@ -65,7 +65,7 @@ def test_huge_numbers_in_qido_are_400(server, as_role, query):
 
 
 @pytest.mark.parametrize("path", ["/records/Patient/{pid}/diff?a=1&b={n}", "/records/Patient/{pid}/diff?a={n}&b=1",
-                                  "/records/Patient/{pid}/pdf?version={n}", "/audit?page={n}"])
+                                  "/records/Patient/{pid}/pdf?version={n}", "/audit?before={n}", "/audit?after={n}"])
 def test_huge_numbers_in_ui_pages_are_400(server, as_role, pid, path):
     user = as_role("auditor") if path.startswith("/audit") else as_role("physician")
     r = user.get(path.format(n=HUGE, pid=pid), headers={"Accept": "text/html"})
