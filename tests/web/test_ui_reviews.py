@@ -124,3 +124,7 @@ def test_r27_a_staff_patient_registered_on_screen_is_found_by_the_review(server,
             found = reports.findings_of(row)
     staff = [f for f in found if f["kind"] == "staff_patient"]
     assert [(f["subject"], f["patients"]) for f in staff] == [("iji", [pid])]
+    with page_as(server, clock, "auditor", name="kansa2") as auditor:
+        body = text_of(auditor.get(url).text)
+    assert "00077777 看護 花子" in body  # the patient by number and name, not the internal id
+    assert pid[:8] not in body

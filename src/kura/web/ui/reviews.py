@@ -16,6 +16,7 @@ from kura.access.actions import Action
 from kura.access.policy import Target
 from kura.access.purpose import Purpose
 from kura.errors import Conflict, Invalid, SamePerson
+from kura.oversight import lookup
 from kura.reviews import findings as F
 from kura.reviews import reports, rights
 from kura.web.deps import kura_of, work
@@ -91,11 +92,16 @@ def _report_page(request: Request, auth, report_id: str, *, done: str = "", erro
         row = reports.get(ctx, report_id)
         may = ctx.allows(Action.AuditReportSignoff, Target(kind="ReviewReport")).allowed
         me = ctx.actor.name if ctx.actor else ""
-    found = reports.findings_of(row)
+        found = reports.findings_of(row)
+        # the patients shown (the first few of each finding) by number and name, as the
+        # ledger screens show them; each one shown is itself a ledger entry (lookup)
+        shown = [p for f in found for p in (f.get("patients") or [])[:5]]
+        names = ({i: ref.label for i, ref in lookup.patients_of(ctx, shown, why="review report").items()}
+                 if shown and ctx.allows(Action.AuditPatientIdentify, Target(kind="Patient")).allowed else {})
     groups = [{"kind": k, "names": F.KIND_NAMES[k], "items": [
         {**f, "text": reports.detail_text(f)} for f in found if f["kind"] == k]} for k in F.KINDS]
     return render(request, "reviews/report.html", {
-        "r": row, "groups": groups, "total": len(found), "kinds": reports.KIND_JA,
+        "r": row, "groups": groups, "names": names, "total": len(found), "kinds": reports.KIND_JA,
         "thresholds": json.loads(row.thresholds or "{}"), "local": reports.local,
         "threshold_names": reports.THRESHOLDS_JA,
         "may_sign": may and row.signed_at is None, "mine": me in F.subjects_of(found),
