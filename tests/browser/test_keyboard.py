@@ -44,7 +44,8 @@ def test_clerk_registers_and_finds_a_patient_from_the_keyboard(page, server, clo
     kb.press("Escape")  # Esc cancels
     page.wait_for_url("**/patients")
 
-    assert page.evaluate("document.activeElement.id") == "q"  # the search field has the focus
+    # the search field takes the focus once the page has loaded (autofocus runs after the URL changes)
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'q'", timeout=5000)
     kb.type("おがわ")
     page.wait_for_selector("#results table.patients >> text=小川 直子")
     page.wait_for_function("() => document.getElementById('results').getAttribute('data-query') === 'おがわ'")

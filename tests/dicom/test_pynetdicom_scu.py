@@ -229,7 +229,11 @@ def test_r49_the_transfer_syntax_the_modality_lists_first_is_accepted(scp):
     ae = AE(ae_title="MODALITY")
     ae.add_requested_context(MRImageStorage, [uid.RLELossless, uid.ExplicitVRLittleEndian])
     ae.add_requested_context(CTImageStorage, [uid.ExplicitVRLittleEndian, uid.JPEG2000Lossless])
+    # pynetdicom's default order, [Implicit, Explicit, Explicit Big Endian]: uncompressed, so
+    # kura's own order holds and Explicit VR files can be sent on the one context there is
+    ae.add_requested_context(uid.SecondaryCaptureImageStorage)
     assoc = ae.associate("127.0.0.1", port, ae_title="KURA")
     accepted = {cx.abstract_syntax: cx.transfer_syntax[0] for cx in assoc.accepted_contexts}
     assoc.release()
-    assert accepted == {MRImageStorage: uid.RLELossless, CTImageStorage: uid.ExplicitVRLittleEndian}
+    assert accepted == {MRImageStorage: uid.RLELossless, CTImageStorage: uid.ExplicitVRLittleEndian,
+                        uid.SecondaryCaptureImageStorage: uid.ExplicitVRLittleEndian}

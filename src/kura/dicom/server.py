@@ -247,22 +247,23 @@ def _event_driven(event) -> None:
 
 
 def _requestors_order(event) -> None:
-    """EVT_REQUESTED, before negotiation: of the transfer syntaxes kura supports, accept the
-    one the requestor listed first for each abstract syntax it will send. pynetdicom takes the first of the
+    """EVT_REQUESTED, before negotiation: where the requestor lists a compressed transfer
+    syntax first for an abstract syntax, accept that one. pynetdicom takes the first of the
     acceptor's list instead (Explicit VR Little Endian), which made a modality that offered its
     compressed images with an uncompressed fallback decompress them — or fail, if it could
-    not — rather than have them stored as they are."""
+    not — rather than have them stored as they are. Among uncompressed syntaxes kura's own
+    order holds (Explicit VR Little Endian first, as most SCPs choose): a requestor proposing
+    pynetdicom's default [Implicit, Explicit, Big Endian] and sending Explicit VR files has no
+    second context to fall back on if kura took Implicit."""
     assoc = event.assoc
     if assoc.is_rejected or assoc.is_aborted:
         return
-    # Where the requestor takes the SCP role (C-GET) kura sends: there its own order (Explicit
-    # VR Little Endian, what most instances are stored in) holds unless the requestor puts a
-    # compressed syntax first (getscu +xr, a viewer that wants what is stored).
-    receiving = {str(uid) for uid, item in assoc.requestor.role_selection.items() if item.scp_role}
+    # The same on both sides: a modality storing (C-STORE) and a peer retrieving (C-GET
+    # +xr, a viewer that wants what is stored) get their compressed first choice.
     proposed: dict[str, list[str]] = {}
     for cx in assoc.requestor.requested_contexts:
         syntaxes = [str(ts) for ts in cx.transfer_syntax]
-        if str(cx.abstract_syntax) in receiving and not (syntaxes and UID(syntaxes[0]).is_compressed):
+        if not (syntaxes and UID(syntaxes[0]).is_compressed):
             continue
         order = proposed.setdefault(str(cx.abstract_syntax), [])
         order.extend(ts for ts in syntaxes if ts not in order)
