@@ -72,11 +72,12 @@ def _differs(registered: RegisteredPatient | None, study: ImagingStudy) -> froze
         return frozenset()
     out = set()
     diff = reconcile.study_differences(registered, study)
-    if "name " in diff:
+    # the words link.differences writes for each field
+    if "氏名" in diff:
         out.add("name")
-    if "birth date" in diff:
+    if "生年月日" in diff:
         out.add("birth_date")
-    if "sex " in diff:
+    if "性別" in diff:
         out.add("sex")
     return frozenset(out)
 

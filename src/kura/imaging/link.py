@@ -99,16 +99,25 @@ def match_registered(ctx: Context, patient: ImagingPatient, info: InstanceInfo) 
 def differences(registered: RegisteredPatient, *, names: tuple[str, ...], full: str, birth_date: str,
                 sex: str) -> str:
     """Why demographics received with images disagree with the registered patient ("" when
-    they agree): a name none of whose groups is a registered name, another birth date or sex."""
+    they agree): a name none of whose groups is a registered name, another birth date or sex.
+    In Japanese, for the staff who read it on the worklist and the auditor's alerts."""
     diffs = []
     given = {normalise(g.replace("^", "")) for g in names if g}
     if given and registered.names and not (given & registered.names):
-        diffs.append(f"name {full!r} is not a registered name of Patient/{registered.fhir_id}")
+        diffs.append(f"氏名「{full.replace('^', ' ')}」は登録されている氏名と一致しません")
     if birth_date and registered.birth_date and birth_date != registered.birth_date:
-        diffs.append(f"birth date {birth_date} ≠ registered {registered.birth_date}")
+        diffs.append(f"生年月日 {_day(birth_date)} ≠ 登録 {_day(registered.birth_date)}")
     if sex and registered.sex and sex != registered.sex:
-        diffs.append(f"sex {sex} ≠ registered {registered.sex}")
-    return "; ".join(diffs)
+        diffs.append(f"性別 {_SEX_JA.get(sex, sex)} ≠ 登録 {_SEX_JA.get(registered.sex, registered.sex)}")
+    return "、".join(diffs)
+
+
+_SEX_JA = {"M": "男", "F": "女", "O": "その他"}
+
+
+def _day(da: str) -> str:
+    """A DICOM date (YYYYMMDD) as YYYY-MM-DD; anything else as it is."""
+    return f"{da[:4]}-{da[4:6]}-{da[6:]}" if len(da) == 8 and da.isdigit() else da
 
 
 def sync(ctx: Context, study: ImagingStudy, *, confirmed: bool = False, reason: str = "") -> None:

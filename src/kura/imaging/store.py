@@ -83,10 +83,15 @@ def _demographics(info: InstanceInfo) -> dict[str, str]:
     return {"name": info.patient_name.full, "birth_date": info.birth_date, "sex": info.sex}
 
 
+_FIELDS_JA = {"name": "氏名", "birth_date": "生年月日", "sex": "性別"}
+
+
 def _disagreement(known: dict[str, str], got: dict[str, str]) -> str:
-    diffs = [f"{k}: {known[k]!r} ≠ {got[k]!r}" for k in ("name", "birth_date", "sex")
+    """Earlier images of this patient or study against these (in Japanese: the worklist and
+    the auditor's alerts show it)."""
+    diffs = [f"{_FIELDS_JA[k]} {known[k]!r} ≠ {got[k]!r} (既存の画像と不一致)" for k in ("name", "birth_date", "sex")
              if known[k] and got[k] and known[k] != got[k]]
-    return "; ".join(diffs)
+    return "、".join(diffs)
 
 
 @dataclasses.dataclass
@@ -231,7 +236,7 @@ def store_instance(ctx: Context, data: bytes | None = None, *, transfer_syntax: 
                    reason=reason, detail=detail, alert=True)
         return dataclasses.replace(result, refused=reason)
     if study.patient_id != info.patient_id:
-        flag = f"instance {info.sop_uid} names patient {info.patient_id!r}, the study {study.patient_id!r}"
+        flag = f"インスタンス {info.sop_uid} の患者ID {info.patient_id!r} が検査の患者ID {study.patient_id!r} と異なります"
     elif new_study:
         known = {"name": patient.name, "birth_date": patient.birth_date, "sex": patient.sex}
         flag = link.match_registered(ctx, patient, info) or _disagreement(known, demographics)

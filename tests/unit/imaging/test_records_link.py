@@ -56,7 +56,7 @@ def test_r39_disagreeing_demographics_flagged_and_not_linked(linked):
     store(kura, ds)
     with kura.unit_of_work(PHYSICIAN, "TREAT") as ctx:
         study = imaging.get_study(ctx, ds.StudyInstanceUID)
-        assert study.flagged and "birth date" in study.flag_reason and "name" in study.flag_reason
+        assert study.flagged and "生年月日" in study.flag_reason and "氏名" in study.flag_reason
         with pytest.raises(Exception):
             records.read(ctx, "ImagingStudy", ds.StudyInstanceUID)
 
