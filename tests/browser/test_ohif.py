@@ -45,9 +45,10 @@ def test_r49_ohif_opens_a_study_over_kuras_dicomweb(page, server, clock):
     page.wait_for_function("() => [...document.querySelectorAll('canvas')].some(c => c.width > 0)")
     assert "Chest 5mm" in page.inner_text("body")
     page.screenshot(path="/tmp/kura-ohif.png")
-    page.locator("canvas").first.hover()
+    # the viewport's canvas (OHIF keeps hidden ones too); a loaded machine can take a while
+    page.locator("canvas:visible").first.hover(timeout=60000)
     page.mouse.wheel(0, 120)  # the next slice, fetched over WADO-RS frames
-    page.wait_for_function("() => document.body.innerText.includes('(2/4)')")
+    page.wait_for_function("() => document.body.innerText.includes('(2/4)')", timeout=60000)
     assert not failures, failures
     assert frames and all(status == 200 for status, _ in frames), frames
     assert len({url for _, url in frames}) >= 2  # two slices, two instances' frames

@@ -3,6 +3,8 @@ request id and traceback — never the password or token the request carried."""
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import text
 
 from tests.factories import make_user
@@ -38,8 +40,16 @@ def test_each_request_is_one_line_with_user_status_and_time(server, clock, captu
         assert c.get("/fhir/Patient/nonexistent").status_code == 404
     with server.client() as c:
         assert c.get("/fhir/Patient").status_code == 401
-    lines = [line for line in captured_logs.lines() if line["message"] == "http request"]
-    ok, missing, anonymous = lines[-3:]
+    # a request's line is written as its response finishes, which may be just after the
+    # client has it: wait for all three by a deadline, and find each by what it was
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [line for line in captured_logs.lines() if line["message"] == "http request"]
+        mine = [line for line in lines if line.get("path", "").startswith("/fhir/Patient")]
+        if len(mine) >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    ok, missing, anonymous = ([line for line in mine if line.get("status") == code][-1] for code in (200, 404, 401))
     assert ok["user"] == "logclerk2" and ok["status"] == 200 and ok["outcome"] == "ok" and ok["ms"] >= 0
     assert ok["path"] == "/fhir/Patient" and "ヤマダ" not in captured_logs.text  # no query string
     assert missing["status"] == 404 and missing["outcome"] == "refused"
