@@ -16,7 +16,21 @@ from kura.db.base import Base, uuid_pk
 __all__ = ["ReviewReport", "RightsReview", "RightsReviewItem"]
 
 
-class ReviewReport(Base):
+class SignedOff:
+    """Who signed a review off and when, with their comment, and the PDF signed with the
+    home's key — the same for both kinds of review."""
+
+    signed_at: Mapped[dt.datetime | None]
+    signed_by_id: Mapped[str | None] = mapped_column(String(36))
+    signed_by_name: Mapped[str | None] = mapped_column(String(200))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    pdf: Mapped[bytes | None] = mapped_column(LargeBinary)
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64))
+    signature: Mapped[str | None] = mapped_column(String(128))
+    key_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class ReviewReport(SignedOff, Base):
     """監査レビュー報告: the findings of one period of the ledger, signed off by the audit manager."""
 
     __tablename__ = "review_report"
@@ -33,17 +47,9 @@ class ReviewReport(Base):
     generated_at: Mapped[dt.datetime]
     generated_by_id: Mapped[str | None] = mapped_column(String(36))
     generated_by_name: Mapped[str] = mapped_column(String(200))
-    signed_at: Mapped[dt.datetime | None]
-    signed_by_id: Mapped[str | None] = mapped_column(String(36))
-    signed_by_name: Mapped[str | None] = mapped_column(String(200))
-    comment: Mapped[str] = mapped_column(Text, default="")
-    pdf: Mapped[bytes | None] = mapped_column(LargeBinary)
-    pdf_sha256: Mapped[str | None] = mapped_column(String(64))
-    signature: Mapped[str | None] = mapped_column(String(128))
-    key_id: Mapped[str | None] = mapped_column(String(64))
 
 
-class RightsReview(Base):
+class RightsReview(SignedOff, Base):
     """ID・権限の棚卸: every account at one moment, each marked by the system administrator."""
 
     __tablename__ = "rights_review"
@@ -53,14 +59,6 @@ class RightsReview(Base):
     started_at: Mapped[dt.datetime] = mapped_column(index=True)
     started_by_id: Mapped[str | None] = mapped_column(String(36))
     started_by_name: Mapped[str] = mapped_column(String(200))
-    signed_at: Mapped[dt.datetime | None]
-    signed_by_id: Mapped[str | None] = mapped_column(String(36))
-    signed_by_name: Mapped[str | None] = mapped_column(String(200))
-    comment: Mapped[str] = mapped_column(Text, default="")
-    pdf: Mapped[bytes | None] = mapped_column(LargeBinary)
-    pdf_sha256: Mapped[str | None] = mapped_column(String(64))
-    signature: Mapped[str | None] = mapped_column(String(128))
-    key_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class RightsReviewItem(Base):
