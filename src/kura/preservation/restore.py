@@ -172,15 +172,16 @@ def _build(d: Destination, gen: str, body: dict[str, Any], into: Path, *, key: b
         section["database_url"] = database_url
     (into / "config.toml").write_text(tomli_w.dumps(config), encoding="utf-8")
 
-    # the blobs are copied (and checked) by worker threads while the database is loaded
-    blobs = body.get("blobs", {})
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="kura-restore")
-    copies = [pool.submit(_copy_checked, d.blob_path(name), into / "blobs" / name[:2] / name[2:4] / name,
-                          sha, size, f"blobs/{name[:2]}/{name[2:4]}/{name}")
-              for name, (sha, size) in blobs.items()]
     url = database_url or f"sqlite:///{into / 'kura.db'}"
     engine = make_engine(url)
+    # the blobs are copied (and checked) by worker threads while the database is loaded; the
+    # pool starts after the engine, so the `finally` below always shuts it down
+    blobs = body.get("blobs", {})
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="kura-restore")
     try:
+        copies = [pool.submit(_copy_checked, d.blob_path(name), into / "blobs" / name[:2] / name[2:4] / name,
+                              sha, size, f"blobs/{name[:2]}/{name[2:4]}/{name}")
+                  for name, (sha, size) in blobs.items()]
         with engine.connect() as conn:
             from sqlalchemy import inspect
             if inspect(conn).get_table_names():
